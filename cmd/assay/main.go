@@ -1,0 +1,184 @@
+// Command assay verifies container images: it pins each image to a
+// digest, discovers the signatures and other artifacts attached to it in
+// the registry, runs verifier plugins on them and reports per image.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/assayproj/assay/pkg/config"
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // at least one image did not pass
+	exitUsage    = 2 // bad flags, settings or configuration
+	exitInternal = 3
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.code != exitFailed {
+			fmt.Fprintln(stderr, "Error:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "Error:", err)
+	return exitUsage
+}
+
+// globals are the settings shared by every subcommand.
+type globals struct {
+	v       *viper.Viper
+	cfg     config.Config
+	objects string // --config: file of Store, Verifier and Policy documents
+	log     logr.Logger
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{v: viper.New()}
+	root := &cobra.Command{
+		Use:           "assay",
+		Short:         "Verify container images: signatures and attached artifacts, per Policy",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.load(cmd, stderr)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	d := config.Default()
+	f := root.PersistentFlags()
+	f.String("settings", "", "process settings file (YAML); flags and ASSAY_* environment override it")
+	f.StringVar(&g.objects, "config", "", "file of Store, Verifier and Policy documents (config.assay.dev/v1alpha1)")
+	f.String("log-level", d.Log.Level, "log level: debug, info, warn or error")
+	f.String("log-format", d.Log.Format, "log format: text or json")
+	f.String("plugin-dir", d.PluginDir, "directory holding plugin binaries and their SHA256SUMS")
+	f.Duration("timeout", d.Timeout, "time budget for verifying one image")
+	f.Int("concurrency", d.Concurrency, "images verified at once, and verification jobs per image")
+	f.Int64("cache-bytes", d.CacheBytes, "in-memory content cache budget in bytes")
+
+	root.AddCommand(newVerifyCommand(g), newDiscoverCommand(g), newVersionCommand())
+	return root
+}
+
+// flagKeys maps flag names to settings keys.
+var flagKeys = map[string]string{
+	"log-level":   "log.level",
+	"log-format":  "log.format",
+	"plugin-dir":  "plugin-dir",
+	"timeout":     "timeout",
+	"concurrency": "concurrency",
+	"cache-bytes": "cache-bytes",
+}
+
+// load fills g.cfg from defaults, the settings file, ASSAY_* environment
+// and flags, in increasing precedence, then validates it.
+func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
+	v := g.v
+	d := config.Default()
+	v.SetDefault("log.level", d.Log.Level)
+	v.SetDefault("log.format", d.Log.Format)
+	v.SetDefault("plugin-dir", d.PluginDir)
+	v.SetDefault("timeout", d.Timeout)
+	v.SetDefault("concurrency", d.Concurrency)
+	v.SetDefault("cache-bytes", d.CacheBytes)
+	v.SetEnvPrefix("ASSAY")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	if path, _ := cmd.Flags().GetString("settings"); path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return usageError(fmt.Errorf("read settings %s: %w", path, err))
+		}
+	}
+	var ferr error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		key, ok := flagKeys[fl.Name]
+		if !ok || !fl.Changed {
+			return
+		}
+		if err := v.BindPFlag(key, fl); err != nil && ferr == nil {
+			ferr = err
+		}
+	})
+	if ferr != nil {
+		return usageError(ferr)
+	}
+	var cfg config.Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return usageError(fmt.Errorf("settings: %w", err))
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError(fmt.Errorf("settings: %w", err))
+	}
+	g.cfg = cfg
+	g.log = newLogger(cfg.Log, stderr)
+	return nil
+}
+
+func newLogger(l config.Log, w io.Writer) logr.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if l.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return logr.FromSlogHandler(h)
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of assay",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "assay %s\n", version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,212 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Group and version of the verification objects.
+const (
+	Group   = "config.assay.dev"
+	Version = "v1alpha1"
+)
+
+// GroupVersion is the API group and version of these objects.
+var GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
+
+// APIVersion is "config.assay.dev/v1alpha1".
+var APIVersion = GroupVersion.String()
+
+// Kinds.
+const (
+	KindStore    = "Store"
+	KindVerifier = "Verifier"
+	KindPolicy   = "Policy"
+)
+
+// Store configures registry access: credentials, plain-HTTP registries and
+// the limits applied to everything fetched.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster
+// +kubebuilder:subresource:status
+type Store struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   StoreSpec    `json:"spec,omitempty"`
+	Status ObjectStatus `json:"status,omitempty"`
+}
+
+// StoreSpec is the desired registry access.
+type StoreSpec struct {
+	// Registries lists per-registry settings, keyed by host[:port]
+	// ("docker.io", "localhost:5000").
+	// +optional
+	Registries []RegistrySpec `json:"registries,omitempty"`
+	// DockerConfigPaths are docker config.json files whose auths and
+	// credential helpers supply credentials. Empty means the default
+	// docker config of the user running Assay.
+	// +optional
+	DockerConfigPaths []string `json:"dockerConfigPaths,omitempty"`
+	// Limits bound what is fetched and walked for one subject.
+	// +optional
+	Limits StoreLimits `json:"limits,omitempty"`
+}
+
+// RegistrySpec configures one registry host.
+type RegistrySpec struct {
+	// Host is the registry host[:port], e.g. "ghcr.io" or "localhost:5000".
+	Host string `json:"host"`
+	// PlainHTTP allows plain HTTP for this registry only. Use it only for
+	// registries on loopback or a trusted network.
+	// +optional
+	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// Username and Password are static basic credentials. They take
+	// precedence over the docker config.
+	// +optional
+	Username string `json:"username,omitempty"`
+	// +optional
+	Password string `json:"password,omitempty"`
+	// IdentityToken is an OAuth2 refresh token.
+	// +optional
+	IdentityToken string `json:"identityToken,omitempty"`
+}
+
+// StoreLimits bound the work done for one subject. Zero values mean the
+// documented defaults.
+type StoreLimits struct {
+	// MaxManifestBytes caps a manifest or index. Default 4 MiB.
+	// +optional
+	MaxManifestBytes int64 `json:"maxManifestBytes,omitempty"`
+	// MaxBlobBytes caps a blob handed to a verifier. Default 32 MiB.
+	// +optional
+	MaxBlobBytes int64 `json:"maxBlobBytes,omitempty"`
+	// MaxReferrers caps the referrers considered per subject. Default 1024.
+	// +optional
+	MaxReferrers int `json:"maxReferrers,omitempty"`
+	// MaxDepth caps nesting of referrers of referrers. Default 3.
+	// +optional
+	MaxDepth int `json:"maxDepth,omitempty"`
+	// MaxNodes caps the artifacts walked per subject. Default 256.
+	// +optional
+	MaxNodes int `json:"maxNodes,omitempty"`
+}
+
+// Verifier names a plugin, the artifact types it verifies and its
+// parameters.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster
+// +kubebuilder:subresource:status
+type Verifier struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   VerifierSpec `json:"spec,omitempty"`
+	Status ObjectStatus `json:"status,omitempty"`
+}
+
+// VerifierSpec is the desired verifier.
+type VerifierSpec struct {
+	// Plugin is the name of a plugin binary in the plugin directory, e.g.
+	// "notation". It is a name, never a path or URL.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9-]*$`
+	Plugin string `json:"plugin"`
+	// ArtifactTypes are the OCI artifact types this verifier handles, e.g.
+	// "application/vnd.cncf.notary.signature". Empty means every type the
+	// plugin declares.
+	// +optional
+	ArtifactTypes []string `json:"artifactTypes,omitempty"`
+	// Parameters are passed to the plugin as JSON; the plugin validates them.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Parameters runtime.RawExtension `json:"parameters,omitempty"`
+}
+
+// Policy says which artifact types a subject must carry and how their
+// verdicts combine into the report's isSuccess.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster
+// +kubebuilder:subresource:status
+type Policy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   PolicySpec   `json:"spec,omitempty"`
+	Status ObjectStatus `json:"status,omitempty"`
+}
+
+// PolicySpec is the desired policy.
+type PolicySpec struct {
+	// Rules, one per artifact type.
+	// +kubebuilder:validation:MinItems=1
+	Rules []PolicyRule `json:"rules"`
+}
+
+// Mode combines the verdicts of several artifacts of one type.
+// +kubebuilder:validation:Enum=any;all
+type Mode string
+
+const (
+	// ModeAny: the rule holds when at least one artifact is verified.
+	ModeAny Mode = "any"
+	// ModeAll: the rule holds when every artifact of the type is verified.
+	ModeAll Mode = "all"
+)
+
+// PolicyRule is the rule for one artifact type.
+type PolicyRule struct {
+	// ArtifactType, e.g. "application/vnd.cncf.notary.signature".
+	ArtifactType string `json:"artifactType"`
+	// Mode defaults to "any".
+	// +optional
+	Mode Mode `json:"mode,omitempty"`
+	// Required makes a subject without any artifact of this type fail.
+	// +optional
+	Required bool `json:"required,omitempty"`
+}
+
+// ObjectStatus is the observed state of a verification object.
+type ObjectStatus struct {
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StoreList is a list of Stores.
+// +kubebuilder:object:root=true
+type StoreList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Store `json:"items"`
+}
+
+// VerifierList is a list of Verifiers.
+// +kubebuilder:object:root=true
+type VerifierList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Verifier `json:"items"`
+}
+
+// PolicyList is a list of Policies.
+// +kubebuilder:object:root=true
+type PolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Policy `json:"items"`
+}
+
+// AddToScheme registers the types with a runtime.Scheme.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&Store{}, &StoreList{}, &Verifier{}, &VerifierList{}, &Policy{}, &PolicyList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

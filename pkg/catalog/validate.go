@@ -1,0 +1,132 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/assayproj/assay/pkg/apis/v1alpha1"
+)
+
+var (
+	pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	hostPort   = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?$|^\[[0-9a-fA-F:]+\](:[0-9]+)?$`)
+)
+
+// Validate checks every object and the objects against each other. file
+// names the source in errors. All problems are returned, joined; each is
+// an *ObjectError naming the document, object and field.
+func (o *Objects) Validate(file string) error {
+	var errs []error
+	add := func(kind, name, field string, format string, args ...any) {
+		errs = append(errs, &ObjectError{
+			File: file, Document: o.docs[kind+"/"+name], Kind: kind, Name: name,
+			Field: field, Err: fmt.Errorf(format, args...),
+		})
+	}
+	checkName := func(kind, name string) {
+		if name == "" {
+			add(kind, name, "metadata.name", "must not be empty")
+		}
+	}
+
+	if len(o.Stores) > 1 {
+		add(v1alpha1.KindStore, o.Stores[1].Name, "", "only one Store is supported, found %d (%s)", len(o.Stores), names(o.Stores, func(s v1alpha1.Store) string { return s.Name }))
+	}
+	for _, s := range o.Stores {
+		checkName(v1alpha1.KindStore, s.Name)
+		seen := map[string]bool{}
+		for i, r := range s.Spec.Registries {
+			f := fmt.Sprintf("spec.registries[%d].host", i)
+			switch {
+			case r.Host == "":
+				add(v1alpha1.KindStore, s.Name, f, "must not be empty")
+			case strings.Contains(r.Host, "://") || !hostPort.MatchString(r.Host):
+				add(v1alpha1.KindStore, s.Name, f, "%q is not a host[:port] (no scheme, no path)", r.Host)
+			case seen[r.Host]:
+				add(v1alpha1.KindStore, s.Name, f, "registry %q listed twice", r.Host)
+			}
+			seen[r.Host] = true
+			if r.Password != "" && r.Username == "" {
+				add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.registries[%d].password", i), "password given without username")
+			}
+			if r.IdentityToken != "" && r.Password != "" {
+				add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.registries[%d].identityToken", i), "identityToken and password are exclusive")
+			}
+		}
+		l := s.Spec.Limits
+		for field, v := range map[string]int64{
+			"maxManifestBytes": l.MaxManifestBytes, "maxBlobBytes": l.MaxBlobBytes,
+			"maxReferrers": int64(l.MaxReferrers), "maxDepth": int64(l.MaxDepth), "maxNodes": int64(l.MaxNodes),
+		} {
+			if v < 0 {
+				add(v1alpha1.KindStore, s.Name, "spec.limits."+field, "must not be negative, got %d", v)
+			}
+		}
+	}
+
+	handled := map[string][]string{} // artifact type → verifier names
+	for _, v := range o.Verifiers {
+		checkName(v1alpha1.KindVerifier, v.Name)
+		if !pluginName.MatchString(v.Spec.Plugin) {
+			add(v1alpha1.KindVerifier, v.Name, "spec.plugin", "%q is not a plugin name (lower-case letters, digits and '-'; never a path)", v.Spec.Plugin)
+		}
+		if len(v.Spec.ArtifactTypes) == 0 {
+			add(v1alpha1.KindVerifier, v.Name, "spec.artifactTypes", "must list at least one artifact type")
+		}
+		seen := map[string]bool{}
+		for i, t := range v.Spec.ArtifactTypes {
+			f := fmt.Sprintf("spec.artifactTypes[%d]", i)
+			switch {
+			case t == "":
+				add(v1alpha1.KindVerifier, v.Name, f, "must not be empty")
+			case seen[t]:
+				add(v1alpha1.KindVerifier, v.Name, f, "%q listed twice", t)
+			default:
+				handled[t] = append(handled[t], v.Name)
+			}
+			seen[t] = true
+		}
+		if raw := v.Spec.Parameters.Raw; len(raw) > 0 && raw[0] != '{' {
+			add(v1alpha1.KindVerifier, v.Name, "spec.parameters", "must be an object")
+		}
+	}
+
+	if len(o.Policies) > 1 {
+		add(v1alpha1.KindPolicy, o.Policies[1].Name, "", "only one Policy is supported, found %d (%s)", len(o.Policies), names(o.Policies, func(p v1alpha1.Policy) string { return p.Name }))
+	}
+	for _, p := range o.Policies {
+		checkName(v1alpha1.KindPolicy, p.Name)
+		if len(p.Spec.Rules) == 0 {
+			add(v1alpha1.KindPolicy, p.Name, "spec.rules", "must hold at least one rule")
+		}
+		seen := map[string]bool{}
+		for i, r := range p.Spec.Rules {
+			f := fmt.Sprintf("spec.rules[%d]", i)
+			switch r.Mode {
+			case "", v1alpha1.ModeAny, v1alpha1.ModeAll:
+			default:
+				add(v1alpha1.KindPolicy, p.Name, f+".mode", "%q is not a mode; want any or all", r.Mode)
+			}
+			switch {
+			case r.ArtifactType == "":
+				add(v1alpha1.KindPolicy, p.Name, f+".artifactType", "must not be empty")
+			case seen[r.ArtifactType]:
+				add(v1alpha1.KindPolicy, p.Name, f+".artifactType", "%q has two rules", r.ArtifactType)
+			case len(handled[r.ArtifactType]) == 0:
+				add(v1alpha1.KindPolicy, p.Name, f+".artifactType", "no Verifier handles %q, so the rule could never be satisfied; add a Verifier with this artifact type", r.ArtifactType)
+			}
+			seen[r.ArtifactType] = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func names[T any](items []T, name func(T) string) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = name(it)
+	}
+	return strings.Join(out, ", ")
+}

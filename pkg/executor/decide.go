@@ -1,0 +1,138 @@
+package executor
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/assayproj/assay/pkg/report"
+)
+
+// signatureTypes are the artifact types whose absence is reported as
+// NO_SIGNATURE rather than ARTIFACT_MISSING.
+var signatureTypes = map[string]bool{
+	"application/vnd.cncf.notary.signature":           true,
+	"application/vnd.dev.cosign.artifact.sig.v1+json": true,
+	"application/vnd.dev.sigstore.bundle.v0.3+json":   true,
+}
+
+// decide fills IsSuccess, Reason, Message and Policy. Only artifacts
+// attached directly to the subject count toward the rules.
+func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Result) {
+	if g.err != nil {
+		rep.IsSuccess = false
+		rep.Reason = g.errReason
+		rep.Message = g.errMessage()
+	}
+	p := e.opts.Policy
+	if p == nil {
+		rep.Policy = nil
+		if g.err == nil {
+			rep.Reason = report.ReasonNoPolicy
+			rep.Message = fmt.Sprintf("no Policy is configured, so nothing defines success (%d artifacts found)", len(g.nodes)-1)
+		}
+		return
+	}
+	rep.Policy = &report.PolicyResult{Name: p.Name, Rules: make([]report.RuleResult, 0, len(p.Rules))}
+	ok := g.err == nil
+	var firstBad *report.RuleResult
+	var summary []string
+	for _, rule := range p.Rules {
+		rr := evalRule(rule, g, results)
+		rep.Policy.Rules = append(rep.Policy.Rules, rr)
+		if !rr.Satisfied {
+			ok = false
+			if firstBad == nil {
+				firstBad = &rep.Policy.Rules[len(rep.Policy.Rules)-1]
+			}
+		} else if rr.Found > 0 {
+			summary = append(summary, rr.Message)
+		}
+	}
+	rep.IsSuccess = ok
+	switch {
+	case g.err != nil:
+		// reason and message already say discovery failed
+	case ok:
+		rep.Reason = report.ReasonVerified
+		rep.Message = "policy " + quote(p.Name) + " satisfied"
+		if len(summary) > 0 {
+			rep.Message += ": " + strings.Join(summary, "; ")
+		}
+	default:
+		rep.Reason = firstBad.Reason
+		rep.Message = firstBad.Message
+	}
+}
+
+func evalRule(rule Rule, g *graph, results [][]report.Result) report.RuleResult {
+	mode := rule.Mode
+	if mode == "" {
+		mode = ModeAny
+	}
+	rr := report.RuleResult{ArtifactType: rule.ArtifactType, Mode: mode, Required: rule.Required}
+	var firstFailed, firstInconclusive *report.Result
+	for _, c := range g.nodes[0].children {
+		if g.nodes[c].desc.ArtifactType != rule.ArtifactType {
+			continue
+		}
+		rr.Found++
+		switch verdictOf(results[c]) {
+		case report.Verified:
+			rr.Verified++
+		case report.Failed:
+			rr.Failed++
+			if firstFailed == nil {
+				firstFailed = firstWith(results[c], report.Failed)
+			}
+		default:
+			rr.Inconclusive++
+			if firstInconclusive == nil {
+				firstInconclusive = firstWith(results[c], report.Inconclusive)
+			}
+		}
+	}
+	switch {
+	case rr.Found == 0 && rule.Required:
+		rr.Reason = report.ReasonArtifactMissing
+		what := "artifact"
+		if signatureTypes[rule.ArtifactType] {
+			rr.Reason, what = report.ReasonNoSignature, "signature"
+		}
+		rr.Message = fmt.Sprintf("no %s of type %s is attached to the image", what, rule.ArtifactType)
+	case rr.Found == 0:
+		rr.Satisfied = true
+		rr.Reason = report.ReasonVerified
+		rr.Message = fmt.Sprintf("no %s found; not required", rule.ArtifactType)
+	case mode == ModeAny && rr.Verified > 0, mode == ModeAll && rr.Verified == rr.Found:
+		rr.Satisfied = true
+		rr.Reason = report.ReasonVerified
+		rr.Message = fmt.Sprintf("%d of %d %s verified", rr.Verified, rr.Found, rule.ArtifactType)
+	default:
+		bad := firstFailed
+		if bad == nil {
+			bad = firstInconclusive
+		}
+		rr.Reason = report.ReasonPolicyNotSatisfied
+		rr.Message = fmt.Sprintf("%d of %d %s verified (mode %s)", rr.Verified, rr.Found, rule.ArtifactType, mode)
+		if bad != nil {
+			rr.Reason = bad.Reason
+			rr.Message += ": " + bad.Message
+			rr.Remediation = bad.Remediation
+		}
+	}
+	if !rr.Satisfied && rr.Remediation == "" {
+		rr.Remediation = rr.Reason.Remediation()
+	}
+	return rr
+}
+
+func firstWith(results []report.Result, v report.Verdict) *report.Result {
+	for i := range results {
+		if results[i].Verdict == v {
+			return &results[i]
+		}
+	}
+	return nil
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }

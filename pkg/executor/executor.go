@@ -1,0 +1,311 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/assayproj/assay/pkg/report"
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// Sentinels returned (wrapped) by Verify when no subject could be pinned.
+var (
+	// ErrInvalidReference: the reference does not parse.
+	ErrInvalidReference = errors.New("invalid image reference")
+	// ErrResolve: the reference could not be resolved to a digest.
+	ErrResolve = errors.New("cannot resolve image reference")
+)
+
+// Defaults for Options.
+const (
+	DefaultConcurrency = 8
+	DefaultMaxDepth    = 2
+	DefaultMaxNodes    = 256
+)
+
+// Rule is one artifact-type rule of a Policy.
+type Rule struct {
+	ArtifactType string
+	// Mode is "any" or "all"; "" means "any".
+	Mode string
+	// Required makes a subject without an artifact of this type fail.
+	Required bool
+}
+
+// Policy decides the report's IsSuccess from the verdicts.
+type Policy struct {
+	// Name of the Policy object, for the report.
+	Name  string
+	Rules []Rule
+}
+
+// Options configure an Executor.
+type Options struct {
+	// Store reads the registry. Required.
+	Store Store
+	// Verifiers are matched to artifacts by type. None is valid: every
+	// artifact found is then reported with NO_VERIFIER.
+	Verifiers []Verifier
+	// Policy defines success. Nil means no Policy is configured: every
+	// report fails with NO_POLICY.
+	Policy *Policy
+	// Concurrency bounds the verification jobs and referrer listings run
+	// at once for one subject. If <= 0, DefaultConcurrency is used.
+	Concurrency int
+	// MaxDepth bounds nesting: 1 lists the subject's referrers only, 2
+	// also their referrers. If <= 0, DefaultMaxDepth is used.
+	MaxDepth int
+	// MaxNodes bounds the artifacts discovered per subject; more fail the
+	// discovery with LIMIT_EXCEEDED. If <= 0, DefaultMaxNodes is used.
+	MaxNodes int
+	// Now returns the report timestamp. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// Executor verifies subjects. It is safe for concurrent use.
+type Executor struct {
+	opts Options
+}
+
+// New validates opts and applies defaults.
+func New(opts Options) (*Executor, error) {
+	if opts.Store == nil {
+		return nil, errors.New("executor: a Store is required")
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
+	if opts.MaxNodes <= 0 {
+		opts.MaxNodes = DefaultMaxNodes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	names := map[string]bool{}
+	for i, v := range opts.Verifiers {
+		if v == nil {
+			return nil, fmt.Errorf("executor: verifier %d is nil", i)
+		}
+		if names[v.Name()] {
+			return nil, fmt.Errorf("executor: two verifiers named %q", v.Name())
+		}
+		names[v.Name()] = true
+	}
+	if p := opts.Policy; p != nil {
+		seen := map[string]bool{}
+		for _, r := range p.Rules {
+			if r.Mode != "" && r.Mode != ModeAny && r.Mode != ModeAll {
+				return nil, fmt.Errorf("executor: policy %q: rule for %q: mode %q is not any or all", p.Name, r.ArtifactType, r.Mode)
+			}
+			if seen[r.ArtifactType] {
+				return nil, fmt.Errorf("executor: policy %q: two rules for %q", p.Name, r.ArtifactType)
+			}
+			seen[r.ArtifactType] = true
+		}
+	}
+	return &Executor{opts: opts}, nil
+}
+
+// Policy modes.
+const (
+	ModeAny = "any"
+	ModeAll = "all"
+)
+
+// Verify produces the report for one image reference. The report is
+// always returned. The error is non-nil only when no subject could be
+// pinned (the reference is invalid or cannot be resolved); it wraps
+// ErrInvalidReference or ErrResolve and the cause.
+func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, error) {
+	rep := newReport(ref)
+	defer func() { rep.Timestamp = e.opts.Now().UTC() }()
+	repo, subject, err := e.pin(ctx, rep)
+	if err != nil {
+		return rep, err
+	}
+	g := e.discover(ctx, repo, subject)
+	results := e.verifyAll(ctx, repo, g)
+	rep.Artifacts = g.tree(0, results)
+	e.decide(rep, g, results)
+	return rep, nil
+}
+
+// Discover pins ref and walks its referrer graph without verifying
+// anything: the report's artifacts carry no results and IsSuccess is
+// false. Errors are as for Verify; a discovery failure is described by
+// the report's Reason and Message.
+func (e *Executor) Discover(ctx context.Context, ref string) (*report.Report, error) {
+	rep := newReport(ref)
+	defer func() { rep.Timestamp = e.opts.Now().UTC() }()
+	repo, subject, err := e.pin(ctx, rep)
+	if err != nil {
+		return rep, err
+	}
+	g := e.discover(ctx, repo, subject)
+	rep.Artifacts = g.tree(0, nil)
+	if g.err != nil {
+		rep.Reason = g.errReason
+		rep.Message = g.errMessage()
+	} else {
+		rep.Message = fmt.Sprintf("%d artifacts found", len(g.nodes)-1)
+	}
+	return rep, nil
+}
+
+func newReport(ref string) *report.Report {
+	return &report.Report{MediaType: report.MediaType, Reference: ref, Artifacts: []report.Artifact{}}
+}
+
+// pin parses, normalises and resolves rep.Reference, filling the report's
+// subject, warnings, or failure reason.
+func (e *Executor) pin(ctx context.Context, rep *report.Report) (string, ocispec.Descriptor, error) {
+	ref := rep.Reference
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		rep.Reason = report.ReasonInvalidReference
+		rep.Message = fmt.Sprintf("%q is not a valid image reference: %v", ref, err)
+		return "", ocispec.Descriptor{}, fmt.Errorf("%w %q: %w", ErrInvalidReference, ref, err)
+	}
+	named = reference.TagNameOnly(named)
+	repo := named.Name()
+	var pin string
+	digested, isDigested := named.(reference.Digested)
+	if isDigested {
+		pin = digested.Digest().String()
+	} else {
+		pin = named.(reference.Tagged).Tag()
+	}
+
+	subject, err := e.opts.Store.Resolve(ctx, repo, pin)
+	if err != nil {
+		rep.Reason = classify(ctx, err, report.ReasonRegistryError)
+		if rep.Reason == report.ReasonRegistryError && isNotFound(err) {
+			rep.Reason = report.ReasonSubjectNotFound
+		}
+		rep.Message = fmt.Sprintf("cannot resolve %s: %v", named.String(), err)
+		return "", ocispec.Descriptor{}, fmt.Errorf("%w %s: %w", ErrResolve, named.String(), err)
+	}
+	rep.Subject = repo + "@" + subject.Digest.String()
+	if !isDigested {
+		rep.Warnings = append(rep.Warnings, report.Warning{
+			Reason:  report.ReasonTagResolved,
+			Message: fmt.Sprintf("tag %q resolved to %s; the tag may move, refer to images by digest", pin, subject.Digest),
+		})
+	}
+	return repo, subject, nil
+}
+
+// verifyAll runs every (artifact, verifier) job through one bounded pool.
+// results[node] holds the node's results in verifier order.
+func (e *Executor) verifyAll(ctx context.Context, repo string, g *graph) [][]report.Result {
+	type job struct {
+		node int
+		v    Verifier
+	}
+	var jobs []job
+	results := make([][]report.Result, len(g.nodes))
+	for i := 1; i < len(g.nodes); i++ {
+		at := g.nodes[i].desc.ArtifactType
+		for _, v := range e.opts.Verifiers {
+			if v.Handles(at) {
+				jobs = append(jobs, job{node: i, v: v})
+			}
+		}
+	}
+	out := make([]report.Result, len(jobs))
+	var eg errgroup.Group // not WithContext: one job never cancels another
+	eg.SetLimit(e.opts.Concurrency)
+	for i, j := range jobs {
+		n := g.nodes[j.node]
+		eg.Go(func() error {
+			out[i] = runJob(ctx, j.v, Job{
+				Repository: repo,
+				Subject:    g.nodes[n.parent].desc,
+				Artifact:   n.desc,
+				Fetcher:    e.opts.Store,
+			})
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	for i, j := range jobs {
+		results[j.node] = append(results[j.node], out[i])
+	}
+	for i := 1; i < len(g.nodes); i++ {
+		if results[i] == nil {
+			results[i] = []report.Result{{
+				Verdict:     report.Inconclusive,
+				Reason:      report.ReasonNoVerifier,
+				Message:     fmt.Sprintf("no Verifier handles artifact type %q", g.nodes[i].desc.ArtifactType),
+				Remediation: report.ReasonNoVerifier.Remediation(),
+			}}
+		}
+	}
+	return results
+}
+
+// runJob runs one verifier and turns every way it can go wrong into an
+// inconclusive result.
+func runJob(ctx context.Context, v Verifier, job Job) (res report.Result) {
+	base := report.Result{Verifier: v.Name(), Type: v.Type()}
+	inconclusive := func(reason report.Reason, msg string) report.Result {
+		r := base
+		r.Verdict, r.Reason, r.Message, r.Remediation = report.Inconclusive, reason, msg, reason.Remediation()
+		return r
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			res = inconclusive(report.ReasonPluginError, fmt.Sprintf("verifier %q panicked: %v", v.Name(), p))
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return inconclusive(classify(ctx, err, report.ReasonDeadlineExceeded), "not started: "+err.Error())
+	}
+	res, err := v.Verify(ctx, job)
+	if err != nil {
+		return inconclusive(classify(ctx, err, report.ReasonPluginError), fmt.Sprintf("verifier %q could not evaluate %s: %v", v.Name(), job.Artifact.Digest, err))
+	}
+	res.Verifier, res.Type = base.Verifier, base.Type
+	switch res.Verdict {
+	case report.Verified, report.Failed, report.Inconclusive:
+	default:
+		return inconclusive(report.ReasonPluginError, fmt.Sprintf("verifier %q returned an unknown verdict %q", v.Name(), res.Verdict))
+	}
+	if !res.Reason.Valid() {
+		if res.Verdict == report.Verified {
+			res.Reason = report.ReasonVerified
+		} else {
+			res.Reason = report.ReasonVerificationFailed
+		}
+	}
+	if res.Verdict != report.Verified && res.Remediation == "" {
+		res.Remediation = res.Reason.Remediation()
+	}
+	return res
+}
+
+// verdictOf folds an artifact's results: verified only when every result
+// is verified; failed when any failed; inconclusive otherwise.
+func verdictOf(results []report.Result) report.Verdict {
+	v := report.Verified
+	for _, r := range results {
+		switch r.Verdict {
+		case report.Failed:
+			return report.Failed
+		case report.Verified:
+		default:
+			v = report.Inconclusive
+		}
+	}
+	if len(results) == 0 {
+		return report.Inconclusive
+	}
+	return v
+}

@@ -1,0 +1,57 @@
+package executor
+
+import (
+	"context"
+
+	"github.com/assayproj/assay/pkg/report"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Store is the registry access the executor needs. Repositories are
+// normalised "host/path" names ("docker.io/library/nginx").
+//
+// Errors should wrap oras-go's errdef.ErrNotFound and
+// errdef.ErrSizeExceedsLimit where they apply, so the executor can name
+// the outcome; context errors are passed through.
+type Store interface {
+	// Resolve pins a tag or digest to a descriptor.
+	Resolve(ctx context.Context, repository, reference string) (ocispec.Descriptor, error)
+	// Referrers calls fn with pages of the referrers of subject.
+	Referrers(ctx context.Context, repository string, subject ocispec.Descriptor, fn func(referrers []ocispec.Descriptor) error) error
+	// Fetch returns the bytes of a manifest or blob, verified against desc.
+	Fetch(ctx context.Context, repository string, desc ocispec.Descriptor) ([]byte, error)
+}
+
+// Fetcher reads content; verifiers receive one with every job.
+type Fetcher interface {
+	Fetch(ctx context.Context, repository string, desc ocispec.Descriptor) ([]byte, error)
+}
+
+// Job is one artifact to be checked by one verifier.
+type Job struct {
+	// Repository of the subject, normalised.
+	Repository string
+	// Subject is the image the artifact is attached to (for a nested
+	// artifact, its parent artifact).
+	Subject ocispec.Descriptor
+	// Artifact is the referrer to verify.
+	Artifact ocispec.Descriptor
+	// Fetcher reads the artifact's manifest and blobs through the host's
+	// store (cache, limits, credentials).
+	Fetcher Fetcher
+}
+
+// Verifier checks artifacts of some types.
+//
+// Verify returns a Result for every verdict it reaches, including
+// failures. It returns an error only when it could not evaluate the
+// artifact; the executor then records an inconclusive result.
+type Verifier interface {
+	// Name is the Verifier object's name.
+	Name() string
+	// Type is the plugin name.
+	Type() string
+	// Handles reports whether the verifier applies to artifactType.
+	Handles(artifactType string) bool
+	Verify(ctx context.Context, job Job) (report.Result, error)
+}

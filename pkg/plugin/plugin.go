@@ -1,0 +1,131 @@
+package plugin
+
+import (
+	"context"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Verdict is a plugin's answer about one artifact. The zero value is
+// VerdictUnspecified, which the host treats as inconclusive (fail closed).
+type Verdict int
+
+const (
+	// VerdictUnspecified means the plugin said nothing useful; the host
+	// reports it as inconclusive.
+	VerdictUnspecified Verdict = iota
+	// VerdictVerified means the artifact satisfied the verifier's configuration.
+	VerdictVerified
+	// VerdictFailed means the artifact was evaluated and does not satisfy
+	// the configuration (bad signature, untrusted signer, revoked, ...).
+	VerdictFailed
+	// VerdictInconclusive means the plugin could not evaluate the artifact
+	// (bad configuration, unreachable revocation endpoint, ...).
+	VerdictInconclusive
+)
+
+// String returns the lower-case name used in reports.
+func (v Verdict) String() string {
+	switch v {
+	case VerdictVerified:
+		return "verified"
+	case VerdictFailed:
+		return "failed"
+	case VerdictInconclusive:
+		return "inconclusive"
+	default:
+		return "unspecified"
+	}
+}
+
+// Metadata describes a plugin. The host calls GetMetadata once per process
+// start and checks that Name matches the binary it launched.
+type Metadata struct {
+	// Name is the plugin's name, equal to its binary name (for example "notation").
+	Name string
+	// Version is the plugin's own version, free-form.
+	Version string
+	// ArtifactTypes lists the OCI artifact types the plugin can verify.
+	ArtifactTypes []string
+	// Capabilities lists what the plugin needs beyond the bytes it is
+	// handed, for example CapabilityNetwork for CRL or OCSP fetches.
+	Capabilities []string
+}
+
+// CapabilityNetwork declares that the plugin makes network calls of its own
+// (revocation checks, TUF refreshes). It never receives registry credentials.
+const CapabilityNetwork = "needs_network"
+
+// Blob is a blob referenced by the artifact's manifest, with its bytes.
+type Blob struct {
+	Descriptor ocispec.Descriptor
+	Data       []byte
+}
+
+// VerifyRequest carries everything a plugin needs to verify one artifact
+// attached to one subject. The host fetched every byte; plugins never
+// contact the registry.
+type VerifyRequest struct {
+	// Config is the Verifier object's spec.parameters as JSON. It is sent
+	// with every call so a restarted plugin needs no replay; plugins may
+	// cache the parsed form keyed by its sha256.
+	Config []byte
+	// Subject is the descriptor of the image being verified.
+	Subject ocispec.Descriptor
+	// Repository is the normalised repository of the subject, for example
+	// "docker.io/library/nginx" or "localhost:5000/app".
+	Repository string
+	// Artifact is the descriptor of the referrer being verified (for
+	// example a notation signature manifest).
+	Artifact ocispec.Descriptor
+	// ArtifactManifest is the raw manifest of Artifact.
+	ArtifactManifest []byte
+	// Blobs are the layers of ArtifactManifest with their bytes, in
+	// manifest order.
+	Blobs []Blob
+}
+
+// VerifyResponse is a plugin's verdict on one artifact.
+type VerifyResponse struct {
+	Verdict Verdict
+	// Reason is one of the reason codes documented in docs/reasons.md (for
+	// example "SIGNATURE_UNTRUSTED"). The host replaces an unknown code with
+	// a generic one and keeps the verdict.
+	Reason string
+	// Message is a one-line human explanation.
+	Message string
+	// Remediation says what an operator should do about a failure.
+	Remediation string
+	// Details are structured facts for Rego (signer subject, issuer,
+	// signing time, timestamp, ...). Values must be JSON-compatible.
+	Details map[string]any
+}
+
+// Severity of a Diagnostic.
+type Severity int
+
+const (
+	SeverityError Severity = iota + 1
+	SeverityWarning
+)
+
+// Diagnostic is one problem found by ValidateConfig.
+type Diagnostic struct {
+	Severity Severity
+	// Field is the JSON path of the offending parameter, for example
+	// "trustStores.ca.acme".
+	Field   string
+	Summary string
+	Detail  string
+}
+
+// Verifier is what a plugin implements and hands to Serve.
+//
+// Verify returns an error only when the request could not be evaluated at
+// all; the host reports such an error as inconclusive. A bad signature is
+// a VerifyResponse with VerdictFailed, not an error.
+type Verifier interface {
+	Metadata(ctx context.Context) (Metadata, error)
+	ValidateConfig(ctx context.Context, config []byte) ([]Diagnostic, error)
+	Verify(ctx context.Context, req *VerifyRequest) (*VerifyResponse, error)
+}

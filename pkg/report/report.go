@@ -1,0 +1,108 @@
+package report
+
+import "time"
+
+// MediaType identifies version 1 of the report schema. It changes only when
+// the schema changes incompatibly; fields are added without a bump.
+const MediaType = "application/vnd.assay.verification-report.v1+json"
+
+// Verdict is a verifier's three-state answer about one artifact.
+type Verdict string
+
+const (
+	// Verified: the artifact satisfied its verifier.
+	Verified Verdict = "verified"
+	// Failed: the artifact was evaluated and does not satisfy its verifier.
+	Failed Verdict = "failed"
+	// Inconclusive: the artifact could not be evaluated (timeout, registry
+	// error, plugin crash, bad configuration). Never a success.
+	Inconclusive Verdict = "inconclusive"
+)
+
+// Report is the verification report for one subject. It is the value Assay
+// returns per key to Gatekeeper and prints with `assay verify -o json`.
+type Report struct {
+	// MediaType is always MediaType.
+	MediaType string `json:"mediaType"`
+	// Reference is the reference as given by the caller, e.g. "nginx".
+	Reference string `json:"reference"`
+	// Subject is the digest-pinned, normalised reference that was verified,
+	// e.g. "docker.io/library/nginx@sha256:...". Empty when the reference
+	// could not be resolved.
+	Subject string `json:"subject,omitempty"`
+	// IsSuccess is true only when the Policy is satisfied.
+	IsSuccess bool `json:"isSuccess"`
+	// Reason explains IsSuccess: VERIFIED, or the first reason the policy failed.
+	Reason Reason `json:"reason"`
+	// Message is a one-line human summary.
+	Message string `json:"message"`
+	// Policy is the evaluation of each rule of the Policy.
+	Policy *PolicyResult `json:"policy,omitempty"`
+	// Artifacts is the tree of referrers found, with verifier results.
+	Artifacts []Artifact `json:"artifacts"`
+	// Warnings are notes that do not change the outcome (for example
+	// TAG_RESOLVED).
+	Warnings []Warning `json:"warnings,omitempty"`
+	// Timestamp is when the verification finished.
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// Artifact is one referrer of the subject (or of another artifact).
+type Artifact struct {
+	ArtifactType string `json:"artifactType"`
+	// Digest of the artifact's manifest.
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType,omitempty"`
+	// Results holds one entry per Verifier that applies to the artifact
+	// type; empty with Reason NO_VERIFIER when none does.
+	Results []Result `json:"results"`
+	// Artifacts are referrers of this artifact (for example a signature on
+	// a vulnerability report).
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+}
+
+// Result is one verifier's verdict on one artifact.
+type Result struct {
+	// Verifier is the name of the Verifier object.
+	Verifier string `json:"verifier"`
+	// Type is the plugin that ran, e.g. "notation".
+	Type        string         `json:"type"`
+	Verdict     Verdict        `json:"verdict"`
+	Reason      Reason         `json:"reason"`
+	Message     string         `json:"message,omitempty"`
+	Remediation string         `json:"remediation,omitempty"`
+	Details     map[string]any `json:"details,omitempty"`
+}
+
+// PolicyResult is the evaluation of a Policy against the artifacts found.
+type PolicyResult struct {
+	// Name of the Policy object, empty when none is configured.
+	Name  string       `json:"name"`
+	Rules []RuleResult `json:"rules"`
+}
+
+// RuleResult is the outcome of one artifact-type rule of a Policy.
+type RuleResult struct {
+	ArtifactType string `json:"artifactType"`
+	// Mode is "any" (one verified artifact suffices) or "all" (every
+	// artifact of the type must be verified).
+	Mode     string `json:"mode"`
+	Required bool   `json:"required"`
+	// Satisfied tells whether this rule passed.
+	Satisfied bool `json:"satisfied"`
+	// Found, Verified, Failed and Inconclusive count the verdicts of the
+	// artifacts of this type.
+	Found        int    `json:"found"`
+	Verified     int    `json:"verified"`
+	Failed       int    `json:"failed"`
+	Inconclusive int    `json:"inconclusive"`
+	Reason       Reason `json:"reason"`
+	Message      string `json:"message,omitempty"`
+	Remediation  string `json:"remediation,omitempty"`
+}
+
+// Warning is a note that does not change the outcome.
+type Warning struct {
+	Reason  Reason `json:"reason"`
+	Message string `json:"message"`
+}
