@@ -12,7 +12,7 @@ PLUGIN_NAMES := notation
 DISTRIBUTION_VERSION   := v3.1.2
 CONTROLLER_GEN_VERSION := v0.22.0
 PROTOC_GEN_GO_VERSION  := v1.36.12
-PROTOC_GEN_GRPC_VERSION := v1.5.1
+PROTOC_GEN_GRPC_VERSION := v1.6.2
 
 .PHONY: all build plugins test test-short lint vet fmt-check verify-imports demo tools generate clean bench
 

@@ -9,6 +9,11 @@
 // Transport: hashicorp/go-plugin over gRPC with AutoMTLS, handshake protocol
 // version 1. Messages may be up to 64 MiB in both directions.
 //
+// Deadlines: besides gRPC's own relative timeout, the host sends its
+// absolute deadline as request metadata "assay-deadline-unix-nano" (decimal
+// Unix nanoseconds; host and plugin share a clock). Plugins apply the
+// earlier of the two.
+//
 // Errors: a plugin answers a verdict with an OK status. A non-OK status
 // carries a google.rpc.ErrorInfo detail with domain "verifier.v1.assay" and
 // one of these reasons:

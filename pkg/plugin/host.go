@@ -1,0 +1,487 @@
+package plugin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// SumsFile is the name of the checksum file in HostOptions.Dir, in the
+// format written by sha256sum: one "<64 hex digits>  <name>" line per
+// plugin binary ("<hex> *<name>" is accepted too). `make plugins` writes it
+// next to the binaries at image build time.
+const SumsFile = "SHA256SUMS"
+
+// DefaultStartTimeout is used when HostOptions.StartTimeout is not positive.
+const DefaultStartTimeout = 10 * time.Second
+
+// HostOptions configures NewHost.
+type HostOptions struct {
+	// Dir is the directory holding the plugin binaries and SumsFile.
+	// Required. A plugin is the executable Dir/<name>; it is started only
+	// if SumsFile lists <name> with the binary's sha256. SumsFile is read
+	// once, by NewHost: to add or upgrade a plugin, restart the host.
+	Dir string
+	// StartTimeout bounds how long a new plugin process has to complete the
+	// go-plugin handshake and answer GetMetadata. A start runs on its own,
+	// not under the context of the call that triggered it: a caller whose
+	// context ends first gets its context error, and the start carries on
+	// so the next call finds the process ready. If <= 0, DefaultStartTimeout
+	// (currently 10s) is used.
+	StartTimeout time.Duration
+	// Logger receives the host's logs, go-plugin's logs and every line the
+	// plugins write to stderr (under the logger name "<name>"). go-plugin's
+	// Error level maps to Error, Warn to V(0), Info to V(1), Debug to V(2)
+	// and Trace to V(3). The zero value discards everything.
+	Logger logr.Logger
+}
+
+// Host starts verifier plugins and calls them. Each plugin binary runs as
+// one long-lived process, started on first use and shared by all callers;
+// a process that has exited or whose connection broke is replaced on the
+// next call. Host is safe for concurrent use. Call Close when done.
+//
+// Processes are started with go-plugin's SecureConfig (sha256 from
+// SumsFile, checked again by the host beforehand so that the error is
+// precise), AutoMTLS, gRPC only, and Managed, so goplugin.CleanupClients
+// (see CleanupClients) also kills them. go-plugin keeps every managed
+// client in a process-wide list for CleanupClients, so each restart leaves
+// a small record behind; restarts are rare enough for that not to matter.
+type Host struct {
+	dir          string
+	sums         map[string][]byte
+	startTimeout time.Duration
+	log          logr.Logger
+	hclog        hclog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{} // closed by Close
+	slots   map[string]*slot
+	wg      sync.WaitGroup // starts and background kills; Add only under mu while !closed
+
+	starts atomic.Int64 // process launches attempted, for tests
+}
+
+// slot is the state of one plugin name. Guarded by Host.mu.
+type slot struct {
+	cur      *process   // running process, or nil
+	starting *startCall // start in progress, or nil
+}
+
+type startCall struct {
+	done chan struct{} // closed when p and err are set
+	p    *process
+	err  error
+}
+
+// process is one running plugin process.
+type process struct {
+	client *goplugin.Client
+	rpc    *client
+	meta   Metadata
+	pid    int
+}
+
+// NewHost validates opts and reads Dir/SumsFile. It starts no process. It
+// fails if Dir is empty or not a directory, or SumsFile is missing or has
+// a malformed line (fail closed).
+func NewHost(opts HostOptions) (*Host, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("plugin: HostOptions.Dir is required")
+	}
+	fi, err := os.Stat(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("plugin: plugin directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("plugin: plugin directory %s is not a directory", opts.Dir)
+	}
+	sums, err := readSums(filepath.Join(opts.Dir, SumsFile))
+	if err != nil {
+		return nil, fmt.Errorf("plugin: %w", err)
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = DefaultStartTimeout
+	}
+	return &Host{
+		dir:          opts.Dir,
+		sums:         sums,
+		startTimeout: opts.StartTimeout,
+		log:          opts.Logger,
+		hclog:        newHCLogAdapter(opts.Logger),
+		closing:      make(chan struct{}),
+		slots:        make(map[string]*slot),
+	}, nil
+}
+
+// CleanupClients kills every plugin process started by any Host in this
+// process. Call it once, deferred in main, as a safety net besides
+// Host.Close (it wraps go-plugin's CleanupClients).
+func CleanupClients() { goplugin.CleanupClients() }
+
+// Metadata returns the metadata of plugin name, starting its process if
+// needed. It was validated when the process started and is cached for
+// the process's life. Errors are *Error with Op "metadata".
+func (h *Host) Metadata(ctx context.Context, name string) (Metadata, error) {
+	const op = "metadata"
+	p, err := h.acquire(ctx, name)
+	if err != nil {
+		return Metadata{}, &Error{Plugin: name, Op: op, Err: err}
+	}
+	return cloneMetadata(p.meta), nil
+}
+
+// ValidateConfig asks plugin name to check a Verifier object's parameters
+// (JSON). An empty result means the configuration is usable. Errors are
+// *Error with Op "validate config".
+func (h *Host) ValidateConfig(ctx context.Context, name string, config []byte) ([]Diagnostic, error) {
+	const op = "validate config"
+	p, err := h.acquire(ctx, name)
+	if err != nil {
+		return nil, &Error{Plugin: name, Op: op, Err: err}
+	}
+	ds, err := p.rpc.ValidateConfig(ctx, config)
+	if err != nil {
+		h.afterError(name, p, err)
+		return nil, &Error{Plugin: name, Op: op, Err: err}
+	}
+	return ds, nil
+}
+
+// Verify asks plugin name to verify one artifact. ctx's deadline is sent
+// to the plugin. The response is returned as the plugin sent it:
+// VerdictUnspecified (also what an unknown future verdict becomes) is not
+// an error here; the caller reports it as inconclusive.
+//
+// Errors are *Error with Op "verify" wrapping a sentinel of this package
+// or a context error: context.DeadlineExceeded when the deadline passed
+// (on either side of the process boundary), ErrCrashed when the process
+// died before or during the call (the call returns as soon as the
+// connection breaks; the next call starts a new process), ErrPanicked,
+// ErrRemote, and the start errors (ErrNotFound, ErrNotListed,
+// ErrChecksumMismatch, ErrStart, ErrInvalidMetadata, ErrProtocol).
+func (h *Host) Verify(ctx context.Context, name string, req *VerifyRequest) (*VerifyResponse, error) {
+	const op = "verify"
+	p, err := h.acquire(ctx, name)
+	if err != nil {
+		return nil, &Error{Plugin: name, Op: op, Err: err}
+	}
+	resp, err := p.rpc.Verify(ctx, req)
+	if err != nil {
+		h.afterError(name, p, err)
+		return nil, &Error{Plugin: name, Op: op, Err: err}
+	}
+	return resp, nil
+}
+
+// Close kills all plugin processes and waits for them and for starts in
+// progress (at most StartTimeout). Calls in flight fail; later calls fail
+// with ErrClosed. Close is idempotent.
+func (h *Host) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.wg.Wait()
+		return
+	}
+	h.closed = true
+	close(h.closing)
+	var procs []*process
+	for _, s := range h.slots {
+		if s.cur != nil {
+			procs = append(procs, s.cur)
+			s.cur = nil
+		}
+	}
+	h.mu.Unlock()
+
+	var kills sync.WaitGroup
+	for _, p := range procs {
+		kills.Go(p.client.Kill)
+	}
+	kills.Wait()
+	h.wg.Wait()
+}
+
+// acquire returns the running process for name, starting one if there is
+// none or the last one exited. Concurrent callers share one start.
+func (h *Host) acquire(ctx context.Context, name string) (*process, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := h.slots[name]
+	if s == nil {
+		s = &slot{}
+		h.slots[name] = s
+	}
+	if p := s.cur; p != nil {
+		if !p.client.Exited() {
+			h.mu.Unlock()
+			return p, nil
+		}
+		h.log.Info("plugin process exited; restarting", "plugin", name, "pid", p.pid)
+		s.cur = nil
+		h.wg.Go(p.client.Kill) // reap go-plugin's goroutines
+	}
+	call := s.starting
+	if call == nil {
+		call = &startCall{done: make(chan struct{})}
+		s.starting = call
+		h.wg.Go(func() { h.start(name, s, call) })
+	}
+	h.mu.Unlock()
+
+	select {
+	case <-call.done:
+		return call.p, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// start launches a process for call and installs it in s.
+func (h *Host) start(name string, s *slot, call *startCall) {
+	p, err := h.launch(name)
+	var orphan *process
+	h.mu.Lock()
+	s.starting = nil
+	if err == nil && h.closed {
+		orphan, p, err = p, nil, ErrClosed
+	}
+	if err == nil {
+		s.cur = p
+	}
+	call.p, call.err = p, err
+	h.mu.Unlock()
+	close(call.done)
+	if orphan != nil {
+		orphan.client.Kill()
+	}
+	if err != nil {
+		h.log.Error(err, "plugin failed to start", "plugin", name)
+	}
+}
+
+// afterError retires p when err shows its process is gone or unusable, so
+// that the next call starts a new one.
+func (h *Host) afterError(name string, p *process, err error) {
+	if !errors.Is(err, ErrCrashed) && !p.client.Exited() {
+		return
+	}
+	h.log.Info("plugin process lost", "plugin", name, "pid", p.pid, "error", err.Error())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s := h.slots[name]; s != nil && s.cur == p {
+		s.cur = nil
+	}
+	if h.closed {
+		return // Close kills it
+	}
+	h.wg.Go(p.client.Kill)
+}
+
+// launch checks the binary, starts it, negotiates the protocol and
+// validates its metadata.
+func (h *Host) launch(name string) (*process, error) {
+	path := filepath.Join(h.dir, name)
+	want, err := h.checkBinary(name, path)
+	if err != nil {
+		return nil, err
+	}
+
+	h.starts.Add(1)
+	c := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  handshake(),
+		VersionedPlugins: versionedPlugins(nil, nil),
+		Cmd:              exec.Command(path),
+		SecureConfig:     &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()},
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Managed:          true,
+		StartTimeout:     h.startTimeout,
+		Logger:           h.hclog,
+		SyncStdout:       h.hclog.Named(name).StandardWriter(nil),
+		SyncStderr:       h.hclog.Named(name).StandardWriter(nil),
+		GRPCDialOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(
+				grpc.MaxCallRecvMsgSize(MaxMessageSize),
+				grpc.MaxCallSendMsgSize(MaxMessageSize),
+			),
+		},
+	})
+	p, err := h.connect(name, c)
+	if err != nil {
+		c.Kill()
+		return nil, err
+	}
+	h.log.V(1).Info("plugin started", "plugin", name, "pid", p.pid, "version", p.meta.Version)
+	return p, nil
+}
+
+func (h *Host) connect(name string, c *goplugin.Client) (*process, error) {
+	proto, err := c.Client()
+	if err != nil {
+		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("%w: binary changed before start", ErrChecksumMismatch)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	if v := c.NegotiatedVersion(); v != ProtocolVersion {
+		return nil, fmt.Errorf("%w: negotiated protocol version %d, want %d", ErrProtocol, v, ProtocolVersion)
+	}
+	raw, err := proto.Dispense(pluginKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	rpc, ok := raw.(*client)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected client type %T", ErrProtocol, raw)
+	}
+	pid := 0
+	if rc := c.ReattachConfig(); rc != nil {
+		pid = rc.Pid
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), h.startTimeout)
+	defer cancel()
+	go func() { // Close aborts a start waiting on GetMetadata.
+		select {
+		case <-h.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	meta, err := rpc.Metadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get metadata: %w", err)
+	}
+	if err := validateMetadata(name, meta); err != nil {
+		return nil, err
+	}
+	return &process{client: c, rpc: rpc, meta: meta, pid: pid}, nil
+}
+
+// checkBinary returns the listed checksum of Dir/name after checking that
+// the binary exists and matches it.
+func (h *Host) checkBinary(name, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrNotFound, path)
+	}
+	want, ok := h.sums[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s has no line for %s", ErrNotListed, SumsFile, name)
+	}
+	hash := sha256.New()
+	if _, err := io.Copy(hash, f); err != nil {
+		return nil, fmt.Errorf("%w: hash %s: %w", ErrStart, path, err)
+	}
+	if got := hash.Sum(nil); !bytes.Equal(got, want) {
+		return nil, fmt.Errorf("%w: %s has sha256 %x, %s lists %x", ErrChecksumMismatch, path, got, SumsFile, want)
+	}
+	return want, nil
+}
+
+// validateMetadata checks GetMetadata's answer the way notation-go's
+// plugin validate() does.
+func validateMetadata(name string, m Metadata) error {
+	switch {
+	case m.Name != name:
+		return fmt.Errorf("%w: name %q does not match binary name %q", ErrInvalidMetadata, m.Name, name)
+	case m.Version == "":
+		return fmt.Errorf("%w: empty version", ErrInvalidMetadata)
+	case len(m.ArtifactTypes) == 0:
+		return fmt.Errorf("%w: no artifact types", ErrInvalidMetadata)
+	case slices.Contains(m.ArtifactTypes, ""):
+		return fmt.Errorf("%w: empty artifact type", ErrInvalidMetadata)
+	}
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// validName accepts plain file names only: no path separators, no "..",
+// no leading dot.
+func validName(name string) error {
+	if !nameRE.MatchString(name) || strings.Contains(name, "..") {
+		return fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// readSums parses a sha256sum file into name → digest.
+func readSums(path string) (map[string][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read checksums: %w", err)
+	}
+	sums := make(map[string][]byte)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		sumHex, rest, ok := strings.Cut(line, " ")
+		if !ok || (!strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "*")) {
+			return nil, fmt.Errorf("%s:%d: want \"<sha256>  <name>\"", path, n)
+		}
+		sum, err := hex.DecodeString(sumHex)
+		if err != nil || len(sum) != sha256.Size {
+			return nil, fmt.Errorf("%s:%d: malformed sha256 %q", path, n, sumHex)
+		}
+		name := rest[1:]
+		if err := validName(name); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		if prev, dup := sums[name]; dup && !bytes.Equal(prev, sum) {
+			return nil, fmt.Errorf("%s:%d: conflicting checksums for %s", path, n, name)
+		}
+		sums[name] = sum
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read checksums: %w", err)
+	}
+	return sums, nil
+}
+
+func cloneMetadata(m Metadata) Metadata {
+	m.ArtifactTypes = slices.Clone(m.ArtifactTypes)
+	m.Capabilities = slices.Clone(m.Capabilities)
+	return m
+}

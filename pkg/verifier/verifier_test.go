@@ -1,0 +1,247 @@
+package verifier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/assayproj/assay/pkg/executor"
+	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/report"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+)
+
+// fakePlugins records the request and answers with resp or err.
+type fakePlugins struct {
+	resp *plugin.VerifyResponse
+	err  error
+	got  *plugin.VerifyRequest
+	name string
+}
+
+var _ Plugins = (*fakePlugins)(nil)
+
+func (f *fakePlugins) Verify(ctx context.Context, name string, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
+	f.got, f.name = req, name
+	return f.resp, f.err
+}
+
+// fakeFetcher serves content by digest and fails for digests in errs.
+type fakeFetcher struct {
+	content map[digest.Digest][]byte
+	errs    map[digest.Digest]error
+}
+
+func (f *fakeFetcher) Fetch(_ context.Context, _ string, d ocispec.Descriptor) ([]byte, error) {
+	if err := f.errs[d.Digest]; err != nil {
+		return nil, err
+	}
+	b, ok := f.content[d.Digest]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", d.Digest, errdef.ErrNotFound)
+	}
+	return b, nil
+}
+
+func (f *fakeFetcher) add(t *testing.T, mediaType string, data []byte) ocispec.Descriptor {
+	t.Helper()
+	d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	f.content[d.Digest] = data
+	return d
+}
+
+// signatureJob builds a signature artifact with nLayers envelope layers.
+func signatureJob(t *testing.T, nLayers int) (executor.Job, *fakeFetcher, []ocispec.Descriptor) {
+	t.Helper()
+	f := &fakeFetcher{content: map[digest.Digest][]byte{}, errs: map[digest.Digest]error{}}
+	subject := f.add(t, ocispec.MediaTypeImageManifest, []byte(`{"schemaVersion":2}`))
+	var layers []ocispec.Descriptor
+	for i := range nLayers {
+		layers = append(layers, f.add(t, "application/jose+json", []byte(fmt.Sprintf(`{"envelope":%d}`, i))))
+	}
+	m := ocispec.Manifest{
+		Versioned:    ocispec.Manifest{}.Versioned,
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: "application/vnd.cncf.notary.signature",
+		Config:       ocispec.DescriptorEmptyJSON,
+		Layers:       layers,
+		Subject:      &subject,
+	}
+	m.SchemaVersion = 2
+	raw, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art := f.add(t, ocispec.MediaTypeImageManifest, raw)
+	art.ArtifactType = m.ArtifactType
+	return executor.Job{Repository: "localhost:5000/app", Subject: subject, Artifact: art, Fetcher: f}, f, layers
+}
+
+func newVerifier(t *testing.T, p Plugins) *Verifier {
+	t.Helper()
+	v, err := New(Options{
+		Name: "sig", Plugin: "notation", Plugins: p,
+		ArtifactTypes: []string{"application/vnd.cncf.notary.signature"},
+		Parameters:    []byte(`{"a":1}`),
+		MaxBlobs:      2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestVerifyHandsThePluginTheBytesItNeeds(t *testing.T) {
+	job, f, layers := signatureJob(t, 2)
+	p := &fakePlugins{resp: &plugin.VerifyResponse{Verdict: plugin.VerdictVerified, Reason: "VERIFIED", Details: map[string]any{"signerSubject": "CN=x"}}}
+	res, err := newVerifier(t, p).Verify(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != report.Verified || res.Reason != report.ReasonVerified || res.Verifier != "sig" || res.Type != "notation" {
+		t.Fatalf("result = %+v", res)
+	}
+	if res.Details["signerSubject"] != "CN=x" {
+		t.Errorf("details not carried: %v", res.Details)
+	}
+	if p.name != "notation" {
+		t.Errorf("plugin called = %q", p.name)
+	}
+	req := p.got
+	if string(req.Config) != `{"a":1}` || req.Repository != job.Repository || req.Subject.Digest != job.Subject.Digest || req.Artifact.Digest != job.Artifact.Digest {
+		t.Errorf("request = %+v", req)
+	}
+	if string(req.ArtifactManifest) != string(f.content[job.Artifact.Digest]) {
+		t.Error("artifact manifest bytes not passed")
+	}
+	if len(req.Blobs) != 2 {
+		t.Fatalf("blobs = %d, want 2", len(req.Blobs))
+	}
+	for i, b := range req.Blobs {
+		if b.Descriptor.Digest != layers[i].Digest || string(b.Data) != string(f.content[layers[i].Digest]) {
+			t.Errorf("blob %d = %s %q", i, b.Descriptor.Digest, b.Data)
+		}
+	}
+}
+
+func TestVerifyMapsEveryOutcome(t *testing.T) {
+	deadlineCtx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := map[string]struct {
+		ctx        context.Context
+		resp       *plugin.VerifyResponse
+		err        error
+		layers     int
+		fetchErr   error
+		badJSON    bool
+		verdict    report.Verdict
+		reason     report.Reason
+		wantAdvice bool
+	}{
+		"a failed verdict keeps the plugin's reason": {
+			resp: &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: "SIGNATURE_UNTRUSTED", Message: "untrusted"}, layers: 1,
+			verdict: report.Failed, reason: report.ReasonSignatureUntrusted, wantAdvice: true,
+		},
+		"an unknown reason code becomes a generic failure": {
+			resp: &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: "MADE_UP"}, layers: 1,
+			verdict: report.Failed, reason: report.ReasonVerificationFailed, wantAdvice: true,
+		},
+		"a failed verdict cannot claim VERIFIED": {
+			resp: &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: "VERIFIED"}, layers: 1,
+			verdict: report.Failed, reason: report.ReasonVerificationFailed, wantAdvice: true,
+		},
+		"an unspecified verdict is inconclusive": {
+			resp: &plugin.VerifyResponse{}, layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonPluginError, wantAdvice: true,
+		},
+		"a nil response is inconclusive": {
+			layers: 1, verdict: report.Inconclusive, reason: report.ReasonPluginError, wantAdvice: true,
+		},
+		"a crashed plugin is unavailable": {
+			err: fmt.Errorf("verify: %w", plugin.ErrCrashed), layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonPluginUnavailable, wantAdvice: true,
+		},
+		"a missing plugin is unavailable": {
+			err: fmt.Errorf("start: %w", plugin.ErrNotFound), layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonPluginUnavailable, wantAdvice: true,
+		},
+		"a plugin error is inconclusive": {
+			err: errors.New("boom"), layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonPluginError, wantAdvice: true,
+		},
+		"a plugin past the deadline is inconclusive with DEADLINE_EXCEEDED": {
+			err: fmt.Errorf("verify: %w", context.DeadlineExceeded), layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonDeadlineExceeded, wantAdvice: true,
+		},
+		"an expired context while fetching is DEADLINE_EXCEEDED": {
+			ctx: deadlineCtx, fetchErr: context.Canceled, layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonDeadlineExceeded, wantAdvice: true,
+		},
+		"more layers than the cap is LIMIT_EXCEEDED": {
+			layers: 3, verdict: report.Inconclusive, reason: report.ReasonLimitExceeded, wantAdvice: true,
+		},
+		"a blob over the store's size limit is LIMIT_EXCEEDED": {
+			fetchErr: fmt.Errorf("fetch: %w", errdef.ErrSizeExceedsLimit), layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonLimitExceeded, wantAdvice: true,
+		},
+		"a registry error while fetching is REGISTRY_ERROR": {
+			fetchErr: errors.New("connection refused"), layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonRegistryError, wantAdvice: true,
+		},
+		"a manifest that is not JSON is REGISTRY_ERROR": {
+			badJSON: true, layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonRegistryError, wantAdvice: true,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			job, f, layers := signatureJob(t, tc.layers)
+			if tc.fetchErr != nil {
+				f.errs[layers[0].Digest] = tc.fetchErr
+			}
+			if tc.badJSON {
+				f.content[job.Artifact.Digest] = []byte("{not json")
+			}
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			p := &fakePlugins{resp: tc.resp, err: tc.err}
+			res, err := newVerifier(t, p).Verify(ctx, job)
+			if err != nil {
+				t.Fatalf("Verify returned error %v; failures must be results", err)
+			}
+			if res.Verdict != tc.verdict || res.Reason != tc.reason {
+				t.Fatalf("got %s/%s (%s), want %s/%s", res.Verdict, res.Reason, res.Message, tc.verdict, tc.reason)
+			}
+			if tc.wantAdvice && res.Remediation == "" {
+				t.Error("no remediation on a non-verified result")
+			}
+			if res.Verdict == report.Inconclusive && res.Message == "" {
+				t.Error("an inconclusive result without a message")
+			}
+		})
+	}
+}
+
+func TestNewRejectsIncompleteOptions(t *testing.T) {
+	p := &fakePlugins{}
+	tests := map[string]Options{
+		"no name":             {Plugin: "notation", ArtifactTypes: []string{"a"}, Plugins: p},
+		"no plugin":           {Name: "n", ArtifactTypes: []string{"a"}, Plugins: p},
+		"no artifact types":   {Name: "n", Plugin: "notation", Plugins: p},
+		"no plugin host":      {Name: "n", Plugin: "notation", ArtifactTypes: []string{"a"}},
+		"parameters not JSON": {Name: "n", Plugin: "notation", ArtifactTypes: []string{"a"}, Plugins: p, Parameters: []byte("{")},
+	}
+	for name, o := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(o); err == nil {
+				t.Fatal("New accepted incomplete options")
+			}
+		})
+	}
+}
