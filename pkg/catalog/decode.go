@@ -126,7 +126,7 @@ func (o *Objects) decodeDocument(file string, doc int, raw []byte) error {
 		} `json:"metadata"`
 	}
 	if err := strictjson.UnmarshalCaseSensitivePreserveInts(js, &head); err != nil {
-		return &ObjectError{File: file, Document: doc, Err: fmt.Errorf("not an object: %w", err)}
+		return &ObjectError{File: file, Document: doc, Err: fmt.Errorf("cannot read apiVersion, kind and metadata.name: %w", err)}
 	}
 	oe := func(field string, err error) error {
 		return &ObjectError{File: file, Document: doc, Kind: head.Kind, Name: head.Metadata.Name, Field: field, Err: err}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -300,8 +301,15 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		return fnErr
 	}
 	if err != nil {
-		if errors.Is(err, errdef.ErrTooManyPages) {
+		switch {
+		case errors.Is(err, errdef.ErrTooManyPages):
 			err = fmt.Errorf("%w: %w", ErrTooManyReferrers, err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			// oras-go truncates the answer at MaxManifestBytes, so JSON
+			// decoding then stops short.
+			err = fmt.Errorf("%w: the referrers answer is truncated or larger than the limit of %d bytes: %w", ErrInvalidContent, r.opts.MaxManifestBytes, err)
+		case isJSONError(err):
+			err = fmt.Errorf("%w: the referrers answer is not a valid image index: %w", ErrInvalidContent, err)
 		}
 		return fmt.Errorf("list referrers of %s@%s: %w", repository, subject.Digest, err)
 	}
@@ -373,6 +381,12 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		return nil, fmt.Errorf("fetch %s@%s: %w", repository, desc.Digest, err)
 	}
 	return v.([]byte), nil
+}
+
+func isJSONError(err error) bool {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	return errors.As(err, &syn) || errors.As(err, &typ)
 }
 
 // isManifest reports whether mediaType names a manifest or index.
