@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/assayproj/assay/pkg/notationtest"
+	"github.com/assayproj/assay/pkg/registrytest"
+	"github.com/assayproj/assay/pkg/report"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "assay.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVerifyTextOutputShowsVerdictsAndRemedies(t *testing.T) {
+	f := newFixture(t, registrytest.NewOlareg(t).Host())
+	r := f.repo("cli/app")
+	signed := f.image(r, "signed")
+	f.sign(r, f.leaf, signed, notationtest.SignOptions{})
+	f.image(r, "unsigned")
+	cfg := f.config(r.Reference.String(), configOptions{})
+
+	res := runAssay(t, "--config", cfg, "verify", r.Reference.String()+":signed", r.Reference.String()+":unsigned")
+	if res.code != 1 {
+		t.Fatalf("exit code %d, want 1 when one image fails\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, want := range []string{
+		"PASS  " + r.Reference.String() + ":signed",
+		"FAIL  " + r.Reference.String() + ":unsigned",
+		"NO_SIGNATURE",
+		"fix      " + report.ReasonNoSignature.Remediation(),
+		"notation verified: VERIFIED",
+		"signerSubject:",
+	} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, res.stdout)
+		}
+	}
+
+	res = runAssay(t, "--config", cfg, "verify", r.Reference.String()+":signed")
+	if res.code != 0 {
+		t.Fatalf("exit code %d for a signed image\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+func TestDiscoverShowsTheReferrerTree(t *testing.T) {
+	f := newFixture(t, registrytest.StartDistribution(t).Host())
+	r := f.repo("cli/discover")
+	d := f.image(r, "v1")
+	f.sign(r, f.leaf, d, notationtest.SignOptions{})
+	f.sign(r, f.leaf, d, notationtest.SignOptions{MediaType: notationtest.MediaTypeCOSE})
+	cfg := f.config(r.Reference.String(), configOptions{})
+
+	res := runAssay(t, "--config", cfg, "discover", r.Reference.String()+":v1")
+	if res.code != 0 {
+		t.Fatalf("exit code %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if n := strings.Count(res.stdout, "└─ "+notarySignature); n != 2 {
+		t.Errorf("discover shows %d signatures, want 2:\n%s", n, res.stdout)
+	}
+	if !strings.Contains(res.stdout, "subject  "+r.Reference.String()+"@"+d.Digest.String()) {
+		t.Errorf("discover does not show the pinned subject:\n%s", res.stdout)
+	}
+}
+
+func TestRegistryThatHangsGivesDeadlineExceeded(t *testing.T) {
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(block); srv.Close() })
+	host := strings.TrimPrefix(srv.URL, "http://")
+	cfg := writeFile(t, `apiVersion: config.assay.dev/v1alpha1
+kind: Store
+metadata: {name: s}
+spec:
+  registries: [{host: "`+host+`", plainHTTP: true}]
+`)
+	rep, _ := verifyJSON(t, cfg, []string{"--timeout", "1s"}, host+"/slow/app:v1")
+	if rep.IsSuccess || rep.Reason != report.ReasonDeadlineExceeded {
+		t.Fatalf("isSuccess=%v reason=%s (%s), want DEADLINE_EXCEEDED", rep.IsSuccess, rep.Reason, rep.Message)
+	}
+}
+
+func TestNoPolicyIsNeverSuccess(t *testing.T) {
+	f := newFixture(t, registrytest.NewOlareg(t).Host())
+	r := f.repo("cli/nopolicy")
+	d := f.image(r, "v1")
+	f.sign(r, f.leaf, d, notationtest.SignOptions{})
+	cfg := writeFile(t, `apiVersion: config.assay.dev/v1alpha1
+kind: Store
+metadata: {name: s}
+spec:
+  registries: [{host: "`+f.host+`", plainHTTP: true}]
+`)
+	rep, _ := verifyJSON(t, cfg, nil, r.Reference.String()+"@"+d.Digest.String())
+	if rep.IsSuccess || rep.Reason != report.ReasonNoPolicy {
+		t.Fatalf("isSuccess=%v reason=%s, want NO_POLICY", rep.IsSuccess, rep.Reason)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("a digest reference gave warnings: %+v", rep.Warnings)
+	}
+	if len(rep.Artifacts) != 1 || rep.Artifacts[0].Results[0].Reason != report.ReasonNoVerifier {
+		t.Errorf("the signature found should say NO_VERIFIER: %+v", rep.Artifacts)
+	}
+}
+
+func TestBrokenConfigurationIsAUsageErrorNamingTheField(t *testing.T) {
+	tests := map[string]struct {
+		config string
+		want   []string
+	}{
+		"an unknown field": {
+			config: "apiVersion: config.assay.dev/v1alpha1\nkind: Verifier\nmetadata: {name: nv}\nspec: {plugn: notation, artifactTypes: [a]}\n",
+			want:   []string{"document 1", `Verifier "nv"`, `unknown field "spec.plugn"`},
+		},
+		"a plugin given as a path": {
+			config: "apiVersion: config.assay.dev/v1alpha1\nkind: Verifier\nmetadata: {name: nv}\nspec: {plugin: ../evil, artifactTypes: [a]}\n",
+			want:   []string{"spec.plugin", "../evil"},
+		},
+		"a policy rule no verifier can satisfy": {
+			config: "apiVersion: config.assay.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec: {rules: [{artifactType: x, required: true}]}\n",
+			want:   []string{"document 1", `Policy "p"`, "spec.rules[0].artifactType"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := writeFile(t, tc.config)
+			res := runAssay(t, "--config", cfg, "verify", "localhost:1/none:v1")
+			if res.code != 2 {
+				t.Fatalf("exit code %d, want 2\n%s%s", res.code, res.stdout, res.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("error lacks %q:\n%s", w, res.stderr)
+				}
+			}
+			if !strings.Contains(res.stderr, cfg) {
+				t.Errorf("error does not name the file:\n%s", res.stderr)
+			}
+		})
+	}
+}
+
+func TestSettingsComeFromFlagsEnvironmentAndFile(t *testing.T) {
+	settings := writeFile(t, "log:\n  level: verbose\n")
+	res := runAssay(t, "--settings", settings, "version")
+	if res.code != 2 || !strings.Contains(res.stderr, "log.level") {
+		t.Fatalf("a bad level in the settings file: exit %d, stderr %q", res.code, res.stderr)
+	}
+	unknown := writeFile(t, "colour: blue\n")
+	res = runAssay(t, "--settings", unknown, "version")
+	if res.code != 2 || !strings.Contains(res.stderr, "colour") {
+		t.Fatalf("an unknown settings key: exit %d, stderr %q", res.code, res.stderr)
+	}
+	t.Setenv("ASSAY_TIMEOUT", "-1s")
+	res = runAssay(t, "version")
+	if res.code != 2 || !strings.Contains(res.stderr, "timeout") {
+		t.Fatalf("ASSAY_TIMEOUT=-1s: exit %d, stderr %q", res.code, res.stderr)
+	}
+	res = runAssay(t, "--timeout", "5s", "version")
+	if res.code != 0 || !strings.HasPrefix(res.stdout, "assay ") {
+		t.Fatalf("a flag must override the environment: exit %d, stdout %q stderr %q", res.code, res.stdout, res.stderr)
+	}
+}
