@@ -32,7 +32,7 @@ usage or configuration error.`,
 			if err != nil {
 				return err
 			}
-			eng, err := g.newEngine(objs, true)
+			eng, err := g.newEngine(cmd.Context(), objs, true)
 			if err != nil {
 				return err
 			}
@@ -112,7 +112,7 @@ func newDiscoverCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			eng, err := g.newEngine(objs, false)
+			eng, err := g.newEngine(cmd.Context(), objs, false)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/catalog"
@@ -40,7 +44,7 @@ func (g *globals) loadObjects() (*catalog.Objects, error) {
 // newEngine wires store, plugin host, verifiers and executor from the
 // process settings and the verification objects. withPlugins false skips
 // the plugin host (discover needs none).
-func (g *globals) newEngine(objs *catalog.Objects, withPlugins bool) (*engine, error) {
+func (g *globals) newEngine(ctx context.Context, objs *catalog.Objects, withPlugins bool) (*engine, error) {
 	var storeSpec v1alpha1.StoreSpec
 	if len(objs.Stores) > 0 {
 		storeSpec = objs.Stores[0].Spec
@@ -62,6 +66,10 @@ func (g *globals) newEngine(objs *catalog.Objects, withPlugins bool) (*engine, e
 			return nil, usageError(fmt.Errorf("plugins: %w", err))
 		}
 		for _, vo := range objs.Verifiers {
+			if err := checkVerifier(ctx, e.host, g.objects, vo); err != nil {
+				e.Close()
+				return nil, usageError(err)
+			}
 			v, err := verifier.New(verifier.Options{
 				Name:          vo.Name,
 				Plugin:        vo.Spec.Plugin,
@@ -85,6 +93,48 @@ func (g *globals) newEngine(objs *catalog.Objects, withPlugins bool) (*engine, e
 		return nil, usageError(err)
 	}
 	return e, nil
+}
+
+// checkVerifier asks the Verifier's plugin whether it supports the
+// configured artifact types and accepts the parameters, so a broken
+// Verifier is a configuration error naming its fields rather than an
+// inconclusive result on every image.
+func checkVerifier(ctx context.Context, host *plugin.Host, file string, vo v1alpha1.Verifier) error {
+	where := fmt.Sprintf("%s: Verifier %q", file, vo.Name)
+	md, err := host.Metadata(ctx, vo.Spec.Plugin)
+	if err != nil {
+		return fmt.Errorf("%s: plugin %q: %w", where, vo.Spec.Plugin, err)
+	}
+	for i, t := range vo.Spec.ArtifactTypes {
+		if !slices.Contains(md.ArtifactTypes, t) {
+			return fmt.Errorf("%s field spec.artifactTypes[%d]: plugin %q does not verify %q (it verifies %s)",
+				where, i, vo.Spec.Plugin, t, strings.Join(md.ArtifactTypes, ", "))
+		}
+	}
+	params := vo.Spec.Parameters.Raw
+	if len(params) == 0 {
+		params = []byte("{}")
+	}
+	diags, err := host.ValidateConfig(ctx, vo.Spec.Plugin, params)
+	if err != nil {
+		return fmt.Errorf("%s: plugin %q could not validate the parameters: %w", where, vo.Spec.Plugin, err)
+	}
+	var errs []error
+	for _, d := range diags {
+		if d.Severity != plugin.SeverityError {
+			continue
+		}
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += ": " + d.Detail
+		}
+		field := "spec.parameters"
+		if d.Field != "" {
+			field += "." + d.Field
+		}
+		errs = append(errs, fmt.Errorf("%s field %s: %s", where, field, msg))
+	}
+	return errors.Join(errs...)
 }
 
 func storeOptions(s v1alpha1.StoreSpec, cacheBytes int64) store.Options {

@@ -176,3 +176,37 @@ func TestSettingsComeFromFlagsEnvironmentAndFile(t *testing.T) {
 		t.Fatalf("a flag must override the environment: exit %d, stdout %q stderr %q", res.code, res.stdout, res.stderr)
 	}
 }
+
+func TestAVerifierThePluginRejectsIsAUsageError(t *testing.T) {
+	tests := map[string]struct {
+		spec string
+		want []string
+	}{
+		"parameters naming a trust store that is not defined": {
+			spec: `{plugin: notation, artifactTypes: [application/vnd.cncf.notary.signature], parameters: {trustPolicyDocument: {version: "1.0", trustPolicies: [{name: p, registryScopes: ["*"], signatureVerification: {level: strict}, trustStores: ["ca:missing"], trustedIdentities: ["*"]}]}}}`,
+			want: []string{`Verifier "notation"`, "spec.parameters", "missing"},
+		},
+		"an artifact type the plugin does not verify": {
+			spec: `{plugin: notation, artifactTypes: [application/spdx+json], parameters: {}}`,
+			want: []string{`Verifier "notation"`, "spec.artifactTypes[0]", "application/spdx+json"},
+		},
+		"a plugin that does not exist": {
+			spec: `{plugin: nosuch, artifactTypes: [application/vnd.cncf.notary.signature]}`,
+			want: []string{`Verifier "notation"`, `plugin "nosuch"`},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := writeFile(t, "apiVersion: config.assay.dev/v1alpha1\nkind: Verifier\nmetadata: {name: notation}\nspec: "+tc.spec+"\n")
+			res := runAssay(t, "--config", cfg, "verify", "localhost:1/none:v1")
+			if res.code != 2 {
+				t.Fatalf("exit code %d, want 2\n%s%s", res.code, res.stdout, res.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("error lacks %q:\n%s", w, res.stderr)
+				}
+			}
+		})
+	}
+}
