@@ -25,14 +25,7 @@ usage or configuration error.`,
   assay verify --config assay.yaml -o json ghcr.io/org/app@sha256:...`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return usageError(fmt.Errorf("--output: %q is not text or json", output))
-			}
-			objs, err := g.loadObjects()
-			if err != nil {
-				return err
-			}
-			eng, err := g.newEngine(cmd.Context(), objs, true)
+			eng, err := g.prepare(cmd.Context(), output, true)
 			if err != nil {
 				return err
 			}
@@ -52,6 +45,19 @@ usage or configuration error.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// prepare checks the output format, reads the verification objects and
+// wires the engine; withPlugins false skips the plugin host.
+func (g *globals) prepare(ctx context.Context, output string, withPlugins bool) (*engine, error) {
+	if output != "text" && output != "json" {
+		return nil, usageError(fmt.Errorf("--output: %q is not text or json", output))
+	}
+	objs, err := g.loadObjects()
+	if err != nil {
+		return nil, err
+	}
+	return g.newEngine(ctx, objs, withPlugins)
 }
 
 // verifyAll verifies refs concurrently, each within the time budget, and
@@ -105,14 +111,7 @@ func newDiscoverCommand(g *globals) *cobra.Command {
 		Short: "Show the tree of artifacts attached to an image",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return usageError(fmt.Errorf("--output: %q is not text or json", output))
-			}
-			objs, err := g.loadObjects()
-			if err != nil {
-				return err
-			}
-			eng, err := g.newEngine(cmd.Context(), objs, false)
+			eng, err := g.prepare(cmd.Context(), output, false)
 			if err != nil {
 				return err
 			}

@@ -126,11 +126,10 @@ const (
 func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, error) {
 	rep := newReport(ref)
 	defer func() { rep.Timestamp = e.opts.Now().UTC() }()
-	repo, subject, err := e.pin(ctx, rep)
+	g, repo, err := e.pinAndDiscover(ctx, rep)
 	if err != nil {
 		return rep, err
 	}
-	g := e.discover(ctx, repo, subject)
 	results := e.verifyAll(ctx, repo, g)
 	rep.Artifacts = g.tree(0, results)
 	e.decide(rep, g, results)
@@ -144,11 +143,10 @@ func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, erro
 func (e *Executor) Discover(ctx context.Context, ref string) (*report.Report, error) {
 	rep := newReport(ref)
 	defer func() { rep.Timestamp = e.opts.Now().UTC() }()
-	repo, subject, err := e.pin(ctx, rep)
+	g, _, err := e.pinAndDiscover(ctx, rep)
 	if err != nil {
 		return rep, err
 	}
-	g := e.discover(ctx, repo, subject)
 	rep.Artifacts = g.tree(0, nil)
 	if g.err != nil {
 		rep.Reason = g.errReason
@@ -157,6 +155,15 @@ func (e *Executor) Discover(ctx context.Context, ref string) (*report.Report, er
 		rep.Message = fmt.Sprintf("%d artifacts found", len(g.nodes)-1)
 	}
 	return rep, nil
+}
+
+// pinAndDiscover pins rep.Reference and walks its referrer graph.
+func (e *Executor) pinAndDiscover(ctx context.Context, rep *report.Report) (*graph, string, error) {
+	repo, subject, err := e.pin(ctx, rep)
+	if err != nil {
+		return nil, "", err
+	}
+	return e.discover(ctx, repo, subject), repo, nil
 }
 
 func newReport(ref string) *report.Report {
