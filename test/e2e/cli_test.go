@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+
 	"net/http"
 	"net/http/httptest"
+	"oras.land/oras-go/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,6 +210,73 @@ func TestAVerifierThePluginRejectsIsAUsageError(t *testing.T) {
 				if !strings.Contains(res.stderr, w) {
 					t.Errorf("error lacks %q:\n%s", w, res.stderr)
 				}
+			}
+		})
+	}
+}
+
+// TestACrashedOrHungPluginIsInconclusiveAndOthersComplete attaches a
+// Notary Project signature and a test artifact to one image. The test
+// artifact's plugin crashes (or hangs) mid-verification; the signature is
+// still verified in the same request and the report says why it fails.
+func TestACrashedOrHungPluginIsInconclusiveAndOthersComplete(t *testing.T) {
+	const testType = "application/vnd.assay.test.v1"
+	tests := map[string]struct {
+		mode   string
+		extra  []string
+		reason report.Reason
+	}{
+		"a plugin process that exits mid-verification": {mode: "exit", reason: report.ReasonPluginUnavailable},
+		"a plugin that hangs past the deadline":        {mode: "hang", extra: []string{"--timeout", "3s"}, reason: report.ReasonDeadlineExceeded},
+	}
+	f := newFixture(t, registrytest.NewOlareg(t).Host())
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := f.repo("crash/" + tc.mode)
+			d := f.image(r, "v1")
+			f.sign(r, f.leaf, d, notationtest.SignOptions{})
+			if _, err := oras.PackManifest(context.Background(), r, oras.PackManifestVersion1_1, testType, oras.PackManifestOptions{Subject: &d}); err != nil {
+				t.Fatal(err)
+			}
+			params := notationtest.MustJSON(t, notationtest.NewParams(r.Reference.String(), f.ca, nil))
+			cfg := writeFile(t, fmt.Sprintf(`apiVersion: config.assay.dev/v1alpha1
+kind: Store
+metadata: {name: s}
+spec: {registries: [{host: %q, plainHTTP: true}]}
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: notation}
+spec: {plugin: notation, artifactTypes: [%s], parameters: %s}
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: flaky}
+spec: {plugin: testplugin, artifactTypes: [%s], parameters: {mode: %s}}
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Policy
+metadata: {name: p}
+spec:
+  rules:
+    - {artifactType: %s, required: true}
+    - {artifactType: %s}
+`, f.host, notarySignature, params, testType, tc.mode, notarySignature, testType))
+			rep, _ := verifyJSON(t, cfg, tc.extra, r.Reference.String()+":v1")
+			if rep.IsSuccess || rep.Reason != tc.reason {
+				t.Fatalf("isSuccess=%v reason=%s (%s), want a failure with %s", rep.IsSuccess, rep.Reason, rep.Message, tc.reason)
+			}
+			verdicts := map[string]report.Result{}
+			for _, a := range rep.Artifacts {
+				for _, res := range a.Results {
+					verdicts[a.ArtifactType] = res
+				}
+			}
+			if got := verdicts[notarySignature]; got.Verdict != report.Verified {
+				t.Errorf("the signature's verification did not complete: %+v", got)
+			}
+			if got := verdicts[testType]; got.Verdict != report.Inconclusive || got.Reason != tc.reason || got.Remediation == "" {
+				t.Errorf("the flaky plugin's result = %+v, want inconclusive %s with a remediation", got, tc.reason)
 			}
 		})
 	}

@@ -49,21 +49,32 @@ func build(dir string) error {
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		return err
 	}
-	for _, b := range []struct{ out, pkg string }{
-		{assayBin, "github.com/assayproj/assay/cmd/assay"},
-		{filepath.Join(pluginDir, "notation"), "github.com/assayproj/assay/plugins/notation"},
+	var sums strings.Builder
+	for _, b := range []struct{ name, pkg string }{
+		{"", "github.com/assayproj/assay/cmd/assay"},
+		{"notation", "github.com/assayproj/assay/plugins/notation"},
+		// a plugin that can crash or hang on demand, to show the host copes
+		{"testplugin", "github.com/assayproj/assay/pkg/plugin/internal/testplugin"},
 	} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		out := assayBin
+		if b.name != "" {
+			out = filepath.Join(pluginDir, b.name)
+		}
+		cmd := exec.Command("go", "build", "-o", out, b.pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
 		}
+		if b.name == "" {
+			continue
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), b.name)
 	}
-	data, err := os.ReadFile(filepath.Join(pluginDir, "notation"))
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(data)
-	return os.WriteFile(filepath.Join(pluginDir, "SHA256SUMS"), []byte(hex.EncodeToString(sum[:])+"  notation\n"), 0o644)
+	return os.WriteFile(filepath.Join(pluginDir, "SHA256SUMS"), []byte(sums.String()), 0o644)
 }
 
 // result of one assay invocation.
