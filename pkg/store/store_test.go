@@ -439,6 +439,9 @@ func TestCredentials(t *testing.T) {
 		"credentials from a docker config file": {
 			opts: store.Options{Registries: plain(host), DockerConfigPaths: []string{dockerConfig("user", "pass")}},
 		},
+		"credentials from a docker credential helper": {
+			opts: store.Options{Registries: plain(host), DockerConfigPaths: []string{credHelperConfig(t, host, "user", "pass")}},
+		},
 		"static credentials win over the docker config": {
 			opts: store.Options{
 				Registries:        map[string]store.RegistryOptions{host: {PlainHTTP: true, Username: "user", Password: "pass"}},
@@ -539,4 +542,21 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// credHelperConfig installs a docker credential helper program on PATH
+// that answers user:pass, and returns a docker config naming it for host.
+func credHelperConfig(t *testing.T, host, user, pass string) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '{\"ServerURL\":\"%%s\",\"Username\":\"%s\",\"Secret\":\"%s\"}' \"$server\"\n", user, pass)
+	if err := os.WriteFile(filepath.Join(dir, "docker-credential-assaytest"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	p := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(p, []byte(fmt.Sprintf(`{"credHelpers":{%q:"assaytest"}}`, host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
