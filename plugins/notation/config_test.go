@@ -85,7 +85,7 @@ func TestValidateConfig(t *testing.T) {
 			want: []want{{"trustPolicyDocumnt", plugin.SeverityError}, {"trustPolicyDocument", plugin.SeverityError}},
 		},
 		"a field spelled with the wrong case": {
-			raw:  `{"TrustPolicyDocument": {"version": "1.0"}}`,
+			raw: `{"TrustPolicyDocument": {"version": "1.0"}}`,
 			// The rest is still validated, so the empty document shows too.
 			want: []want{{"TrustPolicyDocument", plugin.SeverityError}, {"trustPolicyDocument.trustPolicies", plugin.SeverityError}},
 		},
