@@ -115,9 +115,12 @@ func Decode(name string, data []byte) (*Objects, error) {
 }
 
 func (o *Objects) decodeDocument(file string, doc int, raw []byte) error {
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return &ObjectError{File: file, Document: doc, Err: fmt.Errorf("not valid YAML: %w", err)}
+	js, strictErr := yaml.YAMLToJSONStrict(raw) // rejects duplicate keys
+	if strictErr != nil {
+		var err error
+		if js, err = yaml.YAMLToJSON(raw); err != nil {
+			return &ObjectError{File: file, Document: doc, Err: fmt.Errorf("not valid YAML: %w", err)}
+		}
 	}
 	var head struct {
 		metav1.TypeMeta `json:",inline"`
@@ -130,6 +133,9 @@ func (o *Objects) decodeDocument(file string, doc int, raw []byte) error {
 	}
 	oe := func(field string, err error) error {
 		return &ObjectError{File: file, Document: doc, Kind: head.Kind, Name: head.Metadata.Name, Field: field, Err: err}
+	}
+	if strictErr != nil {
+		return oe("", strictErr)
 	}
 	if head.APIVersion != v1alpha1.APIVersion {
 		return oe("apiVersion", fmt.Errorf("got %q, want %q", head.APIVersion, v1alpha1.APIVersion))
