@@ -14,7 +14,7 @@ CONTROLLER_GEN_VERSION := v0.22.0
 PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
 
-.PHONY: all build plugins test test-short lint vet fmt-check verify-imports demo tools generate clean bench
+.PHONY: all build plugins test lint vet fmt-check demo tools generate verify-generated clean bench
 
 all: build
 
@@ -67,6 +67,12 @@ generate: $(TOOLS)/controller-gen $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-
 	$(TOOLS)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
 	$(TOOLS)/controller-gen crd paths=./pkg/apis/... output:crd:artifacts:config=crds
 	PATH=$(TOOLS):$$PATH $(GO) generate ./pkg/plugin/...
+
+## verify-generated: regenerate deepcopy code and CRDs and fail if they differ from what is committed
+verify-generated: $(TOOLS)/controller-gen
+	$(TOOLS)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
+	$(TOOLS)/controller-gen crd paths=./pkg/apis/... output:crd:artifacts:config=crds
+	git diff --exit-code -- pkg/apis crds
 
 ## demo: start a local registry, push a signed and an unsigned image, verify both
 demo: build
