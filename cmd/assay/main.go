@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/assayproj/assay/pkg/config"
+	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -47,6 +48,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	plugin.CleanupClients() // no plugin process outlives assay
+
 	os.Exit(code)
 }
 

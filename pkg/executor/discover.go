@@ -124,12 +124,10 @@ func nilIfEmpty(a []report.Artifact) []report.Artifact {
 // used when nothing more specific applies.
 func classify(ctx context.Context, err error, fallback report.Reason) report.Reason {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled) && ctx.Err() != nil:
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), ctx.Err() != nil:
 		return report.ReasonDeadlineExceeded
 	case errors.Is(err, errdef.ErrSizeExceedsLimit):
 		return report.ReasonLimitExceeded
-	case errors.Is(err, context.Canceled):
-		return report.ReasonDeadlineExceeded
 	}
 	return fallback
 }

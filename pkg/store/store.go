@@ -236,7 +236,8 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 }
 
 // Resolve pins a tag or digest of repository to a descriptor. Concurrent
-// calls for the same reference share one request. A manifest larger than
+// calls for the same reference share one request (made with the context
+// of the first caller). A manifest larger than
 // MaxManifestBytes is refused with ErrTooLarge; an unknown reference
 // wraps errdef.ErrNotFound.
 func (r *Registry) Resolve(ctx context.Context, repository, reference string) (ocispec.Descriptor, error) {
