@@ -124,15 +124,22 @@ func TestThatAllTheJSONKeysStartWithALowerCase(t *testing.T) {
 	}
 }
 
+// reasonConst is one Reason constant declared in reason.go.
+type reasonConst struct {
+	name    string
+	code    report.Reason
+	meaning string // its doc comment, without the "ReasonX:" lead
+}
+
 // declaredReasons parses reason.go for the Reason constants, so a code
 // added without a remediation or documentation fails the tests.
-func declaredReasons(t *testing.T) map[string]report.Reason {
+func declaredReasons(t *testing.T) []reasonConst {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "reason.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "reason.go", nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]report.Reason{}
+	var out []reasonConst
 	for _, d := range f.Decls {
 		g, ok := d.(*ast.GenDecl)
 		if !ok || g.Tok != token.CONST {
@@ -143,8 +150,15 @@ func declaredReasons(t *testing.T) map[string]report.Reason {
 			if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Reason" {
 				continue
 			}
-			lit := vs.Values[0].(*ast.BasicLit)
-			out[vs.Names[0].Name] = report.Reason(strings.Trim(lit.Value, `"`))
+			meaning := strings.Join(strings.Fields(vs.Doc.Text()), " ")
+			if _, after, ok := strings.Cut(meaning, ": "); ok {
+				meaning = after
+			}
+			out = append(out, reasonConst{
+				name:    vs.Names[0].Name,
+				code:    report.Reason(strings.Trim(vs.Values[0].(*ast.BasicLit).Value, `"`)),
+				meaning: meaning,
+			})
 		}
 	}
 	if len(out) < 10 {
@@ -155,12 +169,15 @@ func declaredReasons(t *testing.T) map[string]report.Reason {
 
 func TestEveryReasonIsValidAndSaysWhatToDo(t *testing.T) {
 	declared := declaredReasons(t)
-	for name, r := range declared {
-		if !r.Valid() {
-			t.Errorf("%s (%s) is declared but not in the closed set", name, r)
+	for _, r := range declared {
+		if !r.code.Valid() {
+			t.Errorf("%s (%s) is declared but not in the closed set", r.name, r.code)
 		}
-		if r != report.ReasonVerified && r.Remediation() == "" {
-			t.Errorf("%s (%s) has no remediation", name, r)
+		if r.code != report.ReasonVerified && r.code.Remediation() == "" {
+			t.Errorf("%s (%s) has no remediation", r.name, r.code)
+		}
+		if r.meaning == "" {
+			t.Errorf("%s (%s) has no doc comment", r.name, r.code)
 		}
 	}
 	if len(report.Reasons()) != len(declared) {
@@ -174,30 +191,7 @@ func TestEveryReasonIsValidAndSaysWhatToDo(t *testing.T) {
 // reasonsDoc renders docs/reasons.md from the doc comments in reason.go.
 func reasonsDoc(t *testing.T) []byte {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "reason.go", nil, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type row struct{ code, meaning string }
-	var rows []row
-	for _, d := range f.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.CONST {
-			continue
-		}
-		for _, s := range g.Specs {
-			vs := s.(*ast.ValueSpec)
-			if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Reason" {
-				continue
-			}
-			code := strings.Trim(vs.Values[0].(*ast.BasicLit).Value, `"`)
-			meaning := strings.Join(strings.Fields(vs.Doc.Text()), " ")
-			if _, after, ok := strings.Cut(meaning, ": "); ok {
-				meaning = after
-			}
-			rows = append(rows, row{code, meaning})
-		}
-	}
+	rows := declaredReasons(t)
 	sort.Slice(rows, func(i, j int) bool { return rows[i].code < rows[j].code })
 	var b bytes.Buffer
 	b.WriteString("# Reason codes\n\n")
@@ -207,7 +201,7 @@ func reasonsDoc(t *testing.T) []byte {
 	b.WriteString("`go test ./pkg/report -update`; do not edit by hand.\n\n")
 	b.WriteString("| code | meaning | what to do |\n|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.code, r.meaning, report.Reason(r.code).Remediation())
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.code, r.meaning, r.code.Remediation())
 	}
 	return b.Bytes()
 }

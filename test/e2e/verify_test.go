@@ -63,6 +63,18 @@ func (f *fixture) sign(repo *remote.Repository, leaf *notationtest.Leaf, subject
 	notationtest.MustPushSignature(f.t, repo, subject, sig)
 }
 
+// trustedAndUntrusted signs one image twice, by f's CA and by another,
+// and configures the policy mode.
+func (f *fixture) trustedAndUntrusted(name, mode string) (ref, config string) {
+	f.t.Helper()
+	r := f.repo(name)
+	d := f.image(r, "v1")
+	other := notationtest.MustCA(f.t, notationtest.CAOptions{})
+	f.sign(r, notationtest.MustLeaf(f.t, other, notationtest.LeafOptions{}), d, notationtest.SignOptions{})
+	f.sign(r, f.leaf, d, notationtest.SignOptions{})
+	return r.Reference.String() + ":v1", f.config(r.Reference.String(), configOptions{mode: mode})
+}
+
 type configOptions struct {
 	params []byte // notation parameters; default trusts f.ca for the repository
 	mode   string // policy mode; default any
@@ -230,26 +242,12 @@ func TestVerifyNotationSignaturesOnRealRegistries(t *testing.T) {
 			want: outcome{reason: report.ReasonNoTrustPolicy},
 		},
 		"one trusted and one untrusted signature pass under mode any": {
-			setup: func(f *fixture, name string) (string, string) {
-				r := f.repo(name)
-				d := f.image(r, "v1")
-				other := notationtest.MustCA(f.t, notationtest.CAOptions{})
-				f.sign(r, notationtest.MustLeaf(f.t, other, notationtest.LeafOptions{}), d, notationtest.SignOptions{})
-				f.sign(r, f.leaf, d, notationtest.SignOptions{})
-				return r.Reference.String() + ":v1", f.config(r.Reference.String(), configOptions{mode: "any"})
-			},
-			want: outcome{success: true, reason: report.ReasonVerified},
+			setup: func(f *fixture, name string) (string, string) { return f.trustedAndUntrusted(name, "any") },
+			want:  outcome{success: true, reason: report.ReasonVerified},
 		},
 		"one trusted and one untrusted signature fail under mode all": {
-			setup: func(f *fixture, name string) (string, string) {
-				r := f.repo(name)
-				d := f.image(r, "v1")
-				other := notationtest.MustCA(f.t, notationtest.CAOptions{})
-				f.sign(r, notationtest.MustLeaf(f.t, other, notationtest.LeafOptions{}), d, notationtest.SignOptions{})
-				f.sign(r, f.leaf, d, notationtest.SignOptions{})
-				return r.Reference.String() + ":v1", f.config(r.Reference.String(), configOptions{mode: "all"})
-			},
-			want: outcome{reason: report.ReasonSignatureUntrusted},
+			setup: func(f *fixture, name string) (string, string) { return f.trustedAndUntrusted(name, "all") },
+			want:  outcome{reason: report.ReasonSignatureUntrusted},
 		},
 	}
 	for _, reg := range registries {
