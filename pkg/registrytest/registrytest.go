@@ -41,9 +41,16 @@ func (s *Server) Close() {
 
 // StartOlareg starts olareg in-process with in-memory storage. The caller
 // must Close it.
-func StartOlareg() (*Server, error) {
+func StartOlareg() (*Server, error) { return startOlareg(nil) }
+
+// startOlareg serves olareg through wrap, if not nil.
+func startOlareg(wrap func(http.Handler) http.Handler) (*Server, error) {
 	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
-	ts := httptest.NewServer(reg)
+	var h http.Handler = reg
+	if wrap != nil {
+		h = wrap(reg)
+	}
+	ts := httptest.NewServer(h)
 	return &Server{
 		host: strings.TrimPrefix(ts.URL, "http://"),
 		close: func() {
@@ -54,9 +61,14 @@ func StartOlareg() (*Server, error) {
 }
 
 // NewOlareg starts olareg in-process and stops it when the test ends.
-func NewOlareg(t testing.TB) *Server {
+func NewOlareg(t testing.TB) *Server { t.Helper(); return NewOlaregBehind(t, nil) }
+
+// NewOlaregBehind starts olareg in-process behind wrap, a middleware that
+// can refuse, delay or alter requests (authentication, throttling), and
+// stops it when the test ends.
+func NewOlaregBehind(t testing.TB, wrap func(http.Handler) http.Handler) *Server {
 	t.Helper()
-	s, err := StartOlareg()
+	s, err := startOlareg(wrap)
 	if err != nil {
 		t.Fatalf("start olareg: %v", err)
 	}
