@@ -522,6 +522,12 @@ func readCertificateFile(path string) ([]*x509.Certificate, fileStamp, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fileStamp{}, fmt.Errorf("path %q is not absolute", path)
 	}
+	// Check before opening: opening a FIFO or a device could block.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, fileStamp{}, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fileStamp{}, fmt.Errorf("%s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fileStamp{}, err

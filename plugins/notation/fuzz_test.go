@@ -15,8 +15,7 @@ import (
 // encoding/json's strict decoding.
 func FuzzParseConfig(f *testing.F) {
 	root := notationtest.MustCA(f, notationtest.CAOptions{})
-	tsa := notationtest.MustTSA(f, notationtest.TSAOptions{})
-	valid := notationtest.MustJSON(f, notationtest.NewParams(testRepo, root, tsa))
+	valid := notationtest.MustJSON(f, notationtest.NewParams(testRepo, root, nil))
 	for _, seed := range [][]byte{
 		valid,
 		[]byte(`{}`),
