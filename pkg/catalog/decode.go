@@ -168,20 +168,30 @@ func (o *Objects) decodeDocument(file string, doc int, raw []byte) error {
 	if len(strict) > 0 {
 		errs := make([]error, 0, len(strict))
 		for _, s := range strict {
-			errs = append(errs, oe("", s))
+			field := ""
+			if fe, ok := s.(strictjson.FieldError); ok {
+				field = fe.FieldPath()
+			}
+			errs = append(errs, oe(field, s))
 		}
 		return errors.Join(errs...)
 	}
 	return nil
 }
 
-// stripComments drops YAML comment lines so a document of only comments
-// counts as empty.
+// stripComments drops YAML comment lines, and the document separator the
+// YAML reader leaves at the start of a document that follows an empty
+// one, so a document of only comments or nothing counts as empty.
 func stripComments(raw []byte) []byte {
 	var out bytes.Buffer
 	for _, line := range bytes.Split(raw, []byte("\n")) {
 		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '#' {
 			continue
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte("---")); ok {
+			if r := bytes.TrimSpace(rest); len(r) == 0 || r[0] == '#' {
+				continue
+			}
 		}
 		out.Write(line)
 		out.WriteByte('\n')

@@ -99,8 +99,14 @@ func New(opts Options) (*Executor, error) {
 		names[v.Name()] = true
 	}
 	if p := opts.Policy; p != nil {
+		if len(p.Rules) == 0 {
+			return nil, fmt.Errorf("executor: policy %q has no rules", p.Name)
+		}
 		seen := map[string]bool{}
 		for _, r := range p.Rules {
+			if r.ArtifactType == "" {
+				return nil, fmt.Errorf("executor: policy %q: a rule has no artifact type", p.Name)
+			}
 			if r.Mode != "" && r.Mode != ModeAny && r.Mode != ModeAll {
 				return nil, fmt.Errorf("executor: policy %q: rule for %q: mode %q is not any or all", p.Name, r.ArtifactType, r.Mode)
 			}
@@ -285,11 +291,16 @@ func runJob(ctx context.Context, v Verifier, job Job) (res report.Result) {
 	default:
 		return inconclusive(report.ReasonPluginError, fmt.Sprintf("verifier %q returned an unknown verdict %q", v.Name(), res.Verdict))
 	}
-	if !res.Reason.Valid() {
-		if res.Verdict == report.Verified {
+	// A reason outside the closed set, or VERIFIED on a verdict that is
+	// not, is replaced by the generic code for the verdict.
+	if !res.Reason.Valid() || (res.Verdict != report.Verified && res.Reason == report.ReasonVerified) {
+		switch res.Verdict {
+		case report.Verified:
 			res.Reason = report.ReasonVerified
-		} else {
+		case report.Failed:
 			res.Reason = report.ReasonVerificationFailed
+		default:
+			res.Reason = report.ReasonPluginError
 		}
 	}
 	if res.Verdict != report.Verified && res.Remediation == "" {

@@ -10,13 +10,16 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
-	"sort"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/assayproj/assay/pkg/report"
+	"github.com/google/go-cmp/cmp"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and docs/reasons.md")
@@ -75,101 +78,217 @@ func TestReportEncodingIsPinned(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run go test ./pkg/report -update to create it)", err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("the report encoding changed; if intended, bump MediaType for breaking changes and run with -update\ngot:\n%s\nwant:\n%s", got, want)
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Fatalf("the report encoding changed; if intended, bump MediaType for breaking changes and run with -update (-golden +got):\n%s", diff)
 	}
+
+	// The golden file decodes into the same report and encodes back to
+	// itself, so readers of the schema can round-trip it.
 	var back report.Report
 	if err := json.Unmarshal(want, &back); err != nil {
 		t.Fatal(err)
 	}
-	again, _ := json.MarshalIndent(&back, "", "  ")
+	if diff := cmp.Diff(sample(), &back); diff != "" {
+		t.Errorf("decoding the golden file (-sample +decoded):\n%s", diff)
+	}
+	again, err := json.MarshalIndent(&back, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(append(again, '\n'), want) {
 		t.Error("the golden report does not survive a decode and encode round trip")
 	}
 }
 
-func TestThatAllTheJSONKeysStartWithALowerCase(t *testing.T) {
-	b, err := json.Marshal(sample())
+// jsonKeys returns the paths of every object key in the JSON encoding
+// of v. Arrays add nothing to a path, and a key nested under itself
+// (artifacts of artifacts) is folded, so paths match the schema's types.
+func jsonKeys(t *testing.T, v any) map[string]bool {
+	t.Helper()
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
+	keys := map[string]bool{}
 	var walk func(path string, v any)
-	count := 0
 	walk = func(path string, v any) {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, e := range x {
-				count++
-				if r := []rune(k)[0]; !unicode.IsLower(r) {
-					t.Errorf("key %s.%s does not start with a lower-case letter", path, k)
-				}
-				if strings.ContainsAny(k, "_-") {
-					t.Errorf("key %s.%s is not lowerCamel", path, k)
-				}
-				walk(path+"."+k, e)
+				p := joinKey(path, k)
+				keys[p] = true
+				walk(p, e)
 			}
 		case []any:
-			for i, e := range x {
-				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			for _, e := range x {
+				walk(path, e)
 			}
 		}
 	}
-	walk("", v)
-	if count < 30 {
-		t.Fatalf("walked only %d keys; the sample does not exercise the schema", count)
+	walk("", doc)
+	return keys
+}
+
+func joinKey(path, key string) string {
+	if strings.HasSuffix(path, "."+key) {
+		return path
+	}
+	return path + "." + key
+}
+
+// lowerCamel matches a key that starts with a lower-case ASCII letter
+// and has no separators.
+var lowerCamel = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+
+func TestThatAllTheJSONKeysStartWithALowerCase(t *testing.T) {
+	keys := jsonKeys(t, sample())
+	for path := range keys {
+		k := path[strings.LastIndex(path, ".")+1:]
+		if !lowerCamel.MatchString(k) {
+			t.Errorf("key %s is not lowerCamel", path)
+		}
+	}
+	if len(keys) < 30 {
+		t.Fatalf("walked only %d keys; the sample does not exercise the schema", len(keys))
 	}
 }
 
-// reasonConst is one Reason constant declared in reason.go.
+// TestEverySchemaFieldIsPinned walks the report's Go types, so a field
+// added without a lowerCamel tag, or left out of the golden sample, fails
+// even when nobody remembers to set it in the sample.
+func TestEverySchemaFieldIsPinned(t *testing.T) {
+	keys := jsonKeys(t, sample())
+	pkg := reflect.TypeFor[report.Report]().PkgPath()
+	seen := map[reflect.Type]bool{}
+	var visit func(path string, typ reflect.Type)
+	visit = func(path string, typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ.PkgPath() != pkg || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for f := range typ.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			tag := f.Tag.Get("json")
+			name, _, _ := strings.Cut(tag, ",")
+			if !lowerCamel.MatchString(name) {
+				t.Errorf("%s.%s has json tag %q; every field needs an explicit lowerCamel name", typ.Name(), f.Name, tag)
+				continue
+			}
+			key := joinKey(path, name)
+			if !keys[key] {
+				t.Errorf("%s.%s (%s) is not in the golden sample; set it in sample() and run with -update", typ.Name(), f.Name, key)
+			}
+			visit(key, f.Type)
+		}
+	}
+	visit("", reflect.TypeFor[report.Report]())
+	if len(seen) < 6 {
+		t.Fatalf("visited only %d schema types", len(seen))
+	}
+}
+
+// reasonConst is one Reason constant declared in package report.
 type reasonConst struct {
 	name    string
 	code    report.Reason
 	meaning string // its doc comment, without the "ReasonX:" lead
 }
 
-// declaredReasons parses reason.go for the Reason constants, so a code
-// added without a remediation or documentation fails the tests.
+// declaredReasons parses the package's source for the Reason constants,
+// so a code added without a remediation or documentation fails the
+// tests. A constant counts when it is typed Reason, converted with
+// Reason("..."), or named Reason*.
 func declaredReasons(t *testing.T) []reasonConst {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "reason.go", nil, parser.ParseComments)
+	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
+	fset := token.NewFileSet()
 	var out []reasonConst
-	for _, d := range f.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.CONST {
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
 			continue
 		}
-		for _, s := range g.Specs {
-			vs := s.(*ast.ValueSpec)
-			if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Reason" {
+		f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
 				continue
 			}
-			meaning := strings.Join(strings.Fields(vs.Doc.Text()), " ")
-			if _, after, ok := strings.Cut(meaning, ": "); ok {
-				meaning = after
+			for _, s := range g.Specs {
+				vs := s.(*ast.ValueSpec)
+				for i, id := range vs.Names {
+					var value ast.Expr
+					if i < len(vs.Values) {
+						value = vs.Values[i]
+					}
+					typed := false
+					if tid, ok := vs.Type.(*ast.Ident); ok && tid.Name == "Reason" {
+						typed = true
+					}
+					if call, ok := value.(*ast.CallExpr); ok {
+						if fid, ok := call.Fun.(*ast.Ident); ok && fid.Name == "Reason" && len(call.Args) == 1 {
+							typed, value = true, call.Args[0]
+						}
+					}
+					if !typed && !strings.HasPrefix(id.Name, "Reason") {
+						continue
+					}
+					lit, ok := value.(*ast.BasicLit)
+					if !ok || lit.Kind != token.STRING {
+						t.Errorf("%s: %s is not a string literal; declare reason codes as ReasonX Reason = \"X\"", fset.Position(id.Pos()), id.Name)
+						continue
+					}
+					code, err := strconv.Unquote(lit.Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					doc := vs.Doc
+					if doc == nil && len(g.Specs) == 1 {
+						doc = g.Doc
+					}
+					meaning := strings.Join(strings.Fields(doc.Text()), " ")
+					if _, after, ok := strings.Cut(meaning, ": "); ok {
+						meaning = after
+					}
+					out = append(out, reasonConst{name: id.Name, code: report.Reason(code), meaning: meaning})
+				}
 			}
-			out = append(out, reasonConst{
-				name:    vs.Names[0].Name,
-				code:    report.Reason(strings.Trim(vs.Values[0].(*ast.BasicLit).Value, `"`)),
-				meaning: meaning,
-			})
 		}
 	}
 	if len(out) < 10 {
-		t.Fatalf("found only %d Reason constants in reason.go", len(out))
+		t.Fatalf("found only %d Reason constants", len(out))
 	}
 	return out
 }
 
+// upperSnake is the form of every code.
+var upperSnake = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
+
 func TestEveryReasonIsValidAndSaysWhatToDo(t *testing.T) {
 	declared := declaredReasons(t)
+	codes := map[report.Reason]string{}
 	for _, r := range declared {
+		if other, dup := codes[r.code]; dup {
+			t.Errorf("%s and %s share the code %s", other, r.name, r.code)
+		}
+		codes[r.code] = r.name
+		if !upperSnake.MatchString(string(r.code)) {
+			t.Errorf("%s (%q) is not UPPER_SNAKE_CASE", r.name, r.code)
+		}
 		if !r.code.Valid() {
 			t.Errorf("%s (%s) is declared but not in the closed set", r.name, r.code)
 		}
@@ -180,19 +299,34 @@ func TestEveryReasonIsValidAndSaysWhatToDo(t *testing.T) {
 			t.Errorf("%s (%s) has no doc comment", r.name, r.code)
 		}
 	}
-	if len(report.Reasons()) != len(declared) {
-		t.Errorf("the closed set has %d codes, reason.go declares %d", len(report.Reasons()), len(declared))
+	if report.ReasonVerified.Remediation() != "" {
+		t.Errorf("VERIFIED has a remediation: %q", report.ReasonVerified.Remediation())
 	}
-	if report.Reason("MADE_UP").Valid() {
-		t.Error("an unknown code is valid")
+	// The closed set holds exactly the declared codes.
+	var set []report.Reason
+	for _, r := range report.Reasons() {
+		set = append(set, r)
+		if _, ok := codes[r]; !ok {
+			t.Errorf("%s is in the closed set but not declared as a constant", r)
+		}
+	}
+	if len(set) != len(declared) {
+		t.Errorf("the closed set has %d codes, the package declares %d", len(set), len(declared))
+	}
+	for _, unknown := range []report.Reason{"", "MADE_UP", "verified"} {
+		if unknown.Valid() || unknown.Remediation() != "" {
+			t.Errorf("the unknown code %q is valid or has a remediation", unknown)
+		}
 	}
 }
 
-// reasonsDoc renders docs/reasons.md from the doc comments in reason.go.
+// reasonsDoc renders docs/reasons.md from the reason constants' doc
+// comments and remediations.
 func reasonsDoc(t *testing.T) []byte {
 	t.Helper()
 	rows := declaredReasons(t)
-	sort.Slice(rows, func(i, j int) bool { return rows[i].code < rows[j].code })
+	slices.SortFunc(rows, func(a, b reasonConst) int { return strings.Compare(string(a.code), string(b.code)) })
+	cell := strings.NewReplacer("|", `\|`, "\n", " ").Replace
 	var b bytes.Buffer
 	b.WriteString("# Reason codes\n\n")
 	b.WriteString("Every verdict and policy outcome in a report carries one of these codes.\n")
@@ -201,7 +335,7 @@ func reasonsDoc(t *testing.T) []byte {
 	b.WriteString("`go test ./pkg/report -update`; do not edit by hand.\n\n")
 	b.WriteString("| code | meaning | what to do |\n|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.code, r.meaning, r.code.Remediation())
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.code, cell(r.meaning), cell(r.code.Remediation()))
 	}
 	return b.Bytes()
 }
@@ -216,10 +350,10 @@ func TestReasonsDocIsCurrent(t *testing.T) {
 	}
 	got, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (run go test ./pkg/report -update to create it)", err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("docs/reasons.md is out of date; run go test ./pkg/report -update")
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Fatalf("docs/reasons.md is out of date; run go test ./pkg/report -update (-want +got):\n%s", diff)
 	}
 }
 
@@ -233,8 +367,30 @@ func ExampleReport() {
 		Artifacts: []report.Artifact{},
 		Timestamp: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC),
 	}
-	b, _ := json.Marshal(r)
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(string(b))
 	// Output:
-	// {"mediaType":"application/vnd.assay.verification-report.v1+json","reference":"localhost:5000/app:v1","subject":"localhost:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111","isSuccess":false,"reason":"NO_SIGNATURE","message":"no signature of type application/vnd.cncf.notary.signature is attached to the image","artifacts":[],"timestamp":"2026-11-22T09:00:00Z"}
+	// {
+	//   "mediaType": "application/vnd.assay.verification-report.v1+json",
+	//   "reference": "localhost:5000/app:v1",
+	//   "subject": "localhost:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+	//   "isSuccess": false,
+	//   "reason": "NO_SIGNATURE",
+	//   "message": "no signature of type application/vnd.cncf.notary.signature is attached to the image",
+	//   "artifacts": [],
+	//   "timestamp": "2026-11-22T09:00:00Z"
+	// }
+}
+
+func ExampleReason_Remediation() {
+	for _, r := range []report.Reason{report.ReasonNoSignature, report.ReasonVerified, "MADE_UP"} {
+		fmt.Printf("%s valid=%v remediation=%q\n", r, r.Valid(), r.Remediation())
+	}
+	// Output:
+	// NO_SIGNATURE valid=true remediation="Sign the image and push the signature to the same repository."
+	// VERIFIED valid=true remediation=""
+	// MADE_UP valid=false remediation=""
 }
