@@ -56,12 +56,15 @@ func (o *Objects) Validate(file string) error {
 			}
 		}
 		l := s.Spec.Limits
-		for field, v := range map[string]int64{
-			"maxManifestBytes": l.MaxManifestBytes, "maxBlobBytes": l.MaxBlobBytes,
-			"maxReferrers": int64(l.MaxReferrers), "maxDepth": int64(l.MaxDepth), "maxNodes": int64(l.MaxNodes),
+		for _, lim := range []struct {
+			field string
+			v     int64
+		}{
+			{"maxManifestBytes", l.MaxManifestBytes}, {"maxBlobBytes", l.MaxBlobBytes},
+			{"maxReferrers", int64(l.MaxReferrers)}, {"maxDepth", int64(l.MaxDepth)}, {"maxNodes", int64(l.MaxNodes)},
 		} {
-			if v < 0 {
-				add(v1alpha1.KindStore, s.Name, "spec.limits."+field, "must not be negative, got %d", v)
+			if lim.v < 0 {
+				add(v1alpha1.KindStore, s.Name, "spec.limits."+lim.field, "must not be negative, got %d", lim.v)
 			}
 		}
 	}

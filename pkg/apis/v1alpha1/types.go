@@ -115,10 +115,10 @@ type VerifierSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9-]*$`
 	Plugin string `json:"plugin"`
 	// ArtifactTypes are the OCI artifact types this verifier handles, e.g.
-	// "application/vnd.cncf.notary.signature". Empty means every type the
-	// plugin declares.
-	// +optional
-	ArtifactTypes []string `json:"artifactTypes,omitempty"`
+	// "application/vnd.cncf.notary.signature". At least one; each must be a
+	// type the plugin declares.
+	// +kubebuilder:validation:MinItems=1
+	ArtifactTypes []string `json:"artifactTypes"`
 	// Parameters are passed to the plugin as JSON; the plugin validates them.
 	// +optional
 	// +kubebuilder:pruning:PreserveUnknownFields
