@@ -1,40 +1,146 @@
-package registrytest
+package registrytest_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
 	"testing"
 
-	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
+	"github.com/assayproj/assay/pkg/registrytest"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content/memory"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
-func TestBothRegistriesAcceptPushesAndServeThemBack(t *testing.T) {
-	for name, start := range map[string]func(testing.TB) *Server{
-		"olareg":       NewOlareg,
-		"distribution": StartDistribution,
-	} {
+var registries = map[string]func(testing.TB) *registrytest.Server{
+	"olareg with the referrers API":          registrytest.NewOlareg,
+	"distribution without the referrers API": registrytest.StartDistribution,
+}
+
+func TestContentPushedToEitherRegistryIsServedBack(t *testing.T) {
+	for name, start := range registries {
 		t.Run(name, func(t *testing.T) {
-			s := start(t)
-			repo, err := remote.NewRepository(s.Host() + "/check/app")
-			if err != nil {
-				t.Fatal(err)
-			}
-			repo.PlainHTTP = true
 			ctx := context.Background()
-			desc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, "application/vnd.test", oras.PackManifestOptions{})
-			if err != nil {
-				t.Fatal(err)
+			s := start(t)
+			push := s.Repository(t, "fixtures/app")
+			image := registrytest.PushImage(t, push, "v1")
+			sbom := registrytest.Attach(t, push, image, registrytest.Artifact{
+				ArtifactType: "application/spdx+json",
+				Blobs:        []registrytest.Blob{{MediaType: "application/spdx+json", Data: []byte(`{}`)}},
+				Annotations:  map[string]string{ocispec.AnnotationCreated: "2026-01-02T03:04:05Z"},
+			})
+			sig := registrytest.Attach(t, push, sbom, registrytest.Artifact{ArtifactType: "application/vnd.cncf.notary.signature"})
+			cosign := registrytest.PushCosignSignatureTag(t, push, image)
+
+			// A fresh repository value knows nothing of the registry's
+			// referrers capability and has to detect it.
+			read := s.Repository(t, "fixtures/app")
+			if got, err := read.Resolve(ctx, "v1"); err != nil || got.Digest != image.Digest {
+				t.Fatalf("resolve v1 = %s, %v; want %s", got.Digest, err, image.Digest)
 			}
-			if err := repo.Tag(ctx, desc, "v1"); err != nil {
-				t.Fatal(err)
+			if got, err := read.Resolve(ctx, registrytest.CosignSignatureTag(image.Digest)); err != nil || got.Digest != cosign.Digest {
+				t.Fatalf("resolve the cosign tag = %s, %v; want %s", got.Digest, err, cosign.Digest)
 			}
-			got, err := repo.Resolve(ctx, "v1")
-			if err != nil {
-				t.Fatal(err)
+			tests := map[string]struct {
+				subject ocispec.Descriptor
+				want    ocispec.Descriptor
+			}{
+				"the image has the SBOM as a referrer":     {subject: image, want: sbom},
+				"the SBOM has the signature as a referrer": {subject: sbom, want: sig},
 			}
-			if got.Digest != desc.Digest {
-				t.Fatalf("resolved %s, pushed %s", got.Digest, desc.Digest)
+			for name, tc := range tests {
+				t.Run(name, func(t *testing.T) {
+					var got []ocispec.Descriptor
+					err := read.Referrers(ctx, tc.subject, "", func(page []ocispec.Descriptor) error {
+						got = append(got, page...)
+						return nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(got) != 1 || got[0].Digest != tc.want.Digest || got[0].ArtifactType != tc.want.ArtifactType {
+						t.Fatalf("referrers = %+v, want %s of type %s", got, tc.want.Digest, tc.want.ArtifactType)
+					}
+				})
 			}
 		})
 	}
+}
+
+func TestHelpersPushToAnyTarget(t *testing.T) {
+	ctx := context.Background()
+	m := memory.New()
+	image := registrytest.PushImage(t, m, "v1")
+	other := registrytest.PushImage(t, m, "v2")
+	if image.Digest == other.Digest {
+		t.Fatal("two images pushed with PushImage are the same")
+	}
+	art := registrytest.Attach(t, m, image, registrytest.Artifact{ArtifactType: "application/x.test"})
+	preds, err := m.Predecessors(ctx, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(preds) != 1 || preds[0].Digest != art.Digest {
+		t.Fatalf("predecessors of the image = %v, want %s", preds, art.Digest)
+	}
+	if tag := registrytest.CosignSignatureTag(digest.Digest("sha256:abc")); tag != "sha256-abc.sig" {
+		t.Fatalf("cosign tag = %q", tag)
+	}
+}
+
+func TestAuthMiddlewares(t *testing.T) {
+	bearer := registrytest.BearerAuthOptions{AccessToken: "at", Username: "user", Password: "pass", RefreshToken: "rt"}
+	tests := map[string]struct {
+		wrap       func(http.Handler) http.Handler
+		credential auth.Credential
+		ok         bool
+	}{
+		"basic auth with the right password":         {wrap: registrytest.BasicAuth("user", "pass"), credential: auth.Credential{Username: "user", Password: "pass"}, ok: true},
+		"basic auth with a wrong password":           {wrap: registrytest.BasicAuth("user", "pass"), credential: auth.Credential{Username: "user", Password: "nope"}},
+		"a bearer token for a username and password": {wrap: registrytest.BearerAuth(bearer), credential: auth.Credential{Username: "user", Password: "pass"}, ok: true},
+		"a bearer token for a refresh token":         {wrap: registrytest.BearerAuth(bearer), credential: auth.Credential{RefreshToken: "rt"}, ok: true},
+		"the access token itself":                    {wrap: registrytest.BearerAuth(bearer), credential: auth.Credential{AccessToken: "at"}, ok: true},
+		"no bearer token for a wrong password":       {wrap: registrytest.BearerAuth(bearer), credential: auth.Credential{Username: "user", Password: "nope"}},
+		"no bearer token for a wrong refresh token":  {wrap: registrytest.BearerAuth(bearer), credential: auth.Credential{RefreshToken: "nope"}},
+		"a wrong access token is refused":            {wrap: registrytest.BearerAuth(bearer), credential: auth.Credential{AccessToken: "nope"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := registrytest.NewOlaregBehind(t, tc.wrap)
+			repo := s.Repository(t, "auth/app")
+			repo.Client = &auth.Client{Credential: auth.StaticCredential(s.Host(), tc.credential)}
+			_, err := repo.Resolve(context.Background(), "missing")
+			if tc.ok {
+				// Let in: olareg itself answers that the tag is unknown.
+				if !errors.Is(err, errdef.ErrNotFound) {
+					t.Fatalf("error = %v, want olareg's not found", err)
+				}
+				return
+			}
+			var resp *errcode.ErrorResponse
+			if !errors.As(err, &resp) || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("error = %v, want a 401 answer", err)
+			}
+		})
+	}
+}
+
+func TestDistributionBinaryFromTheEnvironmentMustExist(t *testing.T) {
+	t.Setenv("ASSAY_DISTRIBUTION_BIN", filepath.Join(t.TempDir(), "missing"))
+	if _, err := registrytest.DistributionBinary(); err == nil {
+		t.Fatal("a missing binary was accepted")
+	}
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	s, err := registrytest.StartOlareg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Close()
 }

@@ -1,14 +1,52 @@
-// Package store is Assay's registry access, built on oras-go v2: it pins
-// references to digests, lists referrers (OCI 1.1 referrers API with the
-// referrers tag schema as fallback, plus cosign's classic signature tag),
-// and fetches manifests and blobs by digest.
+// Package store is Assay's registry access, built on oras-go v2. Its
+// Registry pins a tag to a digest (Resolve), lists the referrers of a
+// subject (Referrers) and fetches manifests and blobs by digest (Fetch).
+// It satisfies the executor's Store interface without importing it.
 //
-// The host owns all registry I/O: credentials (static per registry, docker
-// config files and credential helpers), plain HTTP only for registries
-// listed explicitly, hard size limits, a digest-keyed cache and retries
-// with Retry-After for throttled registries. Plugins never reach a
-// registry; they receive the bytes fetched here.
+// The host owns all registry I/O; plugins never reach a registry and
+// receive the bytes fetched here, so every fetch shares one cache, one
+// set of credentials and one retry policy.
 //
-// Errors wrap oras-go's errdef values (ErrNotFound, ErrSizeExceedsLimit)
-// and this package's sentinels, so callers classify them with errors.Is.
+// # Repositories
+//
+// Repositories are normalised names "host/path": "localhost:5000/app",
+// "docker.io/library/nginx". Docker Hub keeps its "docker.io" name while
+// requests go to registry-1.docker.io. Every registry is reached over
+// HTTPS unless Options.Registries lists it with PlainHTTP.
+//
+// # Referrers
+//
+// Referrers uses the OCI 1.1 referrers API and falls back to the
+// referrers tag schema on registries without it (oras-go detects which
+// and each repository remembers the answer). It also reports cosign's
+// classic signature tag "sha256-<hex>.sig" with the artifact type
+// CosignSignatureArtifactType, so a verifier of such signatures needs
+// nothing else from the store.
+//
+// # Limits
+//
+// Sizes are checked against the descriptor before any request and again
+// while reading, which stops one byte past the descriptor's size; the
+// content is then verified against its digest. Manifests, indexes and
+// referrers pages are capped by Options.MaxManifestBytes, blobs by
+// Options.MaxBlobBytes, listings by Options.MaxReferrers.
+//
+// # Caching
+//
+// Content addressed by digest is immutable, so Fetch caches it in memory
+// (least recently used first out, Options.CacheBytes in total) and so is
+// the descriptor a digest resolves to. Tags and referrer lists change and
+// are never cached here. Concurrent Resolve or Fetch calls for the same
+// thing share one request; each caller still returns when its own
+// context is done, and the shared request stops once no caller waits.
+//
+// # Errors
+//
+// Every error names the operation, repository and reference, and wraps a
+// sentinel of this package (ErrTooLarge, ErrTooManyReferrers,
+// ErrInvalidContent, ErrUnauthorized), an oras-go errdef error
+// (ErrNotFound, ErrInvalidReference, ErrInvalidDigest), a context error,
+// or a transport error, for errors.Is. ErrTooLarge and
+// ErrTooManyReferrers wrap errdef.ErrSizeExceedsLimit, so a caller that
+// knows only oras-go can classify them.
 package store

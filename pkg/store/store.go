@@ -1,170 +1,84 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/singleflight"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/credentials"
-	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
-// Defaults for Options.
-const (
-	DefaultMaxManifestBytes = 4 << 20
-	DefaultMaxBlobBytes     = 32 << 20
-	DefaultMaxReferrers     = 1024
-	DefaultCacheBytes       = 64 << 20
-	// DefaultMaxReferrerPages bounds the pages of one referrers listing, so
-	// a registry answering empty pages with endless Link headers cannot
-	// keep Assay busy.
-	DefaultMaxReferrerPages = 64
-)
-
-// CosignSignatureArtifactType is the artifact type given to a cosign
-// signature found under the classic "sha256-<hex>.sig" tag.
+// CosignSignatureArtifactType is the artifact type Referrers gives a
+// cosign signature found under cosign's classic tag "sha256-<hex>.sig"
+// (such a manifest has no artifact type of its own).
 const CosignSignatureArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
-// Sentinel errors. Each wraps the oras-go errdef error a consumer that
-// knows only oras-go can classify.
-var (
-	// ErrTooManyReferrers: a subject has more referrers (or pages of
-	// referrers) than Options.MaxReferrers allows.
-	ErrTooManyReferrers = fmt.Errorf("too many referrers: %w", errdef.ErrSizeExceedsLimit)
-	// ErrTooLarge: content is larger than its limit.
-	ErrTooLarge = fmt.Errorf("content too large: %w", errdef.ErrSizeExceedsLimit)
-	// ErrInvalidContent: a manifest is not valid JSON, or content does not
-	// match its digest or size.
-	ErrInvalidContent = errors.New("invalid content")
-)
-
-// RegistryOptions configure one registry host.
-type RegistryOptions struct {
-	// PlainHTTP talks plain HTTP to this registry. Only registries listed
-	// with PlainHTTP true ever get plain HTTP.
-	PlainHTTP bool
-	// Username and Password are static basic credentials. Static
-	// credentials take precedence over the docker config.
-	Username string
-	Password string
-	// IdentityToken is an OAuth2 refresh token.
-	IdentityToken string
-	// AccessToken is an OAuth2 access token used as a bearer token.
-	AccessToken string
+// manifestMediaTypes are the media types fetched from the manifests
+// endpoint and capped by Options.MaxManifestBytes; any other media type is
+// a blob. It is oras-go's default list, set explicitly on every
+// repository so the two cannot drift apart.
+var manifestMediaTypes = []string{
+	"application/vnd.docker.distribution.manifest.v2+json",
+	"application/vnd.docker.distribution.manifest.list.v2+json",
+	ocispec.MediaTypeImageManifest,
+	ocispec.MediaTypeImageIndex,
+	"application/vnd.oci.artifact.manifest.v1+json",
 }
 
-func (o RegistryOptions) credential() (auth.Credential, bool) {
-	c := auth.Credential{Username: o.Username, Password: o.Password, RefreshToken: o.IdentityToken, AccessToken: o.AccessToken}
-	return c, c != auth.EmptyCredential
-}
+func isManifest(mediaType string) bool { return slices.Contains(manifestMediaTypes, mediaType) }
 
-// Options configure a Registry. Zero values mean the documented defaults.
-type Options struct {
-	// Registries holds per-registry settings keyed by host[:port]
-	// ("ghcr.io", "localhost:5000", "docker.io").
-	Registries map[string]RegistryOptions
-	// DockerConfigPaths are docker config.json files searched in order
-	// for credentials (auths, credsStore and credHelpers). If empty, the
-	// default docker config ($DOCKER_CONFIG or ~/.docker/config.json) is
-	// used when it exists.
-	DockerConfigPaths []string
-	// MaxManifestBytes caps manifests and indexes. If <= 0,
-	// DefaultMaxManifestBytes is used.
-	MaxManifestBytes int64
-	// MaxBlobBytes caps blobs. If <= 0, DefaultMaxBlobBytes is used.
-	MaxBlobBytes int64
-	// MaxReferrers caps the referrers listed for one subject. If <= 0,
-	// DefaultMaxReferrers is used.
-	MaxReferrers int
-	// CacheBytes is the budget of the digest-keyed content cache. If 0,
-	// DefaultCacheBytes is used; if < 0, nothing is cached.
-	CacheBytes int64
-	// HTTPClient sends the requests. If nil, oras-go's retrying client is
-	// used: it retries 429, 408 and 5xx answers with exponential backoff,
-	// honouring Retry-After.
-	HTTPClient *http.Client
-	// UserAgent is sent with every request. If empty, "assay".
-	UserAgent string
-}
-
-// Registry reads from OCI registries with oras-go. It is safe for
-// concurrent use.
+// Registry reads manifests, blobs and referrers from OCI registries with
+// oras-go. Create it with New. It is safe for concurrent use; share one
+// per set of credentials so that requests share its cache, its
+// authentication tokens and its knowledge of which registries support the
+// referrers API.
+//
+// Its methods satisfy the executor's Store interface.
 type Registry struct {
 	opts   Options
 	client *auth.Client
 	cache  *lru
 
 	mu    sync.Mutex
-	repos map[string]*remote.Repository
+	repos map[string]*remote.Repository // by normalised repository name
 
-	resolves singleflight.Group
-	fetches  singleflight.Group
+	resolves flight[ocispec.Descriptor]
+	fetches  flight[[]byte]
 }
 
-// New validates opts, applies defaults and prepares credentials.
+// New validates opts, applies the documented defaults and loads the docker
+// config files. It fails on negative limits, malformed Registries entries
+// and docker config files that are missing or do not parse.
 func New(opts Options) (*Registry, error) {
-	if opts.MaxManifestBytes <= 0 {
-		opts.MaxManifestBytes = DefaultMaxManifestBytes
-	}
-	if opts.MaxBlobBytes <= 0 {
-		opts.MaxBlobBytes = DefaultMaxBlobBytes
-	}
-	if opts.MaxReferrers <= 0 {
-		opts.MaxReferrers = DefaultMaxReferrers
-	}
-	if opts.CacheBytes == 0 {
-		opts.CacheBytes = DefaultCacheBytes
-	}
-	if opts.UserAgent == "" {
-		opts.UserAgent = "assay"
-	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = retry.DefaultClient
-	}
-	for host, ro := range opts.Registries {
-		if host == "" || strings.Contains(host, "/") {
-			return nil, fmt.Errorf("store: registry %q is not a host[:port]", host)
-		}
-		if ro.Password != "" && ro.Username == "" {
-			return nil, fmt.Errorf("store: registry %q: password without username", host)
-		}
-	}
-	creds, err := credentialStore(opts.DockerConfigPaths)
+	opts, err := opts.withDefaults()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: %w", err)
 	}
-	static := map[string]auth.Credential{}
-	for host, ro := range opts.Registries {
-		if c, ok := ro.credential(); ok {
-			static[networkHost(host)] = c
-		}
+	docker, err := dockerCredentials(opts.DockerConfigPaths)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	client := &auth.Client{
-		Client: opts.HTTPClient,
-		Cache:  auth.NewCache(),
-		Header: http.Header{"User-Agent": {opts.UserAgent}},
-		Credential: func(ctx context.Context, hostport string) (auth.Credential, error) {
-			if c, ok := static[hostport]; ok {
-				return c, nil
-			}
-			if creds == nil {
-				return auth.EmptyCredential, nil
-			}
-			return credentials.Credential(creds)(ctx, hostport)
-		},
+		Client:     opts.HTTPClient,
+		Cache:      auth.NewCache(),
+		Credential: credentialFunc(opts.Registries, docker),
+		ClientID:   opts.UserAgent,
 	}
+	client.SetUserAgent(opts.UserAgent)
 	return &Registry{
 		opts:   opts,
 		client: client,
@@ -173,39 +87,9 @@ func New(opts Options) (*Registry, error) {
 	}, nil
 }
 
-// credentialStore builds the docker config credential store: the given
-// files in order, or the default docker config when none is given.
-func credentialStore(paths []string) (credentials.Store, error) {
-	opts := credentials.StoreOptions{}
-	if len(paths) == 0 {
-		s, err := credentials.NewStoreFromDocker(opts)
-		if err != nil {
-			// A missing or unreadable default config means anonymous access.
-			return nil, nil
-		}
-		return s, nil
-	}
-	stores := make([]credentials.Store, 0, len(paths))
-	for _, p := range paths {
-		s, err := credentials.NewStore(p, opts)
-		if err != nil {
-			return nil, fmt.Errorf("store: docker config %s: %w", p, err)
-		}
-		stores = append(stores, s)
-	}
-	return credentials.NewStoreWithFallbacks(stores[0], stores[1:]...), nil
-}
-
-// networkHost maps a registry name to the host requests go to.
-func networkHost(host string) string {
-	if host == "docker.io" {
-		return "registry-1.docker.io"
-	}
-	return host
-}
-
-// repository returns the shared oras repository for a normalised name
-// such as "docker.io/library/nginx".
+// repository returns the oras-go repository shared by every call for a
+// normalised name such as "docker.io/library/nginx"; it remembers whether
+// its registry supports the referrers API.
 func (r *Registry) repository(name string) (*remote.Repository, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -213,86 +97,141 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 		return repo, nil
 	}
 	host, path, ok := strings.Cut(name, "/")
-	if !ok || path == "" {
-		return nil, fmt.Errorf("repository %q: want host/path", name)
+	if !ok || host == "" || path == "" {
+		return nil, fmt.Errorf("repository %q is not host/path: %w", name, errdef.ErrInvalidReference)
 	}
-	ref := registry.Reference{Registry: networkHost(host), Repository: path}
-	if err := ref.ValidateRepository(); err != nil {
-		return nil, fmt.Errorf("repository %q: %w", name, err)
-	}
+	ref := registry.Reference{Registry: host, Repository: path}
 	if err := ref.ValidateRegistry(); err != nil {
-		return nil, fmt.Errorf("repository %q: %w", name, err)
+		return nil, err
 	}
+	if err := ref.ValidateRepository(); err != nil {
+		return nil, err
+	}
+	ref.Registry = networkHost(host)
 	repo := &remote.Repository{
 		Client:               r.client,
 		Reference:            ref,
-		PlainHTTP:            r.opts.Registries[host].PlainHTTP,
+		PlainHTTP:            r.opts.Registries[canonicalHost(host)].PlainHTTP,
+		ManifestMediaTypes:   manifestMediaTypes,
 		MaxMetadataBytes:     r.opts.MaxManifestBytes,
-		ReferrerListMaxPages: DefaultMaxReferrerPages,
-		SkipReferrersGC:      true,
+		ReferrerListMaxPages: MaxReferrerPages,
+		SkipReferrersGC:      true, // Assay never pushes; set for safety.
 	}
 	r.repos[name] = repo
 	return repo, nil
 }
 
-// Resolve pins a tag or digest of repository to a descriptor. Concurrent
-// calls for the same reference share one request (made with the context
-// of the first caller). A manifest larger than
-// MaxManifestBytes is refused with ErrTooLarge; an unknown reference
-// wraps errdef.ErrNotFound.
+// Resolve pins reference, a tag or a digest, of repository to the
+// descriptor of its manifest (the registry's answer to a HEAD request).
+//
+// Concurrent calls for the same repository and reference share one
+// request; each caller still returns when its own ctx is done. A digest
+// that resolved once is answered from the cache afterwards (tags are
+// always asked).
+//
+// Errors: a manifest larger than Options.MaxManifestBytes fails with
+// ErrTooLarge; an unknown tag or digest wraps errdef.ErrNotFound; a
+// malformed repository or reference wraps errdef.ErrInvalidReference; a
+// refusal wraps ErrUnauthorized; an expired ctx wraps ctx.Err().
 func (r *Registry) Resolve(ctx context.Context, repository, reference string) (ocispec.Descriptor, error) {
+	what := repository + ":" + reference
+	dgst, err := digest.Parse(reference)
+	isDigest := err == nil
+	if isDigest {
+		what = repository + "@" + reference
+	}
 	repo, err := r.repository(repository)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, err)
 	}
-	key := repository + "\x00" + reference
-	v, err, _ := r.resolves.Do(key, func() (any, error) {
+	cacheKey := "resolve " + repository + "@" + reference
+	if isDigest {
+		if v, ok := r.cache.get(cacheKey); ok {
+			return v.(ocispec.Descriptor), nil
+		}
+	}
+	desc, err := r.resolves.do(ctx, repository+"\x00"+reference, func(ctx context.Context) (ocispec.Descriptor, error) {
 		return repo.Resolve(ctx, reference)
 	})
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: %w", repository, reference, err)
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, classify(err))
 	}
-	desc := v.(ocispec.Descriptor)
 	if desc.Size > r.opts.MaxManifestBytes {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: manifest of %d bytes exceeds the limit of %d: %w", repository, reference, desc.Size, r.opts.MaxManifestBytes, ErrTooLarge)
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: the manifest has %d bytes, more than the limit of %d: %w", what, desc.Size, r.opts.MaxManifestBytes, ErrTooLarge)
+	}
+	if isDigest && desc.Digest == dgst {
+		r.cache.add(cacheKey, desc, descriptorBytes)
 	}
 	return desc, nil
 }
 
-// Referrers calls fn with pages of the referrers of subject: through the
-// OCI 1.1 referrers API, or the referrers tag schema when the registry
-// lacks the API (oras-go detects which and remembers it per repository).
-// For an image (a subject without an artifact type) the classic cosign
-// signature tag "sha256-<hex>.sig" is probed too and reported with
-// CosignSignatureArtifactType. More than MaxReferrers referrers fail with
-// ErrTooManyReferrers; an error returned by fn stops the listing and is
-// returned as is.
+// descriptorBytes is what a cached descriptor is accounted for.
+const descriptorBytes = 256
+
+// Referrers calls fn with pages of the descriptors of the manifests that
+// refer to subject in repository, each with its artifact type.
+//
+// The listing uses the OCI 1.1 referrers API, or the referrers tag schema
+// ("sha256-<hex>" tag holding an index) when the registry does not
+// support the API; oras-go detects which on first use and the repository
+// remembers it. For a subject without an artifact type (an image, as
+// Resolve returns it), cosign's classic signature tag "sha256-<hex>.sig"
+// is probed at the same time and, if it exists, reported last with
+// ArtifactType CosignSignatureArtifactType.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
+//
+// A descriptor is reported once even if the registry lists it twice. An
+// error returned by fn stops the listing and is returned as is.
+//
+// Errors: more than Options.MaxReferrers referrers (or MaxReferrerPages
+// pages) fail with ErrTooManyReferrers after the pages within the limit
+// were passed to fn; a listing that is not a valid image index, or a page
+// larger than Options.MaxManifestBytes, fails with ErrInvalidContent; a
+// missing repository wraps errdef.ErrNotFound (a subject without
+// referrers is not an error); a refusal wraps ErrUnauthorized; an expired
+// ctx wraps ctx.Err().
 func (r *Registry) Referrers(ctx context.Context, repository string, subject ocispec.Descriptor, fn func(referrers []ocispec.Descriptor) error) error {
+	what := repository + "@" + subject.Digest.String()
 	repo, err := r.repository(repository)
 	if err != nil {
-		return err
+		return fmt.Errorf("list referrers of %s: %w", what, err)
 	}
+	if err := subject.Digest.Validate(); err != nil {
+		return fmt.Errorf("list referrers of %s: %w: %w", what, errdef.ErrInvalidDigest, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the cosign probe when the listing fails
 	type probe struct {
 		desc ocispec.Descriptor
 		err  error
 	}
 	var cosign chan probe
-	if subject.ArtifactType == "" && subject.Digest.Algorithm() != "" {
+	cosignTag := subject.Digest.Algorithm().String() + "-" + subject.Digest.Encoded() + ".sig"
+	if subject.ArtifactType == "" {
 		cosign = make(chan probe, 1)
 		go func() {
-			tag := fmt.Sprintf("%s-%s.sig", subject.Digest.Algorithm(), subject.Digest.Encoded())
-			d, err := repo.Resolve(ctx, tag)
+			d, err := repo.Resolve(ctx, cosignTag)
 			cosign <- probe{d, err}
 		}()
 	}
+
+	seen := map[digest.Digest]bool{}
 	var fnErr error
-	count := 0
 	err = repo.Referrers(ctx, subject, "", func(page []ocispec.Descriptor) error {
-		count += len(page)
-		if count > r.opts.MaxReferrers {
+		fresh := make([]ocispec.Descriptor, 0, len(page))
+		for _, d := range page {
+			if !seen[d.Digest] {
+				seen[d.Digest] = true
+				fresh = append(fresh, d)
+			}
+		}
+		if len(seen) > r.opts.MaxReferrers {
 			return fmt.Errorf("more than %d referrers: %w", r.opts.MaxReferrers, ErrTooManyReferrers)
 		}
-		if err := fn(page); err != nil {
+		if len(fresh) == 0 {
+			return nil
+		}
+		if err := fn(fresh); err != nil {
 			fnErr = err
 			return err
 		}
@@ -306,98 +245,151 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		case errors.Is(err, errdef.ErrTooManyPages):
 			err = fmt.Errorf("%w: %w", ErrTooManyReferrers, err)
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			// oras-go truncates the answer at MaxManifestBytes, so JSON
-			// decoding then stops short.
-			err = fmt.Errorf("%w: the referrers answer is truncated or larger than the limit of %d bytes: %w", ErrInvalidContent, r.opts.MaxManifestBytes, err)
+			// oras-go stops reading a page at MaxManifestBytes, so the
+			// JSON decoder sees a truncated document.
+			err = fmt.Errorf("%w: the listing is truncated or larger than the limit of %d bytes: %w", ErrInvalidContent, r.opts.MaxManifestBytes, err)
 		case isJSONError(err):
-			err = fmt.Errorf("%w: the referrers answer is not a valid image index: %w", ErrInvalidContent, err)
-		}
-		return fmt.Errorf("list referrers of %s@%s: %w", repository, subject.Digest, err)
-	}
-	if cosign != nil {
-		p := <-cosign
-		switch {
-		case p.err == nil:
-			p.desc.ArtifactType = CosignSignatureArtifactType
-			if count+1 > r.opts.MaxReferrers {
-				return fmt.Errorf("list referrers of %s@%s: more than %d referrers: %w", repository, subject.Digest, r.opts.MaxReferrers, ErrTooManyReferrers)
-			}
-			return fn([]ocispec.Descriptor{p.desc})
-		case errors.Is(p.err, errdef.ErrNotFound):
+			err = fmt.Errorf("%w: the listing is not a valid image index: %w", ErrInvalidContent, err)
 		default:
-			return fmt.Errorf("probe cosign signature tag of %s@%s: %w", repository, subject.Digest, p.err)
+			err = classify(err)
 		}
+		return fmt.Errorf("list referrers of %s: %w", what, err)
 	}
-	return nil
+	if cosign == nil {
+		return nil
+	}
+	p := <-cosign
+	switch {
+	case errors.Is(p.err, errdef.ErrNotFound):
+		return nil
+	case p.err != nil:
+		return fmt.Errorf("list referrers of %s: probe cosign signature tag %s: %w", what, cosignTag, classify(p.err))
+	case seen[p.desc.Digest]:
+		return nil
+	case len(seen)+1 > r.opts.MaxReferrers:
+		return fmt.Errorf("list referrers of %s: more than %d referrers with the cosign signature tag: %w", what, r.opts.MaxReferrers, ErrTooManyReferrers)
+	}
+	p.desc.ArtifactType = CosignSignatureArtifactType
+	return fn([]ocispec.Descriptor{p.desc})
 }
 
-// Fetch returns the content of desc from repository, verified against its
-// digest and size. Content larger than its limit (MaxManifestBytes for
-// manifests and indexes, MaxBlobBytes otherwise) is refused with
-// ErrTooLarge before any request. Manifests that are not JSON, and content
-// not matching the descriptor, fail with ErrInvalidContent. Results are
-// cached by digest.
+// cached is content in the cache.
+type cached struct {
+	data []byte
+	json bool // data was checked to be valid JSON
+}
+
+// Fetch returns the content desc describes, a manifest or a blob, read
+// from repository and verified against desc's digest and size. The
+// returned slice is the caller's own.
+//
+// desc.MediaType decides the limit: manifests and indexes (OCI and
+// Docker media types) are capped by Options.MaxManifestBytes and must be
+// valid JSON, everything else is a blob capped by Options.MaxBlobBytes.
+// Content is cached by digest; concurrent fetches of the same digest from
+// the same repository share one request.
+//
+// Errors, all of the form "fetch <repository>@<digest>: ...": a desc.Size
+// above the limit fails with ErrTooLarge before any request; an invalid
+// digest wraps errdef.ErrInvalidDigest and a negative size
+// content.ErrInvalidDescriptorSize; content that does not match desc, or
+// a manifest that is not JSON, fails with ErrInvalidContent (reading
+// stops one byte past desc.Size); missing content wraps
+// errdef.ErrNotFound; a refusal wraps ErrUnauthorized; an expired ctx
+// wraps ctx.Err().
 func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.Descriptor) ([]byte, error) {
-	limit := r.opts.MaxBlobBytes
+	what := repository + "@" + desc.Digest.String()
 	manifest := isManifest(desc.MediaType)
+	limit, kind := r.opts.MaxBlobBytes, "blob"
 	if manifest {
-		limit = r.opts.MaxManifestBytes
-	}
-	if desc.Size > limit {
-		return nil, fmt.Errorf("fetch %s@%s: %d bytes exceed the limit of %d: %w", repository, desc.Digest, desc.Size, limit, ErrTooLarge)
-	}
-	if desc.Size < 0 {
-		return nil, fmt.Errorf("fetch %s@%s: negative size %d: %w", repository, desc.Digest, desc.Size, ErrInvalidContent)
+		limit, kind = r.opts.MaxManifestBytes, "manifest"
 	}
 	if err := desc.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("fetch %s@%s: %w: %w", repository, desc.Digest, ErrInvalidContent, err)
+		return nil, fmt.Errorf("fetch %s: %w: %w", what, errdef.ErrInvalidDigest, err)
 	}
-	if b, ok := r.cache.get(desc.Digest.String()); ok {
-		return b, nil
+	if desc.Size < 0 {
+		return nil, fmt.Errorf("fetch %s: size %d: %w", what, desc.Size, content.ErrInvalidDescriptorSize)
+	}
+	if desc.Size > limit {
+		return nil, fmt.Errorf("fetch %s: the %s has %d bytes, more than the limit of %d: %w", what, kind, desc.Size, limit, ErrTooLarge)
 	}
 	repo, err := r.repository(repository)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fetch %s: %w", what, err)
 	}
-	v, err, _ := r.fetches.Do(repository+"\x00"+desc.Digest.String(), func() (any, error) {
-		rc, err := repo.Fetch(ctx, desc)
-		if err != nil {
-			return nil, err
+	key := "content " + desc.Digest.String()
+	if v, ok := r.cache.get(key); ok {
+		c := v.(cached)
+		if int64(len(c.data)) != desc.Size {
+			return nil, fmt.Errorf("fetch %s: the descriptor says %d bytes, the content has %d: %w", what, desc.Size, len(c.data), ErrInvalidContent)
 		}
-		defer rc.Close()
-		b, err := content.ReadAll(rc, desc)
+		if manifest && !c.json && !json.Valid(c.data) {
+			return nil, fmt.Errorf("fetch %s: %w: the manifest is not valid JSON", what, ErrInvalidContent)
+		}
+		return bytes.Clone(c.data), nil
+	}
+	b, err := r.fetches.do(ctx, repository+"\x00"+desc.Digest.String(), func(ctx context.Context) ([]byte, error) {
+		b, err := r.fetch(ctx, repo, desc)
 		if err != nil {
-			if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || errors.Is(err, errdef.ErrInvalidDigest) {
-				return nil, fmt.Errorf("%w: %w", ErrInvalidContent, err)
-			}
 			return nil, err
 		}
 		if manifest && !json.Valid(b) {
-			return nil, fmt.Errorf("%w: manifest is not valid JSON", ErrInvalidContent)
+			return nil, fmt.Errorf("%w: the manifest is not valid JSON", ErrInvalidContent)
 		}
-		r.cache.add(desc.Digest.String(), b)
+		r.cache.add(key, cached{data: b, json: manifest}, int64(len(b)))
 		return b, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s@%s: %w", repository, desc.Digest, err)
+		return nil, fmt.Errorf("fetch %s: %w", what, err)
 	}
-	return v.([]byte), nil
+	return bytes.Clone(b), nil
 }
 
-func isJSONError(err error) bool {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	return errors.As(err, &syn) || errors.As(err, &typ)
+// fetch reads desc from shared's repository through a repository value
+// of its own, whose client records whether the registry answered 200 OK:
+// oras-go then rejects an answer that contradicts desc (Content-Length,
+// Content-Type or Docker-Content-Digest) with an error of no particular
+// type, which fetch reports as ErrInvalidContent.
+func (r *Registry) fetch(ctx context.Context, shared *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
+	rec := &answerRecorder{client: r.client}
+	repo := &remote.Repository{
+		Client:             rec,
+		Reference:          shared.Reference,
+		PlainHTTP:          shared.PlainHTTP,
+		ManifestMediaTypes: manifestMediaTypes,
+		MaxMetadataBytes:   r.opts.MaxManifestBytes,
+	}
+	rc, err := repo.Fetch(ctx, desc)
+	if err != nil {
+		if rec.ok.Load() && ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: the answer does not match the descriptor: %w", ErrInvalidContent, err)
+		}
+		return nil, classify(err)
+	}
+	defer rc.Close()
+	b, err := content.ReadAll(rc, desc)
+	switch {
+	case errors.Is(err, content.ErrTrailingData):
+		return nil, fmt.Errorf("%w: the content is longer than the descriptor's %d bytes: %w", ErrInvalidContent, desc.Size, err)
+	case errors.Is(err, content.ErrMismatchedDigest):
+		return nil, fmt.Errorf("%w: the content does not match its digest: %w", ErrInvalidContent, err)
+	case err != nil:
+		return nil, classify(err)
+	}
+	return b, nil
 }
 
-// isManifest reports whether mediaType names a manifest or index.
-func isManifest(mediaType string) bool {
-	switch mediaType {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
-		"application/vnd.docker.distribution.manifest.v2+json",
-		"application/vnd.docker.distribution.manifest.list.v2+json",
-		"application/vnd.oci.artifact.manifest.v1+json":
-		return true
+// answerRecorder is a remote.Client that records whether a request got a
+// 200 OK answer.
+type answerRecorder struct {
+	client remote.Client
+	ok     atomic.Bool
+}
+
+func (a *answerRecorder) Do(req *http.Request) (*http.Response, error) {
+	resp, err := a.client.Do(req)
+	if err == nil && resp.StatusCode == http.StatusOK {
+		a.ok.Store(true)
 	}
-	return false
+	return resp, err
 }

@@ -1,7 +1,3 @@
-// Package registrytest starts real OCI registries on loopback for tests
-// and the demo: olareg in-process (it implements the OCI 1.1 referrers
-// API) and the distribution v3 registry binary as its own process (no
-// referrers API, so clients fall back to the referrers tag schema).
 package registrytest
 
 import (
@@ -15,35 +11,51 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/olareg/olareg"
 	"github.com/olareg/olareg/config"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
-// Server is a running registry.
+// Server is a running registry on loopback, speaking plain HTTP.
 type Server struct {
-	host  string
-	close func()
+	host      string
+	closeOnce sync.Once
+	close     func()
 }
 
-// Host returns "127.0.0.1:port"; the registry speaks plain HTTP.
+// Host returns the registry's "127.0.0.1:port".
 func (s *Server) Host() string { return s.host }
 
-// Close stops the registry. It is safe to call more than once.
-func (s *Server) Close() {
-	if s.close != nil {
-		s.close()
-		s.close = nil
+// RepositoryName returns the normalised name of the repository path on
+// this registry: "127.0.0.1:port/path".
+func (s *Server) RepositoryName(path string) string { return s.host + "/" + path }
+
+// Repository returns an oras-go repository for path on this registry,
+// speaking plain HTTP, without credentials, for pushing fixtures. It
+// fails the test if path is not a valid repository path.
+func (s *Server) Repository(t testing.TB, path string) *remote.Repository {
+	t.Helper()
+	repo, err := remote.NewRepository(s.RepositoryName(path))
+	if err != nil {
+		t.Fatalf("repository %s: %v", path, err)
 	}
+	repo.PlainHTTP = true
+	return repo
 }
 
-// StartOlareg starts olareg in-process with in-memory storage. The caller
-// must Close it.
+// Close stops the registry and waits for it to be gone. It is safe to
+// call more than once and from several goroutines.
+func (s *Server) Close() { s.closeOnce.Do(s.close) }
+
+// StartOlareg starts olareg in-process with in-memory storage, for
+// programs such as the demo. The caller must Close it. Tests use
+// NewOlareg.
 func StartOlareg() (*Server, error) { return startOlareg(nil) }
 
-// startOlareg serves olareg through wrap, if not nil.
 func startOlareg(wrap func(http.Handler) http.Handler) (*Server, error) {
 	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
 	var h http.Handler = reg
@@ -60,12 +72,17 @@ func startOlareg(wrap func(http.Handler) http.Handler) (*Server, error) {
 	}, nil
 }
 
-// NewOlareg starts olareg in-process and stops it when the test ends.
-func NewOlareg(t testing.TB) *Server { t.Helper(); return NewOlaregBehind(t, nil) }
+// NewOlareg starts olareg in-process with in-memory storage and stops it
+// when the test ends. olareg implements the OCI 1.1 referrers API.
+func NewOlareg(t testing.TB) *Server {
+	t.Helper()
+	return NewOlaregBehind(t, nil)
+}
 
 // NewOlaregBehind starts olareg in-process behind wrap, a middleware that
-// can refuse, delay or alter requests (authentication, throttling), and
-// stops it when the test ends.
+// may refuse, delay or alter requests (BasicAuth, BearerAuth, a test's
+// throttling), and stops it when the test ends. A nil wrap serves olareg
+// directly.
 func NewOlaregBehind(t testing.TB, wrap func(http.Handler) http.Handler) *Server {
 	t.Helper()
 	s, err := startOlareg(wrap)
@@ -77,12 +94,14 @@ func NewOlaregBehind(t testing.TB, wrap func(http.Handler) http.Handler) *Server
 }
 
 // DistributionBinary locates the distribution v3 registry binary: the
-// ASSAY_DISTRIBUTION_BIN environment variable, else .tools/bin/registry in
-// the repository root (installed by `make tools`).
+// ASSAY_DISTRIBUTION_BIN environment variable if set, else
+// .tools/bin/registry in the repository root, the first directory above
+// the working directory that holds a go.mod. The error says to run
+// `make tools` when the binary is missing.
 func DistributionBinary() (string, error) {
 	if p := os.Getenv("ASSAY_DISTRIBUTION_BIN"); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("ASSAY_DISTRIBUTION_BIN: %w", err)
+			return "", fmt.Errorf("ASSAY_DISTRIBUTION_BIN: %w; run `make tools`", err)
 		}
 		return p, nil
 	}
@@ -107,11 +126,33 @@ func DistributionBinary() (string, error) {
 }
 
 // RunDistribution runs the distribution v3 registry binary on a free
-// loopback port with storage in dir, and waits until it answers /v2/. The
-// caller must Close it.
+// loopback port with its configuration, filesystem storage and log in
+// dir, and returns once it answers GET /v2/ with 200. The caller must
+// Close it, which kills the process and waits for it to exit. It gives up
+// when ctx is done. The registry has no referrers API.
 func RunDistribution(ctx context.Context, dir string) (*Server, error) {
 	bin, err := DistributionBinary()
 	if err != nil {
+		return nil, err
+	}
+	// The port is picked by listening and closing; another process may
+	// take it before the registry binds it, so try a few times.
+	var errs []error
+	for attempt := range 3 {
+		s, err := runDistribution(ctx, bin, filepath.Join(dir, fmt.Sprint(attempt)))
+		if err == nil {
+			return s, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+func runDistribution(ctx context.Context, bin, dir string) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -119,7 +160,9 @@ func RunDistribution(ctx context.Context, dir string) (*Server, error) {
 		return nil, err
 	}
 	addr := l.Addr().String()
-	l.Close()
+	if err := l.Close(); err != nil {
+		return nil, err
+	}
 	cfg := filepath.Join(dir, "config.yml")
 	conf := fmt.Sprintf(`version: 0.1
 log:
@@ -137,7 +180,8 @@ http:
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "registry.log"))
+	logPath := filepath.Join(dir, "registry.log")
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -145,39 +189,51 @@ http:
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{}) // closed once waitErr is set
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 	s := &Server{host: addr, close: func() {
 		_ = cmd.Process.Kill()
 		<-exited
-		logFile.Close()
+		_ = logFile.Close()
 	}}
 	if err := waitReady(ctx, "http://"+addr+"/v2/", exited); err != nil {
+		if errors.Is(err, errExited) {
+			err = fmt.Errorf("%w: %v", err, waitErr)
+		}
 		s.Close()
-		log, _ := os.ReadFile(logFile.Name())
+		log, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("distribution registry at %s: %w\n%s", addr, err, log)
 	}
 	return s, nil
 }
 
-// StartDistribution starts the distribution registry for one test and
-// stops it when the test ends.
+// StartDistribution runs the distribution v3 registry binary for one test
+// (see RunDistribution) and kills it when the test ends. It fails the
+// test, telling to run `make tools`, when the binary is missing.
 func StartDistribution(t testing.TB) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := RunDistribution(ctx, t.TempDir())
 	if err != nil {
-		t.Fatalf("%v", err)
+		t.Fatalf("start the distribution registry: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
 }
 
-func waitReady(ctx context.Context, url string, exited <-chan error) error {
+var errExited = errors.New("exited before it was ready")
+
+// waitReady polls url until it answers 200, exited is closed, or ctx is
+// done.
+func waitReady(ctx context.Context, url string, exited <-chan struct{}) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -186,14 +242,14 @@ func waitReady(ctx context.Context, url string, exited <-chan error) error {
 			return err
 		}
 		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("exited before it was ready: %v", err)
+		case <-exited:
+			return errExited
 		case <-ctx.Done():
 			return fmt.Errorf("not ready: %w", ctx.Err())
 		case <-tick.C:

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+)
+
+// Sentinel errors. Every error of a Registry wraps one of these, an
+// oras-go errdef error (ErrNotFound, ErrInvalidReference,
+// ErrInvalidDigest), a context error (context.DeadlineExceeded,
+// context.Canceled), or a transport error; the ones about size also wrap
+// errdef.ErrSizeExceedsLimit so a caller that knows only oras-go can
+// classify them. Registry answers other than success keep their
+// *errcode.ErrorResponse (status code and registry error codes) for
+// errors.As.
+var (
+	// ErrTooManyReferrers means a subject has more referrers than
+	// Options.MaxReferrers, or its listing has more than
+	// MaxReferrerPages pages. It wraps errdef.ErrSizeExceedsLimit.
+	ErrTooManyReferrers = fmt.Errorf("too many referrers: %w", errdef.ErrSizeExceedsLimit)
+	// ErrTooLarge means a manifest or blob is larger than its limit
+	// (Options.MaxManifestBytes or Options.MaxBlobBytes), by its
+	// descriptor. It wraps errdef.ErrSizeExceedsLimit. Content whose
+	// descriptor is within the limit but whose body is larger fails with
+	// ErrInvalidContent instead, after reading at most the descriptor's
+	// size plus one byte.
+	ErrTooLarge = fmt.Errorf("content too large: %w", errdef.ErrSizeExceedsLimit)
+	// ErrInvalidContent means the registry answered with content that
+	// does not match what was asked for: bytes not matching the
+	// descriptor's digest or size, a manifest that is not JSON, a
+	// response whose headers contradict the descriptor, or a referrers
+	// listing that is not an image index.
+	ErrInvalidContent = errors.New("invalid content")
+	// ErrUnauthorized means the registry refused the request (HTTP 401 or
+	// 403), or asked for basic credentials when none are configured. The
+	// registry's *errcode.ErrorResponse stays available to errors.As.
+	ErrUnauthorized = errors.New("registry refused access")
+)
+
+// classify adds this package's sentinels to an error from oras-go.
+func classify(err error) error {
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+		case http.StatusNotFound:
+			if !errors.Is(err, errdef.ErrNotFound) {
+				return fmt.Errorf("%w: %w", errdef.ErrNotFound, err)
+			}
+		}
+		return err
+	}
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || isJSONError(err) {
+		return fmt.Errorf("%w: %w", ErrInvalidContent, err)
+	}
+	return err
+}
+
+func isJSONError(err error) bool {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	return errors.As(err, &syntax) || errors.As(err, &typ)
+}

@@ -1,0 +1,186 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// Defaults applied by New to zero-valued Options fields.
+const (
+	// DefaultMaxManifestBytes caps a manifest, an index, and one page of a
+	// referrers listing: 4 MiB, as oras-go's MaxMetadataBytes and the
+	// distribution spec's recommended manifest limit.
+	DefaultMaxManifestBytes = 4 << 20
+	// DefaultMaxBlobBytes caps a blob: 32 MiB.
+	DefaultMaxBlobBytes = 32 << 20
+	// DefaultMaxReferrers caps the referrers listed for one subject.
+	DefaultMaxReferrers = 1024
+	// DefaultCacheBytes is the budget of the content cache: 64 MiB.
+	DefaultCacheBytes = 64 << 20
+	// DefaultUserAgent is sent when Options.UserAgent is empty.
+	DefaultUserAgent = "assay"
+	// MaxReferrerPages bounds the pages of one referrers listing, so that
+	// a registry answering empty pages with endless Link headers cannot
+	// keep a request busy. Exceeding it fails with ErrTooManyReferrers.
+	MaxReferrerPages = 64
+)
+
+// RegistryOptions configure one registry host. The zero value means HTTPS
+// and credentials from the docker config, if any.
+type RegistryOptions struct {
+	// PlainHTTP talks plain HTTP, without TLS, to this registry. Only
+	// registries listed with PlainHTTP true ever get plain HTTP; every
+	// other registry is reached over HTTPS. Credentials configured for a
+	// plain HTTP registry cross the network in the clear.
+	PlainHTTP bool
+	// Username and Password are static credentials, used for basic
+	// authentication and for the distribution token flow. A Password
+	// requires a Username. Static credentials (any of Username,
+	// IdentityToken, AccessToken) take precedence over the docker config
+	// for this registry.
+	Username string
+	Password string
+	// IdentityToken is an OAuth2 refresh token (the docker config's
+	// "identitytoken"), exchanged for access tokens at the registry's
+	// token realm.
+	IdentityToken string
+	// AccessToken is an OAuth2 access token sent as a bearer token as is.
+	// It is not refreshed: when it expires, requests fail with
+	// ErrUnauthorized.
+	AccessToken string
+}
+
+func (o RegistryOptions) credential() (auth.Credential, bool) {
+	c := auth.Credential{Username: o.Username, Password: o.Password, RefreshToken: o.IdentityToken, AccessToken: o.AccessToken}
+	return c, c != auth.EmptyCredential
+}
+
+// Options configure a Registry. The zero value is valid: every registry
+// over HTTPS, credentials from the default docker config, and the
+// documented defaults. New rejects negative limits and malformed entries.
+type Options struct {
+	// Registries holds per-registry settings keyed by host[:port] as it
+	// appears in repository names ("ghcr.io", "localhost:5000",
+	// "docker.io"). "docker.io", "index.docker.io" and
+	// "registry-1.docker.io" name the same registry and may appear only
+	// once. A registry not listed gets the zero RegistryOptions.
+	Registries map[string]RegistryOptions
+	// DockerConfigPaths are docker config.json files searched in order
+	// for credentials ("auths", "credsStore" and "credHelpers"; helper
+	// programs are looked up on PATH). Each file must exist and parse;
+	// it is read once, by New. If empty, the default docker config
+	// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json) is used
+	// when it exists. Static credentials in Registries take precedence.
+	DockerConfigPaths []string
+	// MaxManifestBytes caps a manifest or index (by its descriptor, and
+	// while reading it) and one page of a referrers listing. If 0,
+	// DefaultMaxManifestBytes; negative is an error.
+	MaxManifestBytes int64
+	// MaxBlobBytes caps a blob, by its descriptor and while reading it.
+	// If 0, DefaultMaxBlobBytes; negative is an error.
+	MaxBlobBytes int64
+	// MaxReferrers caps the referrers listed for one subject, counting
+	// the cosign signature tag. If 0, DefaultMaxReferrers; negative is an
+	// error.
+	MaxReferrers int
+	// CacheBytes is the budget of the in-memory, least-recently-used
+	// cache of content by digest (manifests and blobs) and of descriptors
+	// resolved from digests. Content addressed by digest is immutable, so
+	// caching it is always safe. If 0, DefaultCacheBytes; if negative,
+	// nothing is cached.
+	CacheBytes int64
+	// HTTPClient sends every request. If nil, oras-go's retry.DefaultClient
+	// is used: it retries 429, 408, 5xx and transient network failures up
+	// to 5 times with exponential backoff, honouring a Retry-After header
+	// in seconds (each wait capped at 3 s) and stopping when the request's
+	// context is done.
+	HTTPClient *http.Client
+	// UserAgent is sent with every request. If empty, DefaultUserAgent.
+	UserAgent string
+}
+
+// withDefaults validates o and returns it with defaults applied and the
+// Registries keyed by canonical host.
+func (o Options) withDefaults() (Options, error) {
+	var errs []error
+	if o.MaxManifestBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxManifestBytes must not be negative, got %d", o.MaxManifestBytes))
+	}
+	if o.MaxBlobBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxBlobBytes must not be negative, got %d", o.MaxBlobBytes))
+	}
+	if o.MaxReferrers < 0 {
+		errs = append(errs, fmt.Errorf("MaxReferrers must not be negative, got %d", o.MaxReferrers))
+	}
+	for i, p := range o.DockerConfigPaths {
+		if p == "" {
+			errs = append(errs, fmt.Errorf("DockerConfigPaths[%d] is empty", i))
+		}
+	}
+	registries := make(map[string]RegistryOptions, len(o.Registries))
+	for host, ro := range o.Registries {
+		if err := (registry.Reference{Registry: host}).ValidateRegistry(); err != nil || host == "" {
+			errs = append(errs, fmt.Errorf("registry %q is not a host[:port]", host))
+			continue
+		}
+		if ro.Password != "" && ro.Username == "" {
+			errs = append(errs, fmt.Errorf("registry %q: a password needs a username", host))
+		}
+		if ro.Username != "" && ro.Password == "" && ro.IdentityToken == "" {
+			errs = append(errs, fmt.Errorf("registry %q: a username needs a password or an identity token", host))
+		}
+		key := canonicalHost(host)
+		if _, dup := registries[key]; dup {
+			errs = append(errs, fmt.Errorf("registry %q is listed twice (as %q and an alias)", key, host))
+		}
+		registries[key] = ro
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, err
+	}
+	o.Registries = registries
+	if o.MaxManifestBytes == 0 {
+		o.MaxManifestBytes = DefaultMaxManifestBytes
+	}
+	if o.MaxBlobBytes == 0 {
+		o.MaxBlobBytes = DefaultMaxBlobBytes
+	}
+	if o.MaxReferrers == 0 {
+		o.MaxReferrers = DefaultMaxReferrers
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = retry.DefaultClient
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = DefaultUserAgent
+	}
+	return o, nil
+}
+
+// canonicalHost is the key of a registry in Options.Registries: Docker
+// Hub's aliases all become "docker.io".
+func canonicalHost(host string) string {
+	switch host {
+	case "index.docker.io", "registry-1.docker.io":
+		return "docker.io"
+	}
+	return host
+}
+
+// networkHost is the host requests for a registry go to: Docker Hub's
+// repositories are named "docker.io/..." but served by
+// registry-1.docker.io.
+func networkHost(host string) string {
+	if canonicalHost(host) == "docker.io" {
+		return "registry-1.docker.io"
+	}
+	return host
+}
