@@ -64,11 +64,31 @@ type Options struct {
 	MaxNodes int
 	// Now returns the report timestamp. If nil, time.Now is used.
 	Now func() time.Time
+
+	// Verdicts caches reports by digest-pinned subject and ConfigID. If
+	// nil, nothing is cached; concurrent verifications of the same
+	// subject are shared either way. Reports with a transient reason
+	// (DEADLINE_EXCEEDED, REGISTRY_ERROR, PLUGIN_UNAVAILABLE,
+	// PLUGIN_ERROR) anywhere in them are never cached.
+	Verdicts VerdictCache
+	// ConfigID identifies the configuration the verdicts are made under
+	// (a hash of the verification objects and the plugins); it is part
+	// of every cache key, so a new configuration never sees verdicts of
+	// an old one.
+	ConfigID string
+	// VerdictTTL is how long a passing verdict is cached. If 0,
+	// DefaultVerdictTTL.
+	VerdictTTL time.Duration
+	// FailureTTL is how long a failing (not transient) verdict is
+	// cached. If 0, DefaultFailureTTL.
+	FailureTTL time.Duration
 }
 
 // Executor verifies subjects. It is safe for concurrent use.
 type Executor struct {
-	opts Options
+	opts     Options
+	flights  flights
+	counters cacheCounters
 }
 
 // New validates opts and applies defaults.
@@ -87,6 +107,15 @@ func New(opts Options) (*Executor, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.VerdictTTL < 0 || opts.FailureTTL < 0 {
+		return nil, fmt.Errorf("executor: verdict TTLs must not be negative, got %s and %s", opts.VerdictTTL, opts.FailureTTL)
+	}
+	if opts.VerdictTTL == 0 {
+		opts.VerdictTTL = DefaultVerdictTTL
+	}
+	if opts.FailureTTL == 0 {
+		opts.FailureTTL = DefaultFailureTTL
 	}
 	names := map[string]bool{}
 	for i, v := range opts.Verifiers {
@@ -129,17 +158,40 @@ const (
 // always returned. The error is non-nil only when no subject could be
 // pinned (the reference is invalid or cannot be resolved); it wraps
 // ErrInvalidReference or ErrResolve and the cause.
+//
+// Once pinned, the verdict comes from the verdict cache when it holds
+// one for the subject and configuration; otherwise concurrent calls for
+// the same subject share one verification.
 func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, error) {
 	rep := newReport(ref)
-	defer func() { rep.Timestamp = e.opts.Now().UTC() }()
-	g, repo, err := e.pinAndDiscover(ctx, rep)
+	repo, subject, err := e.pin(ctx, rep)
 	if err != nil {
+		rep.Timestamp = e.opts.Now().UTC()
 		return rep, err
 	}
+	e.sharedVerify(ctx, rep, repo, subject)
+	if rep.Timestamp.IsZero() {
+		rep.Timestamp = e.opts.Now().UTC()
+	}
+	return rep, nil
+}
+
+// Resolve pins ref to the digest of its manifest, as Verify does first.
+// Errors wrap ErrInvalidReference or ErrResolve and the cause.
+func (e *Executor) Resolve(ctx context.Context, ref string) (string, error) {
+	_, subject, err := e.pin(ctx, newReport(ref))
+	if err != nil {
+		return "", err
+	}
+	return subject.Digest.String(), nil
+}
+
+// verifyPinned discovers, verifies and decides a pinned subject into rep.
+func (e *Executor) verifyPinned(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
+	g := e.discover(ctx, repo, subject)
 	results := e.verifyAll(ctx, repo, g)
 	rep.Artifacts = g.tree(0, results)
 	e.decide(rep, g, results)
-	return rep, nil
 }
 
 // Discover pins ref and walks its referrer graph without verifying

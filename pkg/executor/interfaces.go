@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"time"
 
 	"github.com/assayproj/assay/pkg/report"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -54,4 +55,17 @@ type Verifier interface {
 	// Handles reports whether the verifier applies to artifactType.
 	Handles(artifactType string) bool
 	Verify(ctx context.Context, job Job) (report.Result, error)
+}
+
+// VerdictCache stores encoded reports by key, for the executor's verdict
+// cache (see [Options.Verdicts]). Implementations must be safe for
+// concurrent use. The executor treats an error from either method as a
+// miss (for Get) or a lost write (for Set): a cache failure never fails a
+// verification, it only costs one.
+type VerdictCache interface {
+	// Get returns the value stored under key and true, or false when
+	// there is none or it expired.
+	Get(ctx context.Context, key string) (value []byte, ok bool, err error)
+	// Set stores value under key for ttl (ttl > 0).
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 }

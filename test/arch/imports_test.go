@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"pkg/apis/v1alpha1": {},
 	"pkg/store":         {},
 	"pkg/executor":      {"pkg/report"},
+	"pkg/provider":      {"pkg/report"},
 	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},
 	"pkg/catalog":       {"pkg/apis/v1alpha1", "pkg/executor"},
 	"plugins/notation":  {"pkg/plugin"},

@@ -1,0 +1,214 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/assayproj/assay/pkg/report"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Defaults for the verdict cache.
+const (
+	// DefaultVerdictTTL is how long a passing verdict is reused.
+	DefaultVerdictTTL = 5 * time.Minute
+	// DefaultFailureTTL is how long a failing verdict is reused: short,
+	// so that an image signed after it was refused passes soon.
+	DefaultFailureTTL = 30 * time.Second
+)
+
+// verdictKeyVersion versions the layout of cached values; bump it when
+// the report encoding changes incompatibly.
+const verdictKeyVersion = "v1"
+
+// transient reasons say the verdict could change on the next attempt
+// without anything changing in the registry or the configuration; such
+// reports are never cached.
+var transient = map[report.Reason]bool{
+	report.ReasonDeadlineExceeded:  true,
+	report.ReasonRegistryError:     true,
+	report.ReasonPluginUnavailable: true,
+	report.ReasonPluginError:       true,
+}
+
+// CacheStats counts the verdict cache's outcomes since the executor was
+// made.
+type CacheStats struct {
+	// Hits and Misses count lookups; Shared counts verifications that
+	// waited for an identical one already running instead of starting
+	// their own.
+	Hits, Misses, Shared int64
+	// Stored counts verdicts written; Uncacheable counts reports not
+	// written because a transient reason appears in them.
+	Stored, Uncacheable int64
+	// Errors counts failed cache reads and writes (each treated as a
+	// miss or a lost write).
+	Errors int64
+}
+
+type cacheCounters struct {
+	hits, misses, shared, stored, uncacheable, errors atomic.Int64
+}
+
+// CacheStats returns the verdict cache's counters.
+func (e *Executor) CacheStats() CacheStats {
+	c := &e.counters
+	return CacheStats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Shared: c.shared.Load(),
+		Stored: c.stored.Load(), Uncacheable: c.uncacheable.Load(), Errors: c.errors.Load(),
+	}
+}
+
+// verdictKey is the cache key of a verification: the key layout version,
+// the configuration's identity and the digest-pinned subject.
+func (e *Executor) verdictKey(repo string, subject ocispec.Descriptor) string {
+	return verdictKeyVersion + ":" + e.opts.ConfigID + ":" + repo + "@" + subject.Digest.String()
+}
+
+// sharedVerify verifies a pinned subject once for all concurrent callers
+// and through the verdict cache. rep holds the caller's reference and
+// warnings; the verdict is copied into it.
+func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
+	key := e.verdictKey(repo, subject)
+	if e.opts.Verdicts != nil {
+		data, ok, err := e.opts.Verdicts.Get(ctx, key)
+		switch {
+		case err != nil:
+			e.counters.errors.Add(1)
+		case ok:
+			var cached report.Report
+			if json.Unmarshal(data, &cached) == nil && cached.MediaType == report.MediaType {
+				e.counters.hits.Add(1)
+				adopt(rep, &cached)
+				return
+			}
+			e.counters.errors.Add(1)
+		}
+		e.counters.misses.Add(1)
+	}
+
+	c, leader := e.flights.join(key)
+	if !leader {
+		e.counters.shared.Add(1)
+		select {
+		case <-c.done:
+			adopt(rep, c.rep)
+		case <-ctx.Done():
+			rep.Reason = report.ReasonDeadlineExceeded
+			rep.Message = fmt.Sprintf("the verification of %s that this request joined did not finish before the deadline", rep.Subject)
+		}
+		return
+	}
+	defer e.flights.finish(key, c)
+
+	own := &report.Report{MediaType: report.MediaType, Reference: rep.Subject, Subject: rep.Subject}
+	e.verifyPinned(ctx, own, repo, subject)
+	own.Timestamp = e.opts.Now().UTC()
+	c.rep = own
+	adopt(rep, own)
+	if e.opts.Verdicts != nil {
+		e.store(ctx, key, own)
+	}
+}
+
+// store writes rep to the verdict cache unless it is transient.
+func (e *Executor) store(ctx context.Context, key string, rep *report.Report) {
+	if isTransient(rep) {
+		e.counters.uncacheable.Add(1)
+		return
+	}
+	ttl := e.opts.FailureTTL
+	if rep.IsSuccess {
+		ttl = e.opts.VerdictTTL
+	}
+	data, err := json.Marshal(rep)
+	if err == nil {
+		err = e.opts.Verdicts.Set(context.WithoutCancel(ctx), key, data, ttl)
+	}
+	if err != nil {
+		e.counters.errors.Add(1)
+		return
+	}
+	e.counters.stored.Add(1)
+}
+
+// adopt copies the verdict of src into dst, keeping dst's reference and
+// warnings (they depend on how the caller named the image).
+func adopt(dst, src *report.Report) {
+	ref, warnings := dst.Reference, dst.Warnings
+	*dst = *src
+	dst.Reference, dst.Warnings = ref, warnings
+	dst.Artifacts = src.Artifacts
+}
+
+// isTransient reports whether a transient reason appears anywhere in rep.
+func isTransient(rep *report.Report) bool {
+	if transient[rep.Reason] {
+		return true
+	}
+	if rep.Policy != nil {
+		for _, r := range rep.Policy.Rules {
+			if transient[r.Reason] {
+				return true
+			}
+		}
+	}
+	var walk func([]report.Artifact) bool
+	walk = func(arts []report.Artifact) bool {
+		for _, a := range arts {
+			for _, r := range a.Results {
+				if transient[r.Reason] {
+					return true
+				}
+			}
+			if walk(a.Artifacts) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(rep.Artifacts)
+}
+
+// flights lets concurrent verifications of the same key share one. The
+// first caller (the leader) verifies in its own goroutine, with its own
+// context, so a verification never outlives the request that started it;
+// the others wait for it or for their own deadline.
+type flights struct {
+	mu    sync.Mutex
+	calls map[string]*flightCall
+}
+
+type flightCall struct {
+	done chan struct{}
+	rep  *report.Report // set before done is closed
+}
+
+func (f *flights) join(key string) (*flightCall, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.calls[key]; ok {
+		return c, false
+	}
+	if f.calls == nil {
+		f.calls = map[string]*flightCall{}
+	}
+	c := &flightCall{done: make(chan struct{})}
+	f.calls[key] = c
+	return c, true
+}
+
+func (f *flights) finish(key string, c *flightCall) {
+	f.mu.Lock()
+	delete(f.calls, key)
+	f.mu.Unlock()
+	if c.rep == nil { // the leader panicked
+		c.rep = &report.Report{MediaType: report.MediaType, Reason: report.ReasonPluginError,
+			Message: "the verification this request joined failed unexpectedly", Artifacts: []report.Artifact{}}
+	}
+	close(c.done)
+}
