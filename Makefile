@@ -30,8 +30,9 @@ plugins:
 	done
 	cd $(PLUGINS) && sha256sum $(PLUGIN_NAMES) > SHA256SUMS
 
-## tools: test dependencies (the distribution v3 registry binary)
+## tools: test dependencies (the distribution v3 registry binary; redis-server via apt-get)
 tools: $(TOOLS)/registry
+	bash hack/install-test-deps.sh
 
 $(TOOLS)/registry:
 	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(DISTRIBUTION_VERSION)

@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"pkg/config":        {},
 	"pkg/apis/v1alpha1": {},
 	"pkg/store":         {},
+	"pkg/cache":         {},
 	"pkg/executor":      {"pkg/report"},
 	"pkg/provider":      {"pkg/report"},
 	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},
