@@ -74,14 +74,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // globals are the settings shared by every subcommand.
 type globals struct {
-	v       *viper.Viper
-	cfg     config.Config
-	objects string // --config: file of Store, Verifier and Policy documents
-	log     logr.Logger
+	v        *viper.Viper
+	cfg      config.Config
+	defaults config.Config
+	objects  string // --config: file of Store, Verifier and Policy documents
+	log      logr.Logger
+	stderr   io.Writer
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{v: viper.New()}
+	g := &globals{v: viper.New(), defaults: config.Default(), stderr: stderr}
 	root := &cobra.Command{
 		Use:           "assay",
 		Short:         "Verify container images: signatures and attached artifacts, per Policy",
@@ -104,7 +106,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.Int("concurrency", d.Concurrency, "images verified at once, and verification jobs per image")
 	f.Int64("cache-bytes", d.CacheBytes, "in-memory content cache budget in bytes")
 
-	root.AddCommand(newVerifyCommand(g), newDiscoverCommand(g), newVersionCommand())
+	root.AddCommand(newVerifyCommand(g), newDiscoverCommand(g), newServeCommand(g), newVersionCommand())
 	return root
 }
 
@@ -122,13 +124,9 @@ var flagKeys = map[string]string{
 // and flags, in increasing precedence, then validates it.
 func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	v := g.v
-	d := config.Default()
-	v.SetDefault("log.level", d.Log.Level)
-	v.SetDefault("log.format", d.Log.Format)
-	v.SetDefault("plugin-dir", d.PluginDir)
-	v.SetDefault("timeout", d.Timeout)
-	v.SetDefault("concurrency", d.Concurrency)
-	v.SetDefault("cache-bytes", d.CacheBytes)
+	for key, val := range settingDefaults(config.Default()) {
+		v.SetDefault(key, val)
+	}
 	v.SetEnvPrefix("ASSAY")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
@@ -141,6 +139,9 @@ func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	var ferr error
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
 		key, ok := flagKeys[fl.Name]
+		if !ok {
+			key, ok = serveFlagKeys[fl.Name]
+		}
 		if !ok || !fl.Changed {
 			return
 		}
@@ -164,6 +165,10 @@ func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 }
 
 func newLogger(l config.Log, w io.Writer) logr.Logger {
+	return logr.FromSlogHandler(newSlog(l, w).Handler())
+}
+
+func newSlog(l config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(l.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -171,7 +176,40 @@ func newLogger(l config.Log, w io.Writer) logr.Logger {
 	if l.Format == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return logr.FromSlogHandler(h)
+	return slog.New(h)
+}
+
+// settingDefaults lists every settings key with its default, so that
+// viper knows each key (for the environment and UnmarshalExact).
+func settingDefaults(d config.Config) map[string]any {
+	return map[string]any{
+		"log.level":                            d.Log.Level,
+		"log.format":                           d.Log.Format,
+		"plugin-dir":                           d.PluginDir,
+		"timeout":                              d.Timeout,
+		"concurrency":                          d.Concurrency,
+		"cache-bytes":                          d.CacheBytes,
+		"serve.listen":                         d.Serve.Listen,
+		"serve.health-listen":                  d.Serve.HealthListen,
+		"serve.tls-cert":                       d.Serve.TLSCert,
+		"serve.tls-key":                        d.Serve.TLSKey,
+		"serve.client-ca":                      d.Serve.ClientCA,
+		"serve.insecure-no-client-auth-unsafe": d.Serve.InsecureNoClientAuthUnsafe,
+		"serve.verify-timeout":                 d.Serve.VerifyTimeout,
+		"serve.mutate-timeout":                 d.Serve.MutateTimeout,
+		"serve.margin":                         d.Serve.Margin,
+		"serve.key-concurrency":                d.Serve.KeyConcurrency,
+		"serve.max-in-flight":                  d.Serve.MaxInFlight,
+		"serve.max-body-bytes":                 d.Serve.MaxBodyBytes,
+		"cache.verdict-bytes":                  d.Cache.VerdictBytes,
+		"cache.verdict-ttl":                    d.Cache.VerdictTTL,
+		"cache.failure-ttl":                    d.Cache.FailureTTL,
+		"cache.redis.address":                  d.Cache.Redis.Address,
+		"cache.redis.username":                 d.Cache.Redis.Username,
+		"cache.redis.password":                 d.Cache.Redis.Password,
+		"cache.redis.db":                       d.Cache.Redis.DB,
+		"cache.redis.key-prefix":               d.Cache.Redis.KeyPrefix,
+	}
 }
 
 func newVersionCommand() *cobra.Command {

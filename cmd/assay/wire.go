@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/catalog"
@@ -19,13 +20,27 @@ import (
 type engine struct {
 	exec *executor.Executor
 	host *plugin.Host
+	// ownsHost: Close stops the host's plugins (false when the host was
+	// handed in and outlives the engine, as in `assay serve`).
+	ownsHost bool
 }
 
-// Close stops the plugin processes.
+// Close stops the plugin processes the engine started.
 func (e *engine) Close() {
-	if e.host != nil {
+	if e.host != nil && e.ownsHost {
 		e.host.Close()
 	}
+}
+
+// engineOptions are what `assay serve` adds when it wires an engine.
+type engineOptions struct {
+	// host, when set, runs the plugins (and is not closed by the engine).
+	host *plugin.Host
+	// verdicts, configID, verdictTTL and failureTTL configure the
+	// executor's verdict cache.
+	verdicts               executor.VerdictCache
+	configID               string
+	verdictTTL, failureTTL time.Duration
 }
 
 // loadObjects reads the --config file; without one the objects are empty
@@ -45,6 +60,11 @@ func (g *globals) loadObjects() (*catalog.Objects, error) {
 // process settings and the verification objects. withPlugins false skips
 // the plugin host (discover needs none).
 func (g *globals) newEngine(ctx context.Context, objs *catalog.Objects, withPlugins bool) (*engine, error) {
+	return g.wireEngine(ctx, objs, withPlugins, engineOptions{})
+}
+
+// wireEngine is newEngine with the options of `assay serve`.
+func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlugins bool, eo engineOptions) (*engine, error) {
 	var storeSpec v1alpha1.StoreSpec
 	if len(objs.Stores) > 0 {
 		storeSpec = objs.Stores[0].Spec
@@ -53,17 +73,24 @@ func (g *globals) newEngine(ctx context.Context, objs *catalog.Objects, withPlug
 	if err != nil {
 		return nil, usageError(fmt.Errorf("store: %w", err))
 	}
-	e := &engine{}
+	e := &engine{host: eo.host}
 	opts := executor.Options{
 		Store:       reg,
 		Concurrency: g.cfg.Concurrency,
 		MaxDepth:    storeSpec.Limits.MaxDepth,
 		MaxNodes:    storeSpec.Limits.MaxNodes,
+		Verdicts:    eo.verdicts,
+		ConfigID:    eo.configID,
+		VerdictTTL:  eo.verdictTTL,
+		FailureTTL:  eo.failureTTL,
 	}
 	if withPlugins && len(objs.Verifiers) > 0 {
-		e.host, err = plugin.NewHost(plugin.HostOptions{Dir: g.cfg.PluginDir, Logger: g.log})
-		if err != nil {
-			return nil, usageError(fmt.Errorf("plugins: %w", err))
+		if e.host == nil {
+			e.host, err = plugin.NewHost(plugin.HostOptions{Dir: g.cfg.PluginDir, Logger: g.log})
+			if err != nil {
+				return nil, usageError(fmt.Errorf("plugins: %w", err))
+			}
+			e.ownsHost = true
 		}
 		for _, vo := range objs.Verifiers {
 			if err := checkVerifier(ctx, e.host, g.objects, vo); err != nil {

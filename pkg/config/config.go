@@ -30,6 +30,70 @@ type Config struct {
 	// CacheBytes is the in-memory budget of the content cache (manifests
 	// and blobs by digest). Default 64 MiB.
 	CacheBytes int64 `mapstructure:"cache-bytes"`
+	// Serve configures `assay serve`.
+	Serve Serve `mapstructure:"serve"`
+	// Cache configures the verdict cache of `assay serve`.
+	Cache Cache `mapstructure:"cache"`
+}
+
+// Serve configures the Gatekeeper provider server.
+type Serve struct {
+	// Listen is the HTTPS address of the provider endpoints. Default ":8443".
+	Listen string `mapstructure:"listen"`
+	// HealthListen is the plain HTTP address of /healthz, /readyz and
+	// /metrics. Default ":8081".
+	HealthListen string `mapstructure:"health-listen"`
+	// TLSCert and TLSKey are the PEM files of the serving certificate,
+	// reloaded when they change. Required.
+	TLSCert string `mapstructure:"tls-cert"`
+	TLSKey  string `mapstructure:"tls-key"`
+	// ClientCA is the PEM file of the CA that signs Gatekeeper's client
+	// certificate, reloaded when it changes. Required unless
+	// InsecureNoClientAuthUnsafe.
+	ClientCA string `mapstructure:"client-ca"`
+	// InsecureNoClientAuthUnsafe serves without requiring a client
+	// certificate: anyone who reaches the port can make Assay query
+	// registries. Default false.
+	InsecureNoClientAuthUnsafe bool `mapstructure:"insecure-no-client-auth-unsafe"`
+	// VerifyTimeout and MutateTimeout are the spec.timeout of the
+	// Gatekeeper Providers for the verify and mutate endpoints. Defaults
+	// 3s and 1s (Gatekeeper's webhook timeouts).
+	VerifyTimeout time.Duration `mapstructure:"verify-timeout"`
+	MutateTimeout time.Duration `mapstructure:"mutate-timeout"`
+	// Margin is kept back from each timeout for the answer's way back.
+	// Default 300ms.
+	Margin time.Duration `mapstructure:"margin"`
+	// KeyConcurrency bounds the keys of one request verified at once;
+	// MaxInFlight bounds them across requests. Defaults 16 and 128.
+	KeyConcurrency int `mapstructure:"key-concurrency"`
+	MaxInFlight    int `mapstructure:"max-in-flight"`
+	// MaxBodyBytes bounds a request body. Default 1 MiB.
+	MaxBodyBytes int64 `mapstructure:"max-body-bytes"`
+}
+
+// Cache configures the verdict cache.
+type Cache struct {
+	// VerdictBytes is the in-memory verdict cache's budget. Default 32
+	// MiB; 0 disables the in-memory cache. Ignored when Redis.Address is set.
+	VerdictBytes int64 `mapstructure:"verdict-bytes"`
+	// VerdictTTL is how long a passing verdict is reused. Default 5m.
+	VerdictTTL time.Duration `mapstructure:"verdict-ttl"`
+	// FailureTTL is how long a failing verdict is reused. Default 30s.
+	FailureTTL time.Duration `mapstructure:"failure-ttl"`
+	// Redis, when Address is set, holds the verdicts instead, shared by
+	// every replica.
+	Redis Redis `mapstructure:"redis"`
+}
+
+// Redis locates the shared verdict cache.
+type Redis struct {
+	// Address is host:port. Empty means no Redis.
+	Address  string `mapstructure:"address"`
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+	DB       int    `mapstructure:"db"`
+	// KeyPrefix namespaces Assay's keys. Default "assay:verdict:".
+	KeyPrefix string `mapstructure:"key-prefix"`
 }
 
 // Log configures logging.
@@ -48,7 +112,55 @@ func Default() Config {
 		Timeout:     10 * time.Second,
 		Concurrency: 8,
 		CacheBytes:  64 << 20,
+		Serve: Serve{
+			Listen:         ":8443",
+			HealthListen:   ":8081",
+			VerifyTimeout:  3 * time.Second,
+			MutateTimeout:  time.Second,
+			Margin:         300 * time.Millisecond,
+			KeyConcurrency: 16,
+			MaxInFlight:    128,
+			MaxBodyBytes:   1 << 20,
+		},
+		Cache: Cache{
+			VerdictBytes: 32 << 20,
+			VerdictTTL:   5 * time.Minute,
+			FailureTTL:   30 * time.Second,
+			Redis:        Redis{KeyPrefix: "assay:verdict:"},
+		},
 	}
+}
+
+// ValidateServe reports every invalid setting of `assay serve`, naming
+// its key; Validate checks what every command needs.
+func (c Config) ValidateServe() error {
+	s := c.Serve
+	var errs []error
+	if s.Listen == "" {
+		errs = append(errs, errors.New("serve.listen: must not be empty"))
+	}
+	if s.TLSCert == "" || s.TLSKey == "" {
+		errs = append(errs, errors.New("serve.tls-cert and serve.tls-key: the provider serves HTTPS only; give the serving certificate and key"))
+	}
+	if s.ClientCA == "" && !s.InsecureNoClientAuthUnsafe {
+		errs = append(errs, errors.New("serve.client-ca: give the CA of Gatekeeper's client certificate, or set serve.insecure-no-client-auth-unsafe to accept any client"))
+	}
+	if s.VerifyTimeout < time.Second || s.MutateTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("serve.verify-timeout and serve.mutate-timeout: Gatekeeper's Provider timeout is whole seconds, at least 1s; got %s and %s", s.VerifyTimeout, s.MutateTimeout))
+	}
+	if s.Margin <= 0 || s.Margin >= s.VerifyTimeout || s.Margin >= s.MutateTimeout {
+		errs = append(errs, fmt.Errorf("serve.margin: must be positive and shorter than both timeouts, got %s", s.Margin))
+	}
+	if s.KeyConcurrency <= 0 || s.MaxInFlight <= 0 || s.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("serve.key-concurrency, serve.max-in-flight and serve.max-body-bytes: must be positive, got %d, %d and %d", s.KeyConcurrency, s.MaxInFlight, s.MaxBodyBytes))
+	}
+	if c.Cache.VerdictBytes < 0 {
+		errs = append(errs, fmt.Errorf("cache.verdict-bytes: must not be negative, got %d", c.Cache.VerdictBytes))
+	}
+	if c.Cache.VerdictTTL <= 0 || c.Cache.FailureTTL <= 0 {
+		errs = append(errs, fmt.Errorf("cache.verdict-ttl and cache.failure-ttl: must be positive, got %s and %s", c.Cache.VerdictTTL, c.Cache.FailureTTL))
+	}
+	return errors.Join(errs...)
 }
 
 // Validate reports every invalid setting, naming its key.

@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"pkg/cache":         {},
 	"pkg/executor":      {"pkg/report"},
 	"pkg/provider":      {"pkg/report"},
+	"pkg/servetest":     {},
 	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},
 	"pkg/catalog":       {"pkg/apis/v1alpha1", "pkg/executor"},
 	"plugins/notation":  {"pkg/plugin"},

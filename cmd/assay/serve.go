@@ -1,0 +1,443 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/assayproj/assay/pkg/catalog"
+	"github.com/assayproj/assay/pkg/executor"
+	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/provider"
+	"github.com/assayproj/assay/pkg/report"
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+)
+
+func newServeCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Gatekeeper external data provider over HTTPS",
+		Long: `Serve answers OPA Gatekeeper's external data requests: POST /v1/verify
+returns one verification report per image, POST /v1/mutate one
+digest-pinned reference per image, and /ratify/gatekeeper/v1/verify and
+/ratify/gatekeeper/v1/mutate answer in Ratify v1's shapes.
+
+It serves TLS 1.3 only and requires a client certificate signed by
+--client-ca (Gatekeeper's CA). The certificate, key and CA files are
+reloaded when they change, and so is the --config file: a configuration
+that does not load is logged and the previous one stays active.
+/healthz, /readyz and /metrics are served on --health-listen without TLS.`,
+		Example: `  assay serve --config assay.yaml --tls-cert tls.crt --tls-key tls.key --client-ca gatekeeper-ca.crt`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.cfg.ValidateServe(); err != nil {
+				return usageError(fmt.Errorf("settings: %w", err))
+			}
+			if g.objects == "" {
+				return usageError(errors.New("--config: serve needs a file of Store, Verifier and Policy documents"))
+			}
+			return g.serve(cmd.Context())
+		},
+	}
+	d := g.defaults
+	f := cmd.Flags()
+	f.String("listen", d.Serve.Listen, "HTTPS address of the provider endpoints")
+	f.String("health-listen", d.Serve.HealthListen, "plain HTTP address of /healthz, /readyz and /metrics")
+	f.String("tls-cert", "", "PEM file of the serving certificate (reloaded when it changes)")
+	f.String("tls-key", "", "PEM file of the serving key (reloaded when it changes)")
+	f.String("client-ca", "", "PEM file of the CA of Gatekeeper's client certificate (reloaded when it changes)")
+	f.Bool("insecure-no-client-auth-unsafe", false, "UNSAFE: accept clients without a certificate")
+	f.Duration("verify-timeout", d.Serve.VerifyTimeout, "the verify Provider's spec.timeout")
+	f.Duration("mutate-timeout", d.Serve.MutateTimeout, "the mutate Provider's spec.timeout")
+	f.Duration("margin", d.Serve.Margin, "time kept back from each timeout for the answer's way back")
+	f.Int("key-concurrency", d.Serve.KeyConcurrency, "keys of one request verified at once")
+	f.Int("max-in-flight", d.Serve.MaxInFlight, "keys verified at once across requests")
+	f.Int64("max-body-bytes", d.Serve.MaxBodyBytes, "request body limit in bytes")
+	f.Int64("verdict-cache-bytes", d.Cache.VerdictBytes, "in-memory verdict cache budget in bytes (0 disables it)")
+	f.Duration("verdict-ttl", d.Cache.VerdictTTL, "how long a passing verdict is reused")
+	f.Duration("failure-ttl", d.Cache.FailureTTL, "how long a failing verdict is reused")
+	f.String("redis-address", "", "host:port of a Redis shared by replicas for verdicts (password from ASSAY_CACHE_REDIS_PASSWORD)")
+	return cmd
+}
+
+// serveFlagKeys maps serve's flags to settings keys.
+var serveFlagKeys = map[string]string{
+	"listen":                         "serve.listen",
+	"health-listen":                  "serve.health-listen",
+	"tls-cert":                       "serve.tls-cert",
+	"tls-key":                        "serve.tls-key",
+	"client-ca":                      "serve.client-ca",
+	"insecure-no-client-auth-unsafe": "serve.insecure-no-client-auth-unsafe",
+	"verify-timeout":                 "serve.verify-timeout",
+	"mutate-timeout":                 "serve.mutate-timeout",
+	"margin":                         "serve.margin",
+	"key-concurrency":                "serve.key-concurrency",
+	"max-in-flight":                  "serve.max-in-flight",
+	"max-body-bytes":                 "serve.max-body-bytes",
+	"verdict-cache-bytes":            "cache.verdict-bytes",
+	"verdict-ttl":                    "cache.verdict-ttl",
+	"failure-ttl":                    "cache.failure-ttl",
+	"redis-address":                  "cache.redis.address",
+}
+
+// server is a running `assay serve`.
+type server struct {
+	g        *globals
+	log      logr.Logger
+	host     *plugin.Host
+	verdicts executor.VerdictCache
+	ready    func(context.Context) error // extra readiness check (Redis)
+
+	current atomic.Pointer[engine]
+	mu      sync.Mutex // serialises reloads
+
+	reloads *prometheus.CounterVec
+}
+
+var (
+	_ provider.Verifier = (*server)(nil)
+	_ provider.Resolver = (*server)(nil)
+)
+
+// Verify implements provider.Verifier with the current configuration.
+// The key's namespace does not select a configuration yet: every key is
+// verified under the objects of the --config file.
+func (s *server) Verify(ctx context.Context, k provider.Key) (*report.Report, error) {
+	return s.current.Load().exec.Verify(ctx, k.Reference)
+}
+
+// Resolve implements provider.Resolver.
+func (s *server) Resolve(ctx context.Context, k provider.Key) (string, error) {
+	return s.current.Load().exec.Resolve(ctx, k.Reference)
+}
+
+func (g *globals) serve(ctx context.Context) error {
+	cfg := g.cfg
+	s := &server{g: g, log: g.log.WithName("serve")}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "assay_config_reloads_total",
+		Help: "Reloads of the --config file by result (ok, failed).",
+	}, []string{"result"})
+	reg.MustRegister(s.reloads)
+	metrics, err := provider.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+
+	verdicts, ready, closeCache, err := newVerdictCache(cfg.Cache)
+	if err != nil {
+		return usageError(err)
+	}
+	defer closeCache()
+	s.verdicts, s.ready = verdicts, ready
+
+	s.host, err = plugin.NewHost(plugin.HostOptions{Dir: cfg.PluginDir, Logger: g.log})
+	if err != nil {
+		return usageError(fmt.Errorf("plugins: %w", err))
+	}
+	defer s.host.Close()
+	if err := s.reload(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if e := s.current.Load(); e != nil {
+			e.Close()
+		}
+	}()
+
+	h, err := provider.New(provider.Options{
+		Verifier:       s,
+		Resolver:       s,
+		VerifyTimeout:  cfg.Serve.VerifyTimeout,
+		MutateTimeout:  cfg.Serve.MutateTimeout,
+		Margin:         cfg.Serve.Margin,
+		KeyConcurrency: cfg.Serve.KeyConcurrency,
+		MaxInFlight:    cfg.Serve.MaxInFlight,
+		MaxBodyBytes:   cfg.Serve.MaxBodyBytes,
+		Logger:         newSlog(cfg.Log, g.stderr),
+		Metrics:        metrics,
+	})
+	if err != nil {
+		return usageError(err)
+	}
+
+	tlsConfig, watchTLS, err := serverTLS(cfg.Serve.TLSCert, cfg.Serve.TLSKey, cfg.Serve.ClientCA, cfg.Serve.InsecureNoClientAuthUnsafe)
+	if err != nil {
+		return usageError(err)
+	}
+	if cfg.Serve.InsecureNoClientAuthUnsafe {
+		s.log.Info("WARNING: client certificates are not required (--insecure-no-client-auth-unsafe): anyone who reaches the port can make Assay query registries")
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 4)
+	go func() { errc <- watchTLS(ctx) }()
+	go func() { errc <- s.watchConfig(ctx) }()
+
+	ln, err := net.Listen("tcp", cfg.Serve.Listen)
+	if err != nil {
+		return usageError(fmt.Errorf("serve.listen: %w", err))
+	}
+	healthLn, err := net.Listen("tcp", cfg.Serve.HealthListen)
+	if err != nil {
+		ln.Close()
+		return usageError(fmt.Errorf("serve.health-listen: %w", err))
+	}
+	https := &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.Serve.VerifyTimeout + 5*time.Second,
+		WriteTimeout:      cfg.Serve.VerifyTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          newStdLog(s.log.WithName("https")),
+	}
+	health := &http.Server{Handler: s.healthMux(reg), ReadHeaderTimeout: 5 * time.Second}
+	go func() { errc <- https.ServeTLS(ln, "", "") }()
+	go func() { errc <- health.Serve(healthLn) }()
+	s.log.Info("serving", "provider", "https://"+ln.Addr().String(), "health", "http://"+healthLn.Addr().String(),
+		"verifyBudget", h.Budget(false).String(), "mutateBudget", h.Budget(true).String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer stop()
+	_ = https.Shutdown(shutdownCtx)
+	_ = health.Shutdown(shutdownCtx)
+	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// reload reads the --config file and swaps in a new engine. On failure
+// the current engine stays.
+func (s *server) reload(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, err := os.ReadFile(s.g.objects)
+	if err != nil {
+		s.reloads.WithLabelValues("failed").Inc()
+		return usageError(fmt.Errorf("read config: %w", err))
+	}
+	objs, err := catalog.Decode(s.g.objects, data)
+	if err == nil {
+		err = objs.Validate(s.g.objects)
+	}
+	if err != nil {
+		s.reloads.WithLabelValues("failed").Inc()
+		return usageError(err)
+	}
+	sums, _ := os.ReadFile(filepath.Join(s.g.cfg.PluginDir, plugin.SumsFile))
+	id := sha256.New()
+	id.Write(data)
+	id.Write([]byte{0})
+	id.Write(sums)
+	eng, err := s.g.wireEngine(ctx, objs, true, engineOptions{
+		host:       s.host,
+		verdicts:   s.verdicts,
+		configID:   hex.EncodeToString(id.Sum(nil))[:16],
+		verdictTTL: s.g.cfg.Cache.VerdictTTL,
+		failureTTL: s.g.cfg.Cache.FailureTTL,
+	})
+	if err != nil {
+		s.reloads.WithLabelValues("failed").Inc()
+		return err
+	}
+	if old := s.current.Swap(eng); old != nil {
+		old.Close()
+	}
+	s.reloads.WithLabelValues("ok").Inc()
+	s.log.Info("configuration loaded", "file", s.g.objects, "stores", len(objs.Stores), "verifiers", len(objs.Verifiers), "policies", len(objs.Policies))
+	return nil
+}
+
+// watchConfig reloads the --config file when it changes. It watches the
+// file's directory, so editors that replace the file and Kubernetes
+// ConfigMap volumes (which swap a symlink) are both seen.
+func (s *server) watchConfig(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch config: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(filepath.Dir(s.g.objects)); err != nil {
+		return fmt.Errorf("watch config: %w", err)
+	}
+	var timer *time.Timer
+	fire := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Has(fsnotify.Chmod) {
+				continue
+			}
+			// Debounce: editors write in several steps.
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.AfterFunc(100*time.Millisecond, func() {
+				select {
+				case fire <- struct{}{}:
+				default:
+				}
+			})
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			s.log.Error(err, "watching the config file")
+		case <-fire:
+			before := s.configDigest()
+			if err := s.reload(ctx); err != nil {
+				s.log.Error(err, "configuration not reloaded; the previous one stays active", "file", s.g.objects)
+			} else if before != "" {
+				s.log.V(1).Info("configuration reloaded", "previous", before)
+			}
+		}
+	}
+}
+
+func (s *server) configDigest() string {
+	if e := s.current.Load(); e != nil {
+		return "loaded"
+	}
+	return ""
+}
+
+func (s *server) healthMux(reg *prometheus.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.current.Load() == nil {
+			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
+			return
+		}
+		if s.ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			if err := s.ready(ctx); err != nil {
+				http.Error(w, "verdict cache: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// serverTLS builds the TLS 1.3 configuration: the serving certificate
+// from certwatcher, and the client CA pool re-read whenever the file's
+// modification time or size changes (checked once per handshake).
+func serverTLS(certFile, keyFile, caFile string, noClientAuth bool) (*tls.Config, func(context.Context) error, error) {
+	cw, err := certwatcher.New(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve.tls-cert/serve.tls-key: %w", err)
+	}
+	base := &tls.Config{
+		MinVersion:     tls.VersionTLS13,
+		GetCertificate: cw.GetCertificate,
+	}
+	if noClientAuth {
+		return base, cw.Start, nil
+	}
+	ca, err := newCAFile(caFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	base.ClientAuth = tls.RequireAndVerifyClientCert
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		pool, err := ca.pool()
+		if err != nil {
+			return nil, err
+		}
+		c := base.Clone()
+		c.GetConfigForClient = nil
+		c.ClientCAs = pool
+		return c, nil
+	}
+	return base, cw.Start, nil
+}
+
+// caFile is a PEM CA bundle re-read when it changes on disk.
+type caFile struct {
+	path string
+
+	mu      sync.Mutex
+	modTime time.Time
+	size    int64
+	cur     *x509.CertPool
+}
+
+func newCAFile(path string) (*caFile, error) {
+	c := &caFile{path: path}
+	if _, err := c.pool(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// pool returns the current pool, re-reading the file if it changed. A
+// file that became unreadable or invalid keeps the last good pool.
+func (c *caFile) pool() (*x509.CertPool, error) {
+	fi, err := os.Stat(c.path)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if c.cur != nil {
+			return c.cur, nil
+		}
+		return nil, fmt.Errorf("serve.client-ca: %w", err)
+	}
+	if c.cur != nil && fi.ModTime().Equal(c.modTime) && fi.Size() == c.size {
+		return c.cur, nil
+	}
+	data, err := os.ReadFile(c.path)
+	if err != nil {
+		if c.cur != nil {
+			return c.cur, nil
+		}
+		return nil, fmt.Errorf("serve.client-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		if c.cur != nil {
+			return c.cur, nil
+		}
+		return nil, fmt.Errorf("serve.client-ca: %s holds no PEM certificate", c.path)
+	}
+	c.cur, c.modTime, c.size = pool, fi.ModTime(), fi.Size()
+	return pool, nil
+}
