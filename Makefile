@@ -14,7 +14,7 @@ CONTROLLER_GEN_VERSION := v0.22.0
 PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
 
-.PHONY: all build plugins test lint vet fmt-check demo tools generate verify-generated clean bench
+.PHONY: all build plugins test rego-test lint vet fmt-check demo serve-demo tools generate verify-generated clean bench
 
 all: build
 
@@ -50,6 +50,10 @@ $(TOOLS)/protoc-gen-go-grpc:
 test: tools
 	ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry $(GO) test -race -count=1 -timeout 30m ./...
 
+## rego-test: the Rego unit tests of library/ and the checks of its templates, samples and suites
+rego-test:
+	$(GO) test ./library/...
+
 ## bench: benchmarks of the verify path and the store
 bench: tools
 	ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry $(GO) test -run '^$$' -bench . -benchmem ./...
@@ -75,9 +79,13 @@ verify-generated: $(TOOLS)/controller-gen
 	$(TOOLS)/controller-gen crd paths=./pkg/apis/... output:crd:artifacts:config=crds
 	git diff --exit-code -- pkg/apis crds
 
-## demo: start a local registry, push a signed and an unsigned image, verify both
+## demo: start a local registry, push a signed and an unsigned image, verify both with the CLI and through assay serve
 demo: build
 	$(GO) run ./test/demo --assay $(BIN)/assay --plugin-dir $(PLUGINS)
+
+## serve-demo: the demo, then keep the registry (127.0.0.1:5000) and assay serve (https://127.0.0.1:8443) running; config and TLS in examples/demo/
+serve-demo: build
+	$(GO) run ./test/demo --assay $(BIN)/assay --plugin-dir $(PLUGINS) --wait
 
 clean:
 	rm -rf $(BIN)

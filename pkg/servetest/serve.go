@@ -32,6 +32,9 @@ type Options struct {
 	Env []string
 	// Log, if set, receives the process's output as it comes.
 	Log io.Writer
+	// Listen and HealthListen are the addresses to serve on. If empty,
+	// random loopback ports.
+	Listen, HealthListen string
 }
 
 // Server is a running `assay serve`.
@@ -54,8 +57,14 @@ var servingLine = regexp.MustCompile(`provider=https://(\S+) health=http://(\S+)
 // Start runs assay serve on random loopback ports and waits until it is
 // ready. Stop it with Stop.
 func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
+	if o.HealthListen == "" {
+		o.HealthListen = "127.0.0.1:0"
+	}
 	args := []string{"--plugin-dir", o.PluginDir, "--config", o.Config, "serve",
-		"--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0",
+		"--listen", o.Listen, "--health-listen", o.HealthListen,
 		"--tls-cert", o.TLS.CertFile, "--tls-key", o.TLS.KeyFile, "--client-ca", o.TLS.ClientCAFile}
 	args = append(args, o.Args...)
 	cmd := exec.Command(o.Assay, args...)

@@ -2,10 +2,15 @@
 // registry on loopback, pushes a signed and an unsigned image (signed with
 // the Notary Project libraries by a CA made on the spot), writes a
 // configuration trusting that CA, and runs `assay verify` on both images
-// and `assay discover` on the signed one. It exits non-zero unless the
-// signed image passes and the unsigned one fails with NO_SIGNATURE.
+// and `assay discover` on the signed one. Then it starts `assay serve`
+// with TLS material made on the spot and sends it Gatekeeper's
+// ProviderRequest for both images, with curl. It exits non-zero unless the
+// signed image passes and the unsigned one fails with NO_SIGNATURE, on
+// the command line and through the provider.
 //
-// Run it with `make demo`.
+// Run it with `make demo`. `make serve-demo` (-wait) keeps the registry
+// and assay serve running on fixed addresses, with the configuration and
+// TLS material in examples/demo/, and prints the curl command to try.
 package main
 
 import (
@@ -30,18 +35,42 @@ import (
 func main() {
 	assay := flag.String("assay", "bin/assay", "path of the assay binary")
 	pluginDir := flag.String("plugin-dir", "bin/plugins", "plugin directory with SHA256SUMS")
+	wait := flag.Bool("wait", false, "keep the registry and assay serve running on fixed addresses until interrupted")
+	dir := flag.String("dir", "", "directory for the configuration and TLS material (default: a temporary one; examples/demo with -wait)")
 	flag.Parse()
-	if err := run(*assay, *pluginDir, os.Stdout); err != nil {
+	o := options{assay: *assay, pluginDir: *pluginDir, wait: *wait, dir: *dir}
+	if o.wait {
+		o.registry, o.listen, o.healthListen = "127.0.0.1:5000", "127.0.0.1:8443", "127.0.0.1:8081"
+		if o.dir == "" {
+			o.dir = filepath.Join("examples", "demo")
+		}
+	}
+	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(assay, pluginDir string, out io.Writer) error {
+type options struct {
+	assay, pluginDir string
+	wait             bool
+	dir              string
+	// registry, listen and healthListen are fixed addresses; empty means random ports.
+	registry, listen, healthListen string
+}
+
+func run(o options, out io.Writer) error {
+	assay, pluginDir := o.assay, o.pluginDir
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	srv, err := registrytest.StartOlareg()
+	var srv *registrytest.Server
+	var err error
+	if o.registry != "" {
+		srv, err = registrytest.StartOlaregOn(o.registry)
+	} else {
+		srv, err = registrytest.StartOlareg()
+	}
 	if err != nil {
 		return err
 	}
@@ -79,11 +108,15 @@ func run(assay, pluginDir string, out io.Writer) error {
 	fmt.Fprintf(out, "== pushed %s:signed (Notary Project signature by %q) and %s:unsigned\n",
 		repoName, leaf.Cert.Subject.CommonName, repoName)
 
-	dir, err := os.MkdirTemp("", "assay-demo-")
-	if err != nil {
+	dir := o.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "assay-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	cfg := filepath.Join(dir, "assay.yaml")
 	params, err := notationtest.NewParams(repoName, ca, nil).JSON()
 	if err != nil {
@@ -123,7 +156,10 @@ func run(assay, pluginDir string, out io.Writer) error {
 			return fmt.Errorf("assay %s: exit code %d, want %d with %q in the output", strings.Join(s.args, " "), code, s.wantCode, s.want)
 		}
 	}
-	fmt.Fprintln(out, "== demo passed: the signed image verified, the unsigned one was refused with NO_SIGNATURE")
+	if err := serveDemo(ctx, o, out, cfg, dir, repoName); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "== demo passed: the signed image verified, the unsigned one was refused with NO_SIGNATURE, on the command line and through the provider")
 	return nil
 }
 
