@@ -107,6 +107,9 @@ type server struct {
 
 	current atomic.Pointer[engine]
 	mu      sync.Mutex // serialises reloads
+	// retired sums the cache counters of engines replaced by reloads, so
+	// the metrics stay cumulative.
+	retired executor.CacheStats
 
 	reloads *prometheus.CounterVec
 }
@@ -142,6 +145,7 @@ func (g *globals) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.registerCacheMetrics(reg)
 
 	verdicts, ready, closeCache, err := newVerdictCache(cfg.Cache)
 	if err != nil {
@@ -269,6 +273,13 @@ func (s *server) reload(ctx context.Context) error {
 		return err
 	}
 	if old := s.current.Swap(eng); old != nil {
+		st := old.exec.CacheStats()
+		s.retired.Hits += st.Hits
+		s.retired.Misses += st.Misses
+		s.retired.Shared += st.Shared
+		s.retired.Stored += st.Stored
+		s.retired.Uncacheable += st.Uncacheable
+		s.retired.Errors += st.Errors
 		old.Close()
 	}
 	s.reloads.WithLabelValues("ok").Inc()
@@ -324,6 +335,45 @@ func (s *server) watchConfig(ctx context.Context) error {
 				s.log.V(1).Info("configuration reloaded", "previous", before)
 			}
 		}
+	}
+}
+
+// cacheStats returns the verdict cache counters of every engine so far.
+func (s *server) cacheStats() executor.CacheStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.retired
+	if e := s.current.Load(); e != nil {
+		c := e.exec.CacheStats()
+		st.Hits += c.Hits
+		st.Misses += c.Misses
+		st.Shared += c.Shared
+		st.Stored += c.Stored
+		st.Uncacheable += c.Uncacheable
+		st.Errors += c.Errors
+	}
+	return st
+}
+
+// registerCacheMetrics exports the verdict cache counters as
+// assay_verdict_cache_<name>_total.
+func (s *server) registerCacheMetrics(reg prometheus.Registerer) {
+	for name, help := range map[string]string{
+		"hits":        "Verifications answered from the verdict cache.",
+		"misses":      "Verdict cache lookups that found nothing.",
+		"shared":      "Verifications that joined an identical one already running.",
+		"stored":      "Verdicts written to the cache.",
+		"uncacheable": "Reports not cached because a transient reason appears in them.",
+		"errors":      "Failed verdict cache reads and writes (each a miss or a lost write).",
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "assay_verdict_cache_" + name + "_total",
+			Help: help,
+		}, func() float64 {
+			st := s.cacheStats()
+			return float64(map[string]int64{"hits": st.Hits, "misses": st.Misses, "shared": st.Shared,
+				"stored": st.Stored, "uncacheable": st.Uncacheable, "errors": st.Errors}[name])
+		}))
 	}
 }
 

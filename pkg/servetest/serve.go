@@ -35,6 +35,9 @@ type Options struct {
 	// Listen and HealthListen are the addresses to serve on. If empty,
 	// random loopback ports.
 	Listen, HealthListen string
+	// NotReady makes Start return once the process serves, without
+	// waiting for /readyz (to test a server that is not ready).
+	NotReady bool
 }
 
 // Server is a running `assay serve`.
@@ -117,6 +120,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.Stop()
 		return nil, fmt.Errorf("assay serve did not start: %w\n%s", ctx.Err(), s.Output())
 	}
+	if o.NotReady {
+		return s, nil
+	}
 	if err := s.WaitReady(ctx); err != nil {
 		s.Stop()
 		return nil, err
@@ -154,6 +160,10 @@ func (s *Server) Output() string {
 
 // Exited is closed when the process has exited.
 func (s *Server) Exited() <-chan struct{} { return s.exited }
+
+// Pid is the process id of assay serve, for reading its /proc entries
+// (memory, CPU time). Its plugins are its child processes.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Stop sends SIGTERM and waits for the process to exit (SIGKILL after
 // 10 seconds). It is safe to call more than once.

@@ -36,6 +36,17 @@ type served struct {
 
 func startServed(t *testing.T, args ...string) *served {
 	t.Helper()
+	return startServedWith(t, true, args...)
+}
+
+// startServedNotReady is startServed for a server that may never be ready.
+func startServedNotReady(t *testing.T, args ...string) *served {
+	t.Helper()
+	return startServedWith(t, false, args...)
+}
+
+func startServedWith(t *testing.T, waitReady bool, args ...string) *served {
+	t.Helper()
 	f := newFixture(t, registrytest.NewOlareg(t).Host())
 	r := f.repo("serve/app")
 	d := f.image(r, "signed")
@@ -50,15 +61,20 @@ func startServed(t *testing.T, args ...string) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.srv = startServe(t, s.config, s.tls, args...)
+	s.srv = startServeWith(t, s.config, s.tls, waitReady, args...)
 	return s
 }
 
 func startServe(t *testing.T, config string, material *servetest.TLS, args ...string) *servetest.Server {
 	t.Helper()
+	return startServeWith(t, config, material, true, args...)
+}
+
+func startServeWith(t *testing.T, config string, material *servetest.TLS, waitReady bool, args ...string) *servetest.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := servetest.Start(ctx, servetest.Options{Assay: assayBin, PluginDir: pluginDir, Config: config, TLS: material, Args: args})
+	srv, err := servetest.Start(ctx, servetest.Options{Assay: assayBin, PluginDir: pluginDir, Config: config, TLS: material, Args: args, NotReady: !waitReady})
 	if err != nil {
 		t.Fatal(err)
 	}
