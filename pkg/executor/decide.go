@@ -61,6 +61,7 @@ func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Resul
 	default:
 		rep.Reason = firstBad.Reason
 		rep.Message = firstBad.Message
+		rep.Remediation = firstBad.Remediation
 	}
 }
 

@@ -164,15 +164,19 @@ const (
 // the same subject share one verification.
 func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, error) {
 	rep := newReport(ref)
+	defer func() {
+		if rep.Timestamp.IsZero() {
+			rep.Timestamp = e.opts.Now().UTC()
+		}
+		if !rep.IsSuccess && rep.Remediation == "" {
+			rep.Remediation = rep.Reason.Remediation()
+		}
+	}()
 	repo, subject, err := e.pin(ctx, rep)
 	if err != nil {
-		rep.Timestamp = e.opts.Now().UTC()
 		return rep, err
 	}
 	e.sharedVerify(ctx, rep, repo, subject)
-	if rep.Timestamp.IsZero() {
-		rep.Timestamp = e.opts.Now().UTC()
-	}
 	return rep, nil
 }
 

@@ -168,7 +168,6 @@ func TestVerdictCacheIsKeyedByConfiguration(t *testing.T) {
 	}
 }
 
-
 func TestVerdictCacheFailuresCostOnlyAVerification(t *testing.T) {
 	st := newFakeStore()
 	img := st.pushImage(t, "v1")

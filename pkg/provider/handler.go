@@ -355,12 +355,13 @@ func (h *Handler) safeAnswer(ctx context.Context, c *call, key string, answer an
 // lateReport answers a late key of /v1/verify: an inconclusive report.
 func (h *Handler) lateReport(_ *call, key, msg string) Item {
 	return Item{Key: key, Value: &report.Report{
-		MediaType: report.MediaType,
-		Reference: key,
-		Reason:    report.ReasonDeadlineExceeded,
-		Message:   msg,
-		Artifacts: []report.Artifact{},
-		Timestamp: h.opts.Now().UTC(),
+		MediaType:   report.MediaType,
+		Reference:   key,
+		Reason:      report.ReasonDeadlineExceeded,
+		Message:     msg,
+		Remediation: report.ReasonDeadlineExceeded.Remediation(),
+		Artifacts:   []report.Artifact{},
+		Timestamp:   h.opts.Now().UTC(),
 	}}
 }
 

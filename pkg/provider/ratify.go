@@ -146,3 +146,10 @@ func ratifyExtensions(r report.Result) map[string]any {
 	}
 	return ext
 }
+
+func remediation(rep *report.Report) string {
+	if rep.Remediation != "" {
+		return rep.Remediation
+	}
+	return rep.Reason.Remediation()
+}

@@ -27,12 +27,13 @@ var update = flag.Bool("update", false, "rewrite golden files and docs/reasons.m
 // sample is a report exercising every field.
 func sample() *report.Report {
 	return &report.Report{
-		MediaType: report.MediaType,
-		Reference: "localhost:5000/app:v1",
-		Subject:   "localhost:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
-		IsSuccess: false,
-		Reason:    report.ReasonSignatureUntrusted,
-		Message:   "0 of 1 application/vnd.cncf.notary.signature verified (mode any): certificate chain not trusted",
+		MediaType:   report.MediaType,
+		Reference:   "localhost:5000/app:v1",
+		Subject:     "localhost:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+		IsSuccess:   false,
+		Reason:      report.ReasonSignatureUntrusted,
+		Message:     "0 of 1 application/vnd.cncf.notary.signature verified (mode any): certificate chain not trusted",
+		Remediation: report.ReasonSignatureUntrusted.Remediation(),
 		Policy: &report.PolicyResult{Name: "signed", Rules: []report.RuleResult{{
 			ArtifactType: "application/vnd.cncf.notary.signature", Mode: "any", Required: true,
 			Found: 1, Failed: 1, Reason: report.ReasonSignatureUntrusted,

@@ -36,6 +36,9 @@ type Report struct {
 	Reason Reason `json:"reason"`
 	// Message is a one-line human summary.
 	Message string `json:"message"`
+	// Remediation says what to do when IsSuccess is false: the advice of
+	// the rule or result that decided, else the reason's default.
+	Remediation string `json:"remediation,omitempty"`
 	// Policy is the evaluation of each rule of the Policy.
 	Policy *PolicyResult `json:"policy,omitempty"`
 	// Artifacts is the tree of referrers found, with verifier results.
