@@ -153,7 +153,7 @@ func (s *fakeStore) repositories() []string {
 }
 
 // pushImage pushes a small image manifest tagged tag.
-func (s *fakeStore) pushImage(t *testing.T, tag string) ocispec.Descriptor {
+func (s *fakeStore) pushImage(t testing.TB, tag string) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := oras.PushBytes(ctx, s.mem, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","tag":"`+tag+`"}`))
@@ -178,7 +178,7 @@ func (s *fakeStore) pushImage(t *testing.T, tag string) ocispec.Descriptor {
 
 // attach pushes an artifact of artifactType whose subject is subject.
 // name makes otherwise identical artifacts distinct.
-func (s *fakeStore) attach(t *testing.T, subject ocispec.Descriptor, artifactType, name string) ocispec.Descriptor {
+func (s *fakeStore) attach(t testing.TB, subject ocispec.Descriptor, artifactType, name string) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	blob, err := oras.PushBytes(ctx, s.mem, "application/octet-stream", []byte(artifactType+" "+name))
@@ -203,7 +203,7 @@ func (s *fakeStore) attach(t *testing.T, subject ocispec.Descriptor, artifactTyp
 	return d
 }
 
-func (s *fakeStore) tag(t *testing.T, d ocispec.Descriptor, tag string) {
+func (s *fakeStore) tag(t testing.TB, d ocispec.Descriptor, tag string) {
 	t.Helper()
 	for _, ref := range []string{tag, d.Digest.String()} {
 		if ref == "" {
