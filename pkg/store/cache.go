@@ -3,12 +3,15 @@ package store
 import (
 	"container/list"
 	"sync"
+	"time"
 )
 
-// lru is a least-recently-used cache of immutable values with a budget in
-// bytes. Only values that cannot change may go in: content keyed by
-// digest, and the descriptor a digest resolves to. A cache with a budget
-// <= 0 stores nothing. It is safe for concurrent use.
+// lru is a least-recently-used cache with a budget in bytes. Values that
+// cannot change (content keyed by digest, the descriptor a digest
+// resolves to) go in without an expiry; values that may change (a tag's
+// descriptor, a referrers listing) go in with one and are a miss from
+// then on. A cache with a budget <= 0 stores nothing. It is safe for
+// concurrent use.
 type lru struct {
 	mu     sync.Mutex
 	budget int64
@@ -18,31 +21,39 @@ type lru struct {
 }
 
 type entry struct {
-	key   string
-	value any
-	size  int64
+	key     string
+	value   any
+	size    int64
+	expires time.Time // zero: never
 }
 
 func newLRU(budget int64) *lru {
 	return &lru{budget: budget, order: list.New(), items: map[string]*list.Element{}}
 }
 
-// get returns the value cached under key and marks it recently used.
-func (c *lru) get(key string) (any, bool) {
+// get returns the value cached under key, if it has not expired at now,
+// and marks it recently used. An expired entry is dropped.
+func (c *lru) get(key string, now time.Time) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
 	if !ok {
 		return nil, false
 	}
+	e := el.Value.(*entry)
+	if !e.expires.IsZero() && !now.Before(e.expires) {
+		c.remove(el)
+		return nil, false
+	}
 	c.order.MoveToFront(el)
-	return el.Value.(*entry).value, true
+	return e.value, true
 }
 
-// add caches value under key, accounted as size bytes, evicting the least
+// add caches value under key until expires (zero: until evicted),
+// accounted as size bytes, replacing what key held, and evicts the least
 // recently used entries to stay within the budget. A value larger than
 // the whole budget is not cached.
-func (c *lru) add(key string, value any, size int64) {
+func (c *lru) add(key string, value any, size int64, expires time.Time) {
 	size += int64(len(key))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -50,18 +61,21 @@ func (c *lru) add(key string, value any, size int64) {
 		return
 	}
 	if el, ok := c.items[key]; ok {
-		c.order.MoveToFront(el)
-		return
+		c.remove(el)
 	}
-	c.items[key] = c.order.PushFront(&entry{key: key, value: value, size: size})
+	c.items[key] = c.order.PushFront(&entry{key: key, value: value, size: size, expires: expires})
 	c.size += size
 	for c.size > c.budget {
-		el := c.order.Back()
-		e := el.Value.(*entry)
-		c.order.Remove(el)
-		delete(c.items, e.key)
-		c.size -= e.size
+		c.remove(c.order.Back())
 	}
+}
+
+// remove drops el; c.mu must be held.
+func (c *lru) remove(el *list.Element) {
+	e := el.Value.(*entry)
+	c.order.Remove(el)
+	delete(c.items, e.key)
+	c.size -= e.size
 }
 
 // stats returns the number of entries and the bytes they account for.

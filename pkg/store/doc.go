@@ -5,7 +5,8 @@
 //
 // The host owns all registry I/O; plugins never reach a registry and
 // receive the bytes fetched here, so every fetch shares one cache, one
-// set of credentials and one retry policy.
+// set of credentials, one retry policy and one limit on concurrent
+// requests per registry.
 //
 // # Repositories
 //
@@ -35,16 +36,33 @@
 //
 // Content addressed by digest is immutable, so Fetch caches it in memory
 // (least recently used first out, Options.CacheBytes in total) and so is
-// the descriptor a digest resolves to. Tags and referrer lists change and
-// are never cached here. Concurrent Resolve or Fetch calls for the same
-// thing share one request; each caller still returns when its own
-// context is done, and the shared request stops once no caller waits.
+// the descriptor a digest resolves to. Tags and referrer lists change, so
+// they are kept briefly: a tag's descriptor for Options.TagTTL and a
+// complete, successful referrers listing (with the cosign tag probe's
+// result) for Options.ReferrersTTL, 10 s each by default, within the same
+// budget. A tag moved or a signature pushed is therefore seen at most
+// that late; failures are never kept. Concurrent Resolve or Fetch calls
+// for the same thing share one request; each caller still returns when
+// its own context is done, and the shared request stops once no caller
+// waits.
+//
+// # Load
+//
+// An admission request has a few seconds, so the store never waits past
+// a deadline it can see. At most Options.MaxConcurrentRequests requests
+// (16 by default) are in flight to one registry host; the others wait
+// for a slot until their context is done. GET and HEAD requests are
+// retried on 408, 429, 5xx other than 501 and transient network errors,
+// up to 4 times with exponential backoff from 100 ms, honouring a 429 or
+// 503 answer's Retry-After; when the wait would pass the deadline of the
+// context (for a shared request, the latest deadline of its callers),
+// the store does not sleep: a 429 or 503 fails at once with ErrThrottled.
 //
 // # Errors
 //
 // Every error names the operation, repository and reference, and wraps a
 // sentinel of this package (ErrTooLarge, ErrTooManyReferrers,
-// ErrInvalidContent, ErrUnauthorized), an oras-go errdef error
+// ErrInvalidContent, ErrUnauthorized, ErrThrottled), an oras-go errdef error
 // (ErrNotFound, ErrInvalidReference, ErrInvalidDigest), a context error,
 // or a transport error, for errors.Is. ErrTooLarge and
 // ErrTooManyReferrers wrap errdef.ErrSizeExceedsLimit, so a caller that

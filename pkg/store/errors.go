@@ -42,6 +42,20 @@ var (
 	// 403), or asked for basic credentials when none are configured. The
 	// registry's *errcode.ErrorResponse stays available to errors.As.
 	ErrUnauthorized = errors.New("registry refused access")
+	// ErrThrottled means the registry answered 429 Too Many Requests or
+	// 503 Service Unavailable and the store gave up on it: the wait it
+	// asked for (its Retry-After, or the store's backoff) would pass the
+	// deadline of the request's context, or is longer than a minute, or
+	// the retries ran out. In the first two cases the store fails at once
+	// instead of sleeping, so ctx is not yet done and the message names
+	// the status, the Retry-After and the time left:
+	//
+	//	registry 127.0.0.1:5000 throttled the request (429 Too Many Requests, Retry-After 30s) and the deadline is in 1.2s
+	//
+	// When the retries ran out, the registry's *errcode.ErrorResponse
+	// stays available to errors.As.
+	// https://www.rfc-editor.org/rfc/rfc6585#section-4
+	ErrThrottled = errors.New("registry throttled the request")
 )
 
 // classify adds this package's sentinels to an error from oras-go.
@@ -51,6 +65,8 @@ func classify(err error) error {
 		switch resp.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			return fmt.Errorf("%w: %w", ErrThrottled, err)
 		case http.StatusNotFound:
 			if !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("%w: %w", errdef.ErrNotFound, err)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/assayproj/assay/pkg/registrytest"
 	"github.com/assayproj/assay/pkg/store"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -305,53 +304,6 @@ func TestHangingRegistryReturnsWhenTheDeadlinePasses(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestThrottledRegistry(t *testing.T) {
-	// throttle answers the first n manifest requests after it is armed
-	// 429 with Retry-After.
-	throttle := func(n int64, retryAfter string, armed *atomic.Bool) func(http.Handler) http.Handler {
-		var count atomic.Int64
-		return func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if armed.Load() && strings.Contains(r.URL.Path, "/manifests/") && count.Add(1) <= n {
-					w.Header().Set("Retry-After", retryAfter)
-					w.WriteHeader(http.StatusTooManyRequests)
-					return
-				}
-				next.ServeHTTP(w, r)
-			})
-		}
-	}
-	t.Run("a 429 with Retry-After is retried and then succeeds", func(t *testing.T) {
-		var armed atomic.Bool
-		srv := registrytest.NewOlaregBehind(t, throttle(1, "1", &armed))
-		image := registrytest.PushImage(t, srv.Repository(t, "throttle/app"), "v1")
-		armed.Store(true)
-		s, rec := newStore(t, store.Options{Registries: plain(srv.Host())})
-		got, err := s.Resolve(context.Background(), srv.RepositoryName("throttle/app"), "v1")
-		if err != nil {
-			t.Fatalf("resolve after a 429: %v", err)
-		}
-		if got.Digest != image.Digest {
-			t.Fatalf("resolved %s, want %s", got.Digest, image.Digest)
-		}
-		if n := rec.count("/manifests/"); n != 2 {
-			t.Fatalf("sent %d manifest requests, want the throttled one and its retry", n)
-		}
-	})
-	t.Run("a registry that keeps throttling past the deadline returns the deadline error", func(t *testing.T) {
-		var armed atomic.Bool
-		armed.Store(true)
-		srv := registrytest.NewOlaregBehind(t, throttle(1<<30, "60", &armed))
-		s, _ := newStore(t, store.Options{Registries: plain(srv.Host())})
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		_, err := s.Resolve(ctx, srv.RepositoryName("throttle/app"), "v1")
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("error = %v, want context.DeadlineExceeded", err)
-		}
-	})
 }
 
 func TestReferrersStopWhenFnFails(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
 // Defaults applied by New to zero-valued Options fields.
@@ -24,6 +24,13 @@ const (
 	DefaultCacheBytes = 64 << 20
 	// DefaultUserAgent is sent when Options.UserAgent is empty.
 	DefaultUserAgent = "assay"
+	// DefaultMaxConcurrentRequests is the number of requests in flight to
+	// one registry host at once.
+	DefaultMaxConcurrentRequests = 16
+	// DefaultTagTTL is how long the digest a tag resolved to is reused.
+	DefaultTagTTL = 10 * time.Second
+	// DefaultReferrersTTL is how long a referrers listing is reused.
+	DefaultReferrersTTL = 10 * time.Second
 	// MaxReferrerPages bounds the pages of one referrers listing, so that
 	// a registry answering empty pages with endless Link headers cannot
 	// keep a request busy. Exceeding it fails with ErrTooManyReferrers.
@@ -89,16 +96,56 @@ type Options struct {
 	// error.
 	MaxReferrers int
 	// CacheBytes is the budget of the in-memory, least-recently-used
-	// cache of content by digest (manifests and blobs) and of descriptors
-	// resolved from digests. Content addressed by digest is immutable, so
-	// caching it is always safe. If 0, DefaultCacheBytes; if negative,
-	// nothing is cached.
+	// cache, in bytes: content by digest (manifests and blobs) and the
+	// descriptors digests resolve to, which are immutable and so kept
+	// until evicted, and the tag resolutions and referrer listings kept
+	// for TagTTL and ReferrersTTL. If 0, DefaultCacheBytes; if negative,
+	// nothing is cached, whatever the TTLs say.
 	CacheBytes int64
-	// HTTPClient sends every request. If nil, oras-go's retry.DefaultClient
-	// is used: it retries 429, 408, 5xx and transient network failures up
-	// to 5 times with exponential backoff, honouring a Retry-After header
-	// in seconds (each wait capped at 3 s) and stopping when the request's
-	// context is done.
+	// TagTTL is how long the descriptor a tag resolved to is reused by
+	// Resolve, without asking the registry again: a tag moved in the
+	// meantime is seen at most TagTTL late. Only successful resolutions
+	// are kept; an unknown tag is asked again every time. If 0,
+	// DefaultTagTTL (10 s); if negative, tags are resolved on every call.
+	TagTTL time.Duration
+	// ReferrersTTL is how long a complete, successful referrers listing
+	// of a subject (with the result of the cosign signature tag probe) is
+	// reused by Referrers, which replays it to fn as one page: a referrer
+	// pushed or deleted in the meantime is seen at most ReferrersTTL
+	// late. Listings that fail, exceed a limit or are stopped by fn are
+	// not kept. If 0, DefaultReferrersTTL (10 s); if negative, every call
+	// lists the referrers from the registry.
+	ReferrersTTL time.Duration
+	// Now returns the current time, for the expiry of TagTTL and
+	// ReferrersTTL entries. If nil, time.Now. Tests set a fake clock;
+	// retries and deadlines always use the real clock.
+	Now func() time.Time
+	// MaxConcurrentRequests caps the requests in flight at once to one
+	// registry host (as the request URL names it, so a token service or a
+	// blob storage a registry redirects to counts on its own). A request
+	// holds its slot until its response body is closed; a retry waits
+	// for its backoff without a slot. A request beyond the cap waits for
+	// a slot and gives up when its context is done, with an error
+	// wrapping ctx.Err(). If 0, DefaultMaxConcurrentRequests; negative
+	// is an error.
+	MaxConcurrentRequests int
+	// HTTPClient sends every request. If nil, a client of the store's
+	// own is used. Its Transport (http.DefaultTransport if nil) is the
+	// innermost layer: the store always wraps it in its own retries and
+	// its MaxConcurrentRequests limit, so it sees every attempt and must
+	// not retry itself (do not pass oras-go's retry.DefaultClient). Its
+	// CheckRedirect, Jar and Timeout are kept.
+	//
+	// The store retries GET and HEAD requests, which carry no body, up to
+	// 4 times on 408, 429, 5xx other than 501, and transient network
+	// errors (dial timeouts, connection resets, unexpected EOF), waiting
+	// 100 ms, 200 ms, 400 ms, 800 ms with 20% jitter, or the 429 or 503
+	// answer's Retry-After (seconds or an HTTP date) when longer. When
+	// the wait would pass the deadline of the request's context, it does
+	// not sleep: a 429 or 503 fails at once with ErrThrottled, any other
+	// answer is returned as the error. A Retry-After over a minute fails
+	// with ErrThrottled too. Other methods are never retried.
+	// https://www.rfc-editor.org/rfc/rfc9110#name-retry-after
 	HTTPClient *http.Client
 	// UserAgent is sent with every request. If empty, DefaultUserAgent.
 	UserAgent string
@@ -116,6 +163,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxReferrers < 0 {
 		errs = append(errs, fmt.Errorf("MaxReferrers must not be negative, got %d", o.MaxReferrers))
+	}
+	if o.MaxConcurrentRequests < 0 {
+		errs = append(errs, fmt.Errorf("MaxConcurrentRequests must not be negative, got %d", o.MaxConcurrentRequests))
 	}
 	for i, p := range o.DockerConfigPaths {
 		if p == "" {
@@ -156,8 +206,17 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CacheBytes == 0 {
 		o.CacheBytes = DefaultCacheBytes
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = retry.DefaultClient
+	if o.TagTTL == 0 {
+		o.TagTTL = DefaultTagTTL
+	}
+	if o.ReferrersTTL == 0 {
+		o.ReferrersTTL = DefaultReferrersTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxConcurrentRequests == 0 {
+		o.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent

@@ -31,6 +31,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"a negative manifest limit":                       {opts: store.Options{MaxManifestBytes: -1}},
 		"a negative blob limit":                           {opts: store.Options{MaxBlobBytes: -1}},
 		"a negative referrers limit":                      {opts: store.Options{MaxReferrers: -1}},
+		"a negative concurrency limit":                    {opts: store.Options{MaxConcurrentRequests: -1}},
 		"a registry key with a path":                      {opts: store.Options{Registries: map[string]store.RegistryOptions{"host/path": {}}}},
 		"a registry key with a scheme":                    {opts: store.Options{Registries: map[string]store.RegistryOptions{"https://ghcr.io": {}}}},
 		"an empty registry key":                           {opts: store.Options{Registries: map[string]store.RegistryOptions{"": {}}}},

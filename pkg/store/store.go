@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -44,8 +46,8 @@ func isManifest(mediaType string) bool { return slices.Contains(manifestMediaTyp
 // Registry reads manifests, blobs and referrers from OCI registries with
 // oras-go. Create it with New. It is safe for concurrent use; share one
 // per set of credentials so that requests share its cache, its
-// authentication tokens and its knowledge of which registries support the
-// referrers API.
+// authentication tokens, its limit on concurrent requests per registry
+// and its knowledge of which registries support the referrers API.
 //
 // Its methods satisfy the executor's Store interface.
 type Registry struct {
@@ -73,7 +75,7 @@ func New(opts Options) (*Registry, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	client := &auth.Client{
-		Client:     opts.HTTPClient,
+		Client:     newHTTPClient(opts.HTTPClient, opts.MaxConcurrentRequests),
 		Cache:      auth.NewCache(),
 		Credential: credentialFunc(opts.Registries, docker),
 		ClientID:   opts.UserAgent,
@@ -124,15 +126,17 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 // Resolve pins reference, a tag or a digest, of repository to the
 // descriptor of its manifest (the registry's answer to a HEAD request).
 //
-// Concurrent calls for the same repository and reference share one
-// request; each caller still returns when its own ctx is done. A digest
-// that resolved once is answered from the cache afterwards (tags are
-// always asked).
+// A digest that resolved once is answered from the cache afterwards; a
+// tag is answered from the cache for Options.TagTTL after the request
+// that resolved it was sent, so a tag moved meanwhile is seen at most
+// that late. Concurrent calls for the same repository and reference
+// share one request; each caller still returns when its own ctx is done.
 //
 // Errors: a manifest larger than Options.MaxManifestBytes fails with
 // ErrTooLarge; an unknown tag or digest wraps errdef.ErrNotFound; a
 // malformed repository or reference wraps errdef.ErrInvalidReference; a
-// refusal wraps ErrUnauthorized; an expired ctx wraps ctx.Err().
+// refusal wraps ErrUnauthorized; throttling that outlasts the retries or
+// the deadline wraps ErrThrottled; an expired ctx wraps ctx.Err().
 func (r *Registry) Resolve(ctx context.Context, repository, reference string) (ocispec.Descriptor, error) {
 	what := repository + ":" + reference
 	dgst, err := digest.Parse(reference)
@@ -144,23 +148,35 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, err)
 	}
-	cacheKey := "resolve " + repository + "@" + reference
-	if isDigest {
-		if v, ok := r.cache.get(cacheKey); ok {
+	// A digest's descriptor never expires; a tag's does, after TagTTL.
+	cacheKey, ttl := "resolve "+repository+"@"+reference, time.Duration(0)
+	if !isDigest {
+		cacheKey, ttl = "tag "+repository+":"+reference, r.opts.TagTTL
+	}
+	if isDigest || ttl > 0 {
+		if v, ok := r.cache.get(cacheKey, r.opts.Now()); ok {
 			return v.(ocispec.Descriptor), nil
 		}
 	}
 	desc, err := r.resolves.do(ctx, repository+"\x00"+reference, func(ctx context.Context) (ocispec.Descriptor, error) {
-		return repo.Resolve(ctx, reference)
+		asked := r.opts.Now()
+		desc, err := repo.Resolve(ctx, reference)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		if desc.Size > r.opts.MaxManifestBytes {
+			return ocispec.Descriptor{}, fmt.Errorf("the manifest has %d bytes, more than the limit of %d: %w", desc.Size, r.opts.MaxManifestBytes, ErrTooLarge)
+		}
+		switch {
+		case isDigest && desc.Digest == dgst:
+			r.cache.add(cacheKey, desc, descriptorBytes, time.Time{})
+		case !isDigest && ttl > 0:
+			r.cache.add(cacheKey, desc, descriptorBytes, asked.Add(ttl))
+		}
+		return desc, nil
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, classify(err))
-	}
-	if desc.Size > r.opts.MaxManifestBytes {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: the manifest has %d bytes, more than the limit of %d: %w", what, desc.Size, r.opts.MaxManifestBytes, ErrTooLarge)
-	}
-	if isDigest && desc.Digest == dgst {
-		r.cache.add(cacheKey, desc, descriptorBytes)
 	}
 	return desc, nil
 }
@@ -183,13 +199,20 @@ const descriptorBytes = 256
 // A descriptor is reported once even if the registry lists it twice. An
 // error returned by fn stops the listing and is returned as is.
 //
+// A listing for which Referrers returns nil is kept for
+// Options.ReferrersTTL after it started: calls within it get the same
+// descriptors, in the same order, as a single page (fn is not called when
+// there are none), without a request. Listings that fail, exceed a limit
+// or are stopped by fn are not kept.
+//
 // Errors: more than Options.MaxReferrers referrers (or MaxReferrerPages
 // pages) fail with ErrTooManyReferrers after the pages within the limit
 // were passed to fn; a listing that is not a valid image index, or a page
 // larger than Options.MaxManifestBytes, fails with ErrInvalidContent; a
 // missing repository wraps errdef.ErrNotFound (a subject without
-// referrers is not an error); a refusal wraps ErrUnauthorized; an expired
-// ctx wraps ctx.Err().
+// referrers is not an error); a refusal wraps ErrUnauthorized; throttling
+// that outlasts the retries or the deadline wraps ErrThrottled; an
+// expired ctx wraps ctx.Err().
 func (r *Registry) Referrers(ctx context.Context, repository string, subject ocispec.Descriptor, fn func(referrers []ocispec.Descriptor) error) error {
 	what := repository + "@" + subject.Digest.String()
 	repo, err := r.repository(repository)
@@ -198,6 +221,22 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	}
 	if err := subject.Digest.Validate(); err != nil {
 		return fmt.Errorf("list referrers of %s: %w: %w", what, errdef.ErrInvalidDigest, err)
+	}
+	// The cosign probe depends on the subject's artifact type, so the
+	// listings with and without it are kept apart.
+	cacheKey := "referrers " + what
+	if subject.ArtifactType == "" {
+		cacheKey += " cosign"
+	}
+	ttl := r.opts.ReferrersTTL
+	started := r.opts.Now()
+	if ttl > 0 {
+		if v, ok := r.cache.get(cacheKey, started); ok {
+			if all := v.([]ocispec.Descriptor); len(all) > 0 {
+				return fn(cloneDescriptors(all))
+			}
+			return nil
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the cosign probe when the listing fails
@@ -216,6 +255,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	}
 
 	seen := map[digest.Digest]bool{}
+	var all []ocispec.Descriptor // what fn was given, for the cache
 	var fnErr error
 	err = repo.Referrers(ctx, subject, "", func(page []ocispec.Descriptor) error {
 		fresh := make([]ocispec.Descriptor, 0, len(page))
@@ -230,6 +270,9 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		}
 		if len(fresh) == 0 {
 			return nil
+		}
+		if ttl > 0 {
+			all = append(all, cloneDescriptors(fresh)...)
 		}
 		if err := fn(fresh); err != nil {
 			fnErr = err
@@ -255,22 +298,65 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		}
 		return fmt.Errorf("list referrers of %s: %w", what, err)
 	}
-	if cosign == nil {
-		return nil
+	var last []ocispec.Descriptor // the cosign signature, if reported
+	if cosign != nil {
+		p := <-cosign
+		switch {
+		case errors.Is(p.err, errdef.ErrNotFound), p.err == nil && seen[p.desc.Digest]:
+		case p.err != nil:
+			return fmt.Errorf("list referrers of %s: probe cosign signature tag %s: %w", what, cosignTag, classify(p.err))
+		case len(seen)+1 > r.opts.MaxReferrers:
+			return fmt.Errorf("list referrers of %s: more than %d referrers with the cosign signature tag: %w", what, r.opts.MaxReferrers, ErrTooManyReferrers)
+		default:
+			p.desc.ArtifactType = CosignSignatureArtifactType
+			last = []ocispec.Descriptor{p.desc}
+		}
 	}
-	p := <-cosign
-	switch {
-	case errors.Is(p.err, errdef.ErrNotFound):
-		return nil
-	case p.err != nil:
-		return fmt.Errorf("list referrers of %s: probe cosign signature tag %s: %w", what, cosignTag, classify(p.err))
-	case seen[p.desc.Digest]:
-		return nil
-	case len(seen)+1 > r.opts.MaxReferrers:
-		return fmt.Errorf("list referrers of %s: more than %d referrers with the cosign signature tag: %w", what, r.opts.MaxReferrers, ErrTooManyReferrers)
+	if ttl > 0 {
+		all = append(all, cloneDescriptors(last)...)
 	}
-	p.desc.ArtifactType = CosignSignatureArtifactType
-	return fn([]ocispec.Descriptor{p.desc})
+	if last != nil {
+		if err := fn(last); err != nil {
+			return err
+		}
+	}
+	if ttl > 0 {
+		r.cache.add(cacheKey, all, listingBytes(all), started.Add(ttl))
+	}
+	return nil
+}
+
+// cloneDescriptors deep-copies descs, so that neither fn nor the cache
+// sees what the other changes.
+func cloneDescriptors(descs []ocispec.Descriptor) []ocispec.Descriptor {
+	out := make([]ocispec.Descriptor, len(descs))
+	for i, d := range descs {
+		d.URLs = slices.Clone(d.URLs)
+		d.Annotations = maps.Clone(d.Annotations)
+		d.Data = bytes.Clone(d.Data)
+		if d.Platform != nil {
+			p := *d.Platform
+			p.OSFeatures = slices.Clone(p.OSFeatures)
+			d.Platform = &p
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// listingBytes is what a cached referrers listing is accounted for.
+func listingBytes(descs []ocispec.Descriptor) int64 {
+	n := int64(24) // the slice header
+	for _, d := range descs {
+		n += descriptorBytes + int64(len(d.ArtifactType)+len(d.Data))
+		for k, v := range d.Annotations {
+			n += int64(len(k) + len(v))
+		}
+		for _, u := range d.URLs {
+			n += int64(len(u))
+		}
+	}
+	return n
 }
 
 // cached is content in the cache.
@@ -318,7 +404,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		return nil, fmt.Errorf("fetch %s: %w", what, err)
 	}
 	key := "content " + desc.Digest.String()
-	if v, ok := r.cache.get(key); ok {
+	if v, ok := r.cache.get(key, r.opts.Now()); ok {
 		c := v.(cached)
 		if int64(len(c.data)) != desc.Size {
 			return nil, fmt.Errorf("fetch %s: the descriptor says %d bytes, the content has %d: %w", what, desc.Size, len(c.data), ErrInvalidContent)
@@ -336,7 +422,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		if manifest && !json.Valid(b) {
 			return nil, fmt.Errorf("%w: the manifest is not valid JSON", ErrInvalidContent)
 		}
-		r.cache.add(key, cached{data: b, json: manifest}, int64(len(b)))
+		r.cache.add(key, cached{data: b, json: manifest}, int64(len(b)), time.Time{})
 		return b, nil
 	})
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
-	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
 // TestMain points DOCKER_CONFIG at an empty directory, so that no test
@@ -33,7 +32,8 @@ func TestMain(m *testing.M) {
 }
 
 // recorder is an http.RoundTripper that records the requests a store
-// sends, beneath oras-go's retrying transport, so every attempt counts.
+// sends. As Options.HTTPClient's transport it is beneath the store's
+// retries and concurrency limit, so every attempt counts.
 type recorder struct {
 	next http.RoundTripper
 
@@ -68,7 +68,7 @@ func newStore(t testing.TB, o store.Options) (*store.Registry, *recorder) {
 	t.Helper()
 	rec := &recorder{next: http.DefaultTransport}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Transport: retry.NewTransport(rec)}
+		o.HTTPClient = &http.Client{Transport: rec}
 	}
 	s, err := store.New(o)
 	if err != nil {
