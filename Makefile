@@ -54,9 +54,16 @@ test: tools
 rego-test:
 	$(GO) test ./library/...
 
-## bench: benchmarks of the verify path and the store
-bench: tools
+## bench: the Go benchmarks (provider handler, verify path, store), then the load harness with its defaults
+bench: tools build
 	ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry $(GO) test -run '^$$' -bench . -benchmem ./...
+	$(LOAD)
+
+## load: the load harness against bin/assay: warm, cold and throttled runs (docs/performance.md); more flags in LOAD_FLAGS, e.g. LOAD_FLAGS="-images 1000 -duration 30s"
+.PHONY: load
+LOAD = $(GO) run ./test/load -assay $(BIN)/assay -plugin-dir $(PLUGINS) $(LOAD_FLAGS)
+load: build
+	$(LOAD)
 
 ## lint: go vet, gofmt and the package dependency rules
 lint: vet fmt-check

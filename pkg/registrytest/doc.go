@@ -8,7 +8,8 @@
 //   - olareg (github.com/olareg/olareg), in-process with in-memory
 //     storage: it implements the OCI 1.1 referrers API. NewOlareg for a
 //     test, NewOlaregBehind to put a middleware in front (BasicAuth,
-//     BearerAuth, or a test's own throttling), StartOlareg for a program.
+//     BearerAuth, or a test's own throttling), StartOlareg and
+//     StartOlaregBehind for a program.
 //   - the distribution v3 registry binary as its own process
 //     (StartDistribution, RunDistribution): no referrers API, so clients
 //     fall back to the referrers tag schema. The binary comes from

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/assayproj/assay/pkg/registrytest"
@@ -143,4 +145,37 @@ func TestCloseIsIdempotent(t *testing.T) {
 	}
 	s.Close()
 	s.Close()
+}
+
+func TestStartOlaregBehindPassesEveryRequestThroughTheMiddleware(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	s, err := registrytest.StartOlaregBehind(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Method+" "+r.URL.Path)
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	repo := s.Repository(t, "behind/app")
+	image := registrytest.PushImage(t, repo, "v1")
+	mu.Lock()
+	seen = nil
+	mu.Unlock()
+	got, err := repo.Resolve(context.Background(), "v1")
+	if err != nil || got.Digest != image.Digest {
+		t.Fatalf("resolve v1 = %s, %v; want %s", got.Digest, err, image.Digest)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"HEAD /v2/behind/app/manifests/v1"}; !slices.Equal(seen, want) {
+		t.Fatalf("the middleware saw %q, want %q", seen, want)
+	}
 }

@@ -56,6 +56,14 @@ func (s *Server) Close() { s.closeOnce.Do(s.close) }
 // NewOlareg.
 func StartOlareg() (*Server, error) { return startOlareg(nil) }
 
+// StartOlaregBehind is StartOlareg behind wrap, a middleware that sees,
+// and may refuse, delay or alter, every request (the load harness counts
+// and throttles them). The caller must Close it. Tests use
+// NewOlaregBehind.
+func StartOlaregBehind(wrap func(http.Handler) http.Handler) (*Server, error) {
+	return startOlareg(wrap)
+}
+
 func startOlareg(wrap func(http.Handler) http.Handler) (*Server, error) {
 	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
 	var h http.Handler = reg
