@@ -28,9 +28,11 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // BenchmarkVerify measures the verify path of one signed image against the
 // in-process olareg registry with the real notation plugin process:
 // "cold" builds a new store per iteration (empty content cache, so every
-// manifest and blob is fetched), "warm" reuses one store (content served
-// from the cache; tag resolution and referrer listing still go to the
-// registry). The plugin process is started once, before timing, in both.
+// manifest and blob is fetched), "warm" reuses one store (content, tag
+// resolutions and referrer listings served from its caches, so no
+// registry request within their 10 s lifetime). Neither uses a verdict
+// cache: the plugin verifies the signature every time. The plugin process
+// is started once, before timing, in both.
 // It reports registry requests per verification.
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
