@@ -69,7 +69,11 @@ func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlu
 	if len(objs.Stores) > 0 {
 		storeSpec = objs.Stores[0].Spec
 	}
-	reg, err := store.New(storeOptions(storeSpec, g.cfg.CacheBytes))
+	so := storeOptions(storeSpec, g.cfg.CacheBytes)
+	// cosign's classic signature tag costs one request per listing; probe
+	// it only when a Verifier can use what it finds, or to discover.
+	so.SkipCosignSignatureTag = withPlugins && !handles(objs, store.CosignSignatureArtifactType)
+	reg, err := store.New(so)
 	if err != nil {
 		return nil, usageError(fmt.Errorf("store: %w", err))
 	}
@@ -193,4 +197,14 @@ func policyFrom(p v1alpha1.Policy) *executor.Policy {
 		out.Rules = append(out.Rules, executor.Rule{ArtifactType: r.ArtifactType, Mode: string(r.Mode), Required: r.Required})
 	}
 	return out
+}
+
+// handles reports whether a Verifier in objs handles artifactType.
+func handles(objs *catalog.Objects, artifactType string) bool {
+	for _, v := range objs.Verifiers {
+		if slices.Contains(v.Spec.ArtifactTypes, artifactType) {
+			return true
+		}
+	}
+	return false
 }

@@ -194,6 +194,22 @@ func TestReferrersTTL(t *testing.T) {
 			t.Fatalf("as an artifact: %v in %d requests, want only %s from the registry", got, n, sig.Digest)
 		}
 	})
+	t.Run("SkipCosignSignatureTag lists without the probe, one request fewer", func(t *testing.T) {
+		image := registrytest.PushImage(t, push, "skipped")
+		sig := attach(t, image, "application/vnd.cncf.notary.signature")
+		registrytest.PushCosignSignatureTag(t, push, image)
+		probing, rec := newStore(t, store.Options{Registries: plain(srv.Host()), ReferrersTTL: -1})
+		skipping, recSkip := newStore(t, store.Options{Registries: plain(srv.Host()), ReferrersTTL: -1, SkipCosignSignatureTag: true})
+		var withProbe, without []digest.Digest
+		n := requests(rec, func() { withProbe = mustList(t, probing, image) })
+		m := requests(recSkip, func() { without = mustList(t, skipping, image) })
+		if len(withProbe) != 2 || !equalDigests(without, []digest.Digest{sig.Digest}) {
+			t.Fatalf("with the probe %v, without %v; want the cosign signature only with the probe", withProbe, without)
+		}
+		if m != n-1 {
+			t.Fatalf("%d requests without the probe, %d with it; want one fewer", m, n)
+		}
+	})
 	t.Run("what fn does to a page does not change the cached listing", func(t *testing.T) {
 		image := registrytest.PushImage(t, push, "mutated")
 		sig := registrytest.Attach(t, push, image, registrytest.Artifact{

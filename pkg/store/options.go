@@ -116,6 +116,11 @@ type Options struct {
 	// not kept. If 0, DefaultReferrersTTL (10 s); if negative, every call
 	// lists the referrers from the registry.
 	ReferrersTTL time.Duration
+	// SkipCosignSignatureTag stops Referrers from probing cosign's classic
+	// signature tag "sha256-<hex>.sig" for images: one request fewer per
+	// listing, for configurations in which no Verifier handles
+	// CosignSignatureArtifactType. Default false (probe).
+	SkipCosignSignatureTag bool
 	// Now returns the current time, for the expiry of TagTTL and
 	// ReferrersTTL entries. If nil, time.Now. Tests set a fake clock;
 	// retries and deadlines always use the real clock.

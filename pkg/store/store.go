@@ -192,8 +192,9 @@ const descriptorBytes = 256
 // support the API; oras-go detects which on first use and the repository
 // remembers it. For a subject without an artifact type (an image, as
 // Resolve returns it), cosign's classic signature tag "sha256-<hex>.sig"
-// is probed at the same time and, if it exists, reported last with
-// ArtifactType CosignSignatureArtifactType.
+// is probed at the same time (unless Options.SkipCosignSignatureTag) and,
+// if it exists, reported last with ArtifactType
+// CosignSignatureArtifactType.
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
 //
 // A descriptor is reported once even if the registry lists it twice. An
@@ -224,8 +225,9 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	}
 	// The cosign probe depends on the subject's artifact type, so the
 	// listings with and without it are kept apart.
+	probeCosign := subject.ArtifactType == "" && !r.opts.SkipCosignSignatureTag
 	cacheKey := "referrers " + what
-	if subject.ArtifactType == "" {
+	if probeCosign {
 		cacheKey += " cosign"
 	}
 	ttl := r.opts.ReferrersTTL
@@ -246,7 +248,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	}
 	var cosign chan probe
 	cosignTag := subject.Digest.Algorithm().String() + "-" + subject.Digest.Encoded() + ".sig"
-	if subject.ArtifactType == "" {
+	if probeCosign {
 		cosign = make(chan probe, 1)
 		go func() {
 			d, err := repo.Resolve(ctx, cosignTag)
