@@ -31,8 +31,10 @@ type graph struct {
 }
 
 // discover walks the referrer graph breadth-first, one level at a time,
-// listing the referrers of a level's nodes in parallel.
-func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.Descriptor) *graph {
+// listing the referrers of a level's nodes in parallel. found, if not
+// nil, is called with each level's new nodes as soon as they are in the
+// graph, before the next level is listed.
+func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.Descriptor, found func(g *graph, nodes []int)) *graph {
 	g := &graph{nodes: []node{{desc: subject, parent: -1}}}
 	level := []int{0}
 	for depth := 1; depth <= e.opts.MaxDepth && len(level) > 0; depth++ {
@@ -78,6 +80,9 @@ func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.De
 				g.nodes[idx].children = append(g.nodes[idx].children, child)
 				next = append(next, child)
 			}
+		}
+		if found != nil && len(next) > 0 {
+			found(g, next)
 		}
 		level = next
 	}

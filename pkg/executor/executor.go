@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/assayproj/assay/pkg/report"
@@ -192,8 +193,9 @@ func (e *Executor) Resolve(ctx context.Context, ref string) (string, error) {
 
 // verifyPinned discovers, verifies and decides a pinned subject into rep.
 func (e *Executor) verifyPinned(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
-	g := e.discover(ctx, repo, subject)
-	results := e.verifyAll(ctx, repo, g)
+	p := e.newPool(ctx, repo)
+	g := e.discover(ctx, repo, subject, p.start)
+	results := p.wait(g)
 	rep.Artifacts = g.tree(0, results)
 	e.decide(rep, g, results)
 }
@@ -225,7 +227,7 @@ func (e *Executor) pinAndDiscover(ctx context.Context, rep *report.Report) (*gra
 	if err != nil {
 		return nil, "", err
 	}
-	return e.discover(ctx, repo, subject), repo, nil
+	return e.discover(ctx, repo, subject, nil), repo, nil
 }
 
 func newReport(ref string) *report.Report {
@@ -271,41 +273,79 @@ func (e *Executor) pin(ctx context.Context, rep *report.Report) (string, ocispec
 	return repo, subject, nil
 }
 
-// verifyAll runs every (artifact, verifier) job through one bounded pool.
-// results[node] holds the node's results in verifier order.
-func (e *Executor) verifyAll(ctx context.Context, repo string, g *graph) [][]report.Result {
-	type job struct {
-		node int
-		v    Verifier
+// pool runs the (artifact, verifier) jobs of one subject through one
+// bounded errgroup. Jobs are started level by level while discovery goes
+// on (start is called from the discovering goroutine), so verifying the
+// subject's own referrers overlaps with listing theirs.
+type pool struct {
+	e    *Executor
+	ctx  context.Context
+	repo string
+	eg   errgroup.Group // not WithContext: one job never cancels another
+
+	dispatch sync.WaitGroup // goroutines still handing jobs to eg
+	mu       sync.Mutex
+	jobs     []*poolJob
+}
+
+type poolJob struct {
+	node int
+	res  report.Result
+}
+
+func (e *Executor) newPool(ctx context.Context, repo string) *pool {
+	p := &pool{e: e, ctx: ctx, repo: repo}
+	p.eg.SetLimit(e.opts.Concurrency)
+	return p
+}
+
+// start queues the jobs of nodes, which g already holds. It does not
+// block: the descriptors are copied now, and a goroutine hands the jobs
+// to the bounded group.
+func (p *pool) start(g *graph, nodes []int) {
+	type queued struct {
+		job     *poolJob
+		v       Verifier
+		subject ocispec.Descriptor
+		art     ocispec.Descriptor
 	}
-	var jobs []job
-	results := make([][]report.Result, len(g.nodes))
-	for i := 1; i < len(g.nodes); i++ {
-		at := g.nodes[i].desc.ArtifactType
-		for _, v := range e.opts.Verifiers {
-			if v.Handles(at) {
-				jobs = append(jobs, job{node: i, v: v})
+	var batch []queued
+	for _, i := range nodes {
+		n := g.nodes[i]
+		for _, v := range p.e.opts.Verifiers {
+			if v.Handles(n.desc.ArtifactType) {
+				batch = append(batch, queued{job: &poolJob{node: i}, v: v, subject: g.nodes[n.parent].desc, art: n.desc})
 			}
 		}
 	}
-	out := make([]report.Result, len(jobs))
-	var eg errgroup.Group // not WithContext: one job never cancels another
-	eg.SetLimit(e.opts.Concurrency)
-	for i, j := range jobs {
-		n := g.nodes[j.node]
-		eg.Go(func() error {
-			out[i] = runJob(ctx, j.v, Job{
-				Repository: repo,
-				Subject:    g.nodes[n.parent].desc,
-				Artifact:   n.desc,
-				Fetcher:    e.opts.Store,
-			})
-			return nil
-		})
+	if len(batch) == 0 {
+		return
 	}
-	_ = eg.Wait()
-	for i, j := range jobs {
-		results[j.node] = append(results[j.node], out[i])
+	p.mu.Lock()
+	for _, q := range batch {
+		p.jobs = append(p.jobs, q.job)
+	}
+	p.mu.Unlock()
+	p.dispatch.Add(1)
+	go func() {
+		defer p.dispatch.Done()
+		for _, q := range batch {
+			p.eg.Go(func() error {
+				q.job.res = runJob(p.ctx, q.v, Job{Repository: p.repo, Subject: q.subject, Artifact: q.art, Fetcher: p.e.opts.Store})
+				return nil
+			})
+		}
+	}()
+}
+
+// wait waits for every job and returns the results by node, in verifier
+// order; a node no Verifier handles gets one NO_VERIFIER result.
+func (p *pool) wait(g *graph) [][]report.Result {
+	p.dispatch.Wait()
+	_ = p.eg.Wait()
+	results := make([][]report.Result, len(g.nodes))
+	for _, j := range p.jobs {
+		results[j.node] = append(results[j.node], j.res)
 	}
 	for i := 1; i < len(g.nodes); i++ {
 		if results[i] == nil {
