@@ -116,7 +116,7 @@ test_unsigned_image_is_denied_with_reason_message_and_remediation if {
 	decide(requests_for([app]), resp, {}) == {concat("", [
 		"image \"registry.example.com/team/app:v1\" is not verified: NO_SIGNATURE: ",
 		"no signature of type application/vnd.cncf.notary.signature is attached to the image",
-		" Remediation: Sign the image and push the signature to the same repository.",
+		". Remediation: Sign the image and push the signature to the same repository.",
 	])}
 }
 
@@ -127,7 +127,7 @@ test_mixed_pod_is_denied_naming_only_the_bad_image if {
 	some msg in got
 	startswith(msg, "image \"registry.example.com/team/sidecar:v2\" is not verified: SIGNATURE_UNTRUSTED: ")
 	contains(msg, "certificate chain not trusted")
-	endswith(msg, " Remediation: Sign with a certificate issued by a trusted CA, or add the signer's root CA to the verifier's trust store.")
+	endswith(msg, ". Remediation: Sign with a certificate issued by a trusted CA, or add the signer's root CA to the verifier's trust store.")
 }
 
 test_report_without_remediation_has_no_suffix if {
@@ -137,18 +137,18 @@ test_report_without_remediation_has_no_suffix if {
 test_top_level_remediation_is_preferred if {
 	r := object.union(unsigned(app), {"remediation": "Ask the platform team."})
 	some msg in decide(requests_for([app]), ok_response([[app, r]]), {})
-	endswith(msg, " Remediation: Ask the platform team.")
+	endswith(msg, ". Remediation: Ask the platform team.")
 }
 
 test_system_error_denies_naming_the_provider if {
 	resp := {"responses": [], "errors": [], "status_code": 200, "system_error": "request body is not a ProviderRequest"}
-	decide(requests_for([app, sidecar]), resp, {"provider": "assay-prod"}) == {"provider \"assay-prod\" failed, so no image of the Pod could be checked: request body is not a ProviderRequest"}
+	decide(requests_for([app, sidecar]), resp, {"provider": "assay-prod"}) == {"provider \"assay-prod\" failed, so images \"registry.example.com/team/app:v1\", \"registry.example.com/team/sidecar:v2\" could not be checked: request body is not a ProviderRequest"}
 }
 
 # Gatekeeper's HandleError: no lists at all, a status code and the error.
 test_system_error_from_gatekeeper_shows_the_status if {
 	resp := {"responses": null, "errors": null, "status_code": 400, "system_error": "failed to get provider assay: not found"}
-	decide(requests_for([app]), resp, {}) == {"provider \"assay\" failed with HTTP status 400, so no image of the Pod could be checked: failed to get provider assay: not found"}
+	decide(requests_for([app]), resp, {}) == {"provider \"assay\" failed with HTTP status 400, so images \"registry.example.com/team/app:v1\" could not be checked: failed to get provider assay: not found"}
 }
 
 test_key_error_denies_naming_the_image_and_the_error if {

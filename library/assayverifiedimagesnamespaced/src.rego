@@ -143,11 +143,11 @@ failure_message(image, report) := sprintf("image %q is not verified: %s: %s%s", 
 
 # remediation_suffix is " Remediation: ..." from the report, or from the
 # first unsatisfied policy rule with the report's reason, or "".
-remediation_suffix(report) := sprintf(" Remediation: %s", [r]) if {
+remediation_suffix(report) := sprintf(". Remediation: %s", [r]) if {
 	r := object.get(report, "remediation", "")
 	is_string(r)
 	r != ""
-} else := sprintf(" Remediation: %s", [rs[0]]) if {
+} else := sprintf(". Remediation: %s", [rs[0]]) if {
 	rs := [r |
 		some rule in object.get(report, ["policy", "rules"], [])
 		object.get(rule, "satisfied", false) != true
@@ -238,7 +238,7 @@ answer_problems(reqs, resp, provider) := set() if {
 	system_error := object.get(resp, "system_error", "")
 	system_error != ""
 	system_error != null
-	msg := sprintf("provider %q failed%s, so no image of the Pod could be checked: %v", [provider, status_suffix(resp), system_error])
+	msg := sprintf("provider %q failed%s, so images %s could not be checked: %v", [provider, status_suffix(resp), image_list(reqs), system_error])
 } else := {msg |
 	some request in reqs
 	some msg in key_problems(request, resp, provider)

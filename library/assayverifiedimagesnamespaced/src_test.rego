@@ -145,7 +145,7 @@ test_unsigned_image_is_denied_showing_the_image_without_prefix if {
 	decide(requests_for([app, sidecar]), resp, {}) == {concat("", [
 		"image \"registry.example.com/team/sidecar:v2\" is not verified: NO_SIGNATURE: ",
 		"no signature of type application/vnd.cncf.notary.signature is attached to the image",
-		" Remediation: Sign the image and push the signature to the same repository.",
+		". Remediation: Sign the image and push the signature to the same repository.",
 	])}
 }
 
@@ -161,7 +161,7 @@ test_key_error_shows_the_image_without_prefix if {
 
 test_system_error_denies if {
 	resp := {"responses": null, "errors": null, "status_code": 500, "system_error": "connection refused"}
-	decide(requests_for([app]), resp, {"provider": "assay-ns"}) == {"provider \"assay-ns\" failed with HTTP status 500, so no image of the Pod could be checked: connection refused"}
+	decide(requests_for([app]), resp, {"provider": "assay-ns"}) == {"provider \"assay-ns\" failed with HTTP status 500, so images \"registry.example.com/team/app:v1\" could not be checked: connection refused"}
 }
 
 test_no_response_denies if {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,7 +261,16 @@ func (e *Executor) pin(ctx context.Context, rep *report.Report) (string, ocispec
 		if rep.Reason == report.ReasonRegistryError && isNotFound(err) {
 			rep.Reason = report.ReasonSubjectNotFound
 		}
-		rep.Message = fmt.Sprintf("cannot resolve %s: %v", named.String(), err)
+		// The store's errors start with "resolve <what>: "; say it once.
+		cause := err.Error()
+		for _, sep := range []string{":", "@"} {
+			cause = strings.TrimPrefix(cause, "resolve "+repo+sep+pin+": ")
+		}
+		if rep.Reason == report.ReasonDeadlineExceeded {
+			rep.Message = fmt.Sprintf("the deadline passed before %s was resolved: %s", named.String(), cause)
+		} else {
+			rep.Message = fmt.Sprintf("cannot resolve %s: %s", named.String(), cause)
+		}
 		return "", ocispec.Descriptor{}, fmt.Errorf("%w %s: %w", ErrResolve, named.String(), err)
 	}
 	rep.Subject = repo + "@" + subject.Digest.String()

@@ -230,10 +230,16 @@ func (h *Handler) endpoint(ep endpoint) http.HandlerFunc {
 			reject(status, err.Error())
 			return
 		}
+		// Verifications stop at the budget; the answers are collected for
+		// a little longer, so that a verification that stops at its
+		// deadline reports what it found itself. Only one that overruns
+		// its deadline is answered for by the handler.
 		ctx, cancel := context.WithTimeout(r.Context(), budget)
 		defer cancel()
+		collect, stop := context.WithTimeout(r.Context(), budget+h.grace())
+		defer stop()
 		c := &call{budget: budget, traceID: newTraceID()}
-		items, late := h.answerAll(ctx, c, keys, ep)
+		items, late := h.answerAll(ctx, collect, c, keys, ep)
 		outcome := outcomeOK
 		if late > 0 {
 			outcome = outcomeDeadline
@@ -290,11 +296,12 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) ([]string, erro
 }
 
 // answerAll answers every key, at most KeyConcurrency at once and
-// MaxInFlight across requests. When ctx is done it returns at once: keys
-// not answered by then are reported with DEADLINE_EXCEEDED, and late
-// counts them. The goroutines of those keys end on their own, as their
-// context is done, and write to buffered channels nobody reads.
-func (h *Handler) answerAll(ctx context.Context, c *call, keys []string, ep endpoint) ([]Item, int) {
+// MaxInFlight across requests; the verifications run under ctx. When
+// collect is done it returns at once: keys not answered by then are
+// reported with DEADLINE_EXCEEDED, and late counts them. The goroutines
+// of those keys end on their own, as ctx is done, and write to buffered
+// channels nobody reads.
+func (h *Handler) answerAll(ctx, collect context.Context, c *call, keys []string, ep endpoint) ([]Item, int) {
 	items := make([]Item, len(keys))
 	done := make([]chan Item, len(keys))
 	perRequest := make(chan struct{}, h.opts.KeyConcurrency)
@@ -325,7 +332,7 @@ func (h *Handler) answerAll(ctx context.Context, c *call, keys []string, ep endp
 		select {
 		case items[i] = <-done[i]:
 			continue
-		case <-ctx.Done():
+		case <-collect.Done():
 		}
 		// The budget ran out: take what has finished, mark the rest.
 		select {
@@ -430,6 +437,12 @@ func (h *Handler) pin(ctx context.Context, k Key) (string, error) {
 		return "", fmt.Errorf("%s: cannot pin %q to a digest: %v", reason, k.Reference, err)
 	}
 	return name + "@" + dgst, nil
+}
+
+// grace is how long after the budget the answers are still collected: a
+// third of the margin, at most 100ms.
+func (h *Handler) grace() time.Duration {
+	return min(h.opts.Margin/3, 100*time.Millisecond)
 }
 
 // newTraceID returns 16 random bytes in hex.

@@ -15,17 +15,18 @@ import (
 // remediation), as the templates quote them.
 func notSigned(image string) string {
 	return fmt.Sprintf("image %q is not verified: NO_SIGNATURE: no signature of type %s is attached to the image"+
-		" Remediation: Sign the image and push the signature to the same repository.", image, notarySignature)
+		". Remediation: Sign the image and push the signature to the same repository.", image, notarySignature)
 }
 
-// deadlineExceeded is the message for an image whose registry hangs. Two
-// deadlines race in Assay: the executor's, which stops the resolution,
-// and the handler's, which answers for the key at once; either may win.
+// deadlineExceeded is the message for an image whose registry hangs: the
+// executor's own, as the resolution stops at the budget and the handler
+// collects answers a little longer; or, on a machine so loaded that the
+// executor's answer misses that grace, the handler's.
 func deadlineExceeded(image string) []string {
-	const remediation = " Remediation: Retry; if it persists, raise the timeout or check the registry's latency."
+	const remediation = ". Remediation: Retry; if it persists, raise the timeout or check the registry's latency."
 	prefix := fmt.Sprintf("image %q is not verified: DEADLINE_EXCEEDED: ", image)
 	return []string{
-		prefix + fmt.Sprintf("cannot resolve %s: resolve %s: context deadline exceeded", image, image) + remediation,
+		prefix + fmt.Sprintf("the deadline passed before %s was resolved: context deadline exceeded", image) + remediation,
 		prefix + fmt.Sprintf("verification of %q did not finish within the provider's budget of 2.5s"+
 			" (the Provider's timeout of 3s minus a margin of 500ms)", image) + remediation,
 	}
@@ -133,8 +134,8 @@ func TestProviderDownDeniesEvenSignedImages(t *testing.T) {
 	enforce(t, withProvider(t, constraint(t, verifiedImagesSample), "verified-images-provider-down", downProviderName))
 	signed := push(t, "signed", true)
 	addr := strings.TrimSuffix(strings.TrimPrefix(env.downURL, "https://"), "/v1/verify")
-	want := fmt.Sprintf("provider %q failed with HTTP status 500, so no image of the Pod could be checked: "+
-		"failed to send external data request: Post %q: dial tcp %s: connect: connection refused", downProviderName, env.downURL, addr)
+	want := fmt.Sprintf("provider %q failed with HTTP status 500, so images %q could not be checked: "+
+		"failed to send external data request: Post %q: dial tcp %s: connect: connection refused", downProviderName, signed, env.downURL, addr)
 	expect(t, review(t, create(pod("default", signed))), denied("AssayVerifiedImages/verified-images-provider-down", want))
 	// A system error is not cached: the next review asks again.
 	if _, ok := cached(downProviderName, signed); ok {
