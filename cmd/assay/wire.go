@@ -70,6 +70,8 @@ func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlu
 		storeSpec = objs.Stores[0].Spec
 	}
 	so := storeOptions(storeSpec, g.cfg.CacheBytes)
+	so.MaxConcurrentRequests = g.cfg.RegistryConcurrency
+	so.TagTTL, so.ReferrersTTL = g.cfg.Cache.TagTTL, g.cfg.Cache.ReferrersTTL
 	// cosign's classic signature tag costs one request per listing; probe
 	// it only when a Verifier can use what it finds, or to discover.
 	so.SkipCosignSignatureTag = withPlugins && !handles(objs, store.CosignSignatureArtifactType)

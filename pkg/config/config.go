@@ -30,6 +30,9 @@ type Config struct {
 	// CacheBytes is the in-memory budget of the content cache (manifests
 	// and blobs by digest). Default 64 MiB.
 	CacheBytes int64 `mapstructure:"cache-bytes"`
+	// RegistryConcurrency bounds the requests in flight to one registry
+	// host. Default 16.
+	RegistryConcurrency int `mapstructure:"registry-concurrency"`
 	// Serve configures `assay serve`.
 	Serve Serve `mapstructure:"serve"`
 	// Cache configures the verdict cache of `assay serve`.
@@ -80,6 +83,10 @@ type Cache struct {
 	VerdictTTL time.Duration `mapstructure:"verdict-ttl"`
 	// FailureTTL is how long a failing verdict is reused. Default 30s.
 	FailureTTL time.Duration `mapstructure:"failure-ttl"`
+	// TagTTL is how long a tag's resolution is reused; ReferrersTTL how
+	// long a referrers listing is. Defaults 10s; negative disables.
+	TagTTL       time.Duration `mapstructure:"tag-ttl"`
+	ReferrersTTL time.Duration `mapstructure:"referrers-ttl"`
 	// Redis, when Address is set, holds the verdicts instead, shared by
 	// every replica.
 	Redis Redis `mapstructure:"redis"`
@@ -107,11 +114,12 @@ type Log struct {
 // Default returns the defaults documented on each field.
 func Default() Config {
 	return Config{
-		Log:         Log{Level: "info", Format: "text"},
-		PluginDir:   "bin/plugins",
-		Timeout:     10 * time.Second,
-		Concurrency: 8,
-		CacheBytes:  64 << 20,
+		Log:                 Log{Level: "info", Format: "text"},
+		PluginDir:           "bin/plugins",
+		Timeout:             10 * time.Second,
+		Concurrency:         8,
+		CacheBytes:          64 << 20,
+		RegistryConcurrency: 16,
 		Serve: Serve{
 			Listen:         ":8443",
 			HealthListen:   ":8081",
@@ -126,6 +134,8 @@ func Default() Config {
 			VerdictBytes: 32 << 20,
 			VerdictTTL:   5 * time.Minute,
 			FailureTTL:   30 * time.Second,
+			TagTTL:       10 * time.Second,
+			ReferrersTTL: 10 * time.Second,
 			Redis:        Redis{KeyPrefix: "assay:verdict:"},
 		},
 	}
@@ -184,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency <= 0 {
 		errs = append(errs, fmt.Errorf("concurrency: must be positive, got %d", c.Concurrency))
+	}
+	if c.RegistryConcurrency <= 0 {
+		errs = append(errs, fmt.Errorf("registry-concurrency: must be positive, got %d", c.RegistryConcurrency))
 	}
 	if c.CacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("cache-bytes: must not be negative, got %d", c.CacheBytes))
