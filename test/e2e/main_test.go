@@ -6,14 +6,12 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/assayproj/assay/pkg/servetest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,40 +39,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build compiles assay and the notation plugin and writes SHA256SUMS the
-// way `make build` does.
-func build(dir string) error {
-	assayBin = filepath.Join(dir, "assay")
-	pluginDir = filepath.Join(dir, "plugins")
-	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
-		return err
-	}
-	var sums strings.Builder
-	for _, b := range []struct{ name, pkg string }{
-		{"", "github.com/assayproj/assay/cmd/assay"},
-		{"notation", "github.com/assayproj/assay/plugins/notation"},
+// build compiles assay and the plugins the tests use, with SHA256SUMS.
+func build(dir string) (err error) {
+	assayBin, pluginDir, err = servetest.Build(dir, map[string]string{
+		"notation": servetest.Module + "/plugins/notation",
 		// a plugin that can crash or hang on demand, to show the host copes
-		{"testplugin", "github.com/assayproj/assay/pkg/plugin/internal/testplugin"},
-	} {
-		out := assayBin
-		if b.name != "" {
-			out = filepath.Join(pluginDir, b.name)
-		}
-		cmd := exec.Command("go", "build", "-o", out, b.pkg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
-		}
-		if b.name == "" {
-			continue
-		}
-		data, err := os.ReadFile(out)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(data)
-		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), b.name)
-	}
-	return os.WriteFile(filepath.Join(pluginDir, "SHA256SUMS"), []byte(sums.String()), 0o644)
+		"testplugin": servetest.Module + "/pkg/plugin/internal/testplugin",
+	})
+	return err
 }
 
 // result of one assay invocation.

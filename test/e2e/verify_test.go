@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/assayproj/assay/pkg/servetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,28 +92,7 @@ func (f *fixture) config(repository string, o configOptions) string {
 	if mode == "" {
 		mode = "any"
 	}
-	doc := fmt.Sprintf(`apiVersion: config.assay.dev/v1alpha1
-kind: Store
-metadata: {name: test}
-spec:
-  registries:
-    - {host: %q, plainHTTP: true}
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Verifier
-metadata: {name: notation}
-spec:
-  plugin: notation
-  artifactTypes: [%s]
-  parameters: %s
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Policy
-metadata: {name: signed}
-spec:
-  rules:
-    - {artifactType: %s, required: true, mode: %s}
-`, f.host, notarySignature, params, notarySignature, mode)
+	doc := servetest.NotationConfig([]string{f.host}, params, mode)
 	path := filepath.Join(f.t.TempDir(), "assay.yaml")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		f.t.Fatal(err)

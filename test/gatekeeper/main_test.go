@@ -15,16 +15,13 @@ package gatekeeper
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,38 +123,12 @@ func run(m *testing.M) int {
 	return code
 }
 
-// build compiles assay and the notation plugin and writes SHA256SUMS the
-// way `make build` does.
-func build(dir string) error {
-	assayBin = filepath.Join(dir, "assay")
-	pluginDir = filepath.Join(dir, "plugins")
-	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
-		return err
-	}
-	var sums strings.Builder
-	for _, b := range []struct{ name, pkg string }{
-		{"", "github.com/assayproj/assay/cmd/assay"},
-		{"notation", "github.com/assayproj/assay/plugins/notation"},
-	} {
-		out := assayBin
-		if b.name != "" {
-			out = filepath.Join(pluginDir, b.name)
-		}
-		cmd := exec.Command("go", "build", "-o", out, b.pkg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
-		}
-		if b.name == "" {
-			continue
-		}
-		data, err := os.ReadFile(out)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(data)
-		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), b.name)
-	}
-	return os.WriteFile(filepath.Join(pluginDir, "SHA256SUMS"), []byte(sums.String()), 0o644)
+// build compiles assay and the plugins the tests use, with SHA256SUMS.
+func build(dir string) (err error) {
+	assayBin, pluginDir, err = servetest.Build(dir, map[string]string{
+		"notation": servetest.Module + "/plugins/notation",
+	})
+	return err
 }
 
 // setup starts the registries and assay serve, and builds the Rego driver
@@ -308,29 +279,6 @@ func writeConfig(dir, host, hangHost string, ca *notationtest.CA) (string, error
 	if err != nil {
 		return "", err
 	}
-	doc := fmt.Sprintf(`apiVersion: config.assay.dev/v1alpha1
-kind: Store
-metadata: {name: registries}
-spec:
-  registries:
-    - {host: %q, plainHTTP: true}
-    - {host: %q, plainHTTP: true}
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Verifier
-metadata: {name: notation}
-spec:
-  plugin: notation
-  artifactTypes: [%s]
-  parameters: %s
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Policy
-metadata: {name: signed}
-spec:
-  rules:
-    - {artifactType: %s, required: true}
-`, host, hangHost, notarySignature, params, notarySignature)
 	path := filepath.Join(dir, "assay.yaml")
-	return path, os.WriteFile(path, []byte(doc), 0o600)
+	return path, os.WriteFile(path, []byte(servetest.NotationConfig([]string{host, hangHost}, params, "")), 0o600)
 }

@@ -270,7 +270,7 @@ func (h *harness) startServe(ctx context.Context, dir string, ca *notationtest.C
 		return err
 	}
 	cfg := filepath.Join(dir, "assay.yaml")
-	if err := os.WriteFile(cfg, []byte(config(strings.SplitN(h.name, "/", 2)[0], string(params))), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(servetest.NotationConfig([]string{strings.SplitN(h.name, "/", 2)[0]}, params, "")), 0o600); err != nil {
 		return err
 	}
 	material, err := servetest.NewTLS(dir)
@@ -391,38 +391,4 @@ func batches(keys []string, n int) [][]string {
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// config renders the verification objects: a Store for the registry, the
-// notation Verifier trusting the harness's CA, a Policy requiring one
-// verified signature.
-func config(host, params string) string {
-	return fmt.Sprintf(`apiVersion: config.assay.dev/v1alpha1
-kind: Store
-metadata:
-  name: load
-spec:
-  registries:
-    - host: %q
-      plainHTTP: true
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Verifier
-metadata:
-  name: notation
-spec:
-  plugin: notation
-  artifactTypes: [%s]
-  parameters: %s
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Policy
-metadata:
-  name: signed-images
-spec:
-  rules:
-    - artifactType: %s
-      required: true
-      mode: any
-`, host, notationtest.ArtifactType, params, notationtest.ArtifactType)
 }

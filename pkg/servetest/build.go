@@ -1,0 +1,89 @@
+package servetest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Module is the import path of Assay's module.
+const Module = "github.com/assayproj/assay"
+
+// Build compiles cmd/assay into dir/assay and each plugin (name → main
+// package import path) into dir/plugins/<name>, and writes
+// dir/plugins/SHA256SUMS the way `make build` does. It returns the
+// binary's path and the plugin directory.
+func Build(dir string, plugins map[string]string) (assay, pluginDir string, err error) {
+	assay = filepath.Join(dir, "assay")
+	pluginDir = filepath.Join(dir, "plugins")
+	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+		return "", "", err
+	}
+	if err := goBuild(assay, Module+"/cmd/assay"); err != nil {
+		return "", "", err
+	}
+	var sums strings.Builder
+	for name, pkg := range plugins {
+		out := filepath.Join(pluginDir, name)
+		if err := goBuild(out, pkg); err != nil {
+			return "", "", err
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			return "", "", err
+		}
+		sum := sha256.Sum256(data)
+		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), name)
+	}
+	if err := os.WriteFile(filepath.Join(pluginDir, "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
+		return "", "", err
+	}
+	return assay, pluginDir, nil
+}
+
+func goBuild(out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// NotationSignature is the artifact type of Notary Project signatures.
+const NotationSignature = "application/vnd.cncf.notary.signature"
+
+// NotationConfig renders the verification objects most tests use: a
+// Store reaching hosts over plain HTTP, a Verifier "notation" with the
+// plugin parameters params (JSON), and a Policy "signed" requiring a
+// Notary Project signature under mode ("any" or "all"; "" is "any").
+func NotationConfig(hosts []string, params []byte, mode string) string {
+	if mode == "" {
+		mode = "any"
+	}
+	var b strings.Builder
+	b.WriteString("apiVersion: config.assay.dev/v1alpha1\nkind: Store\nmetadata: {name: registries}\nspec:\n  registries:\n")
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "    - {host: %q, plainHTTP: true}\n", h)
+	}
+	fmt.Fprintf(&b, `---
+apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: notation}
+spec:
+  plugin: notation
+  artifactTypes: [%s]
+  parameters: %s
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Policy
+metadata: {name: signed}
+spec:
+  rules:
+    - {artifactType: %s, required: true, mode: %s}
+`, NotationSignature, params, NotationSignature, mode)
+	return b.String()
+}
