@@ -59,6 +59,17 @@ func writeVerify(t *textWriter, r *report.Report) {
 		t.line("  artifacts")
 		writeArtifacts(t, r.Artifacts, "    ", true)
 	}
+	if r.Coverage != nil {
+		t.line("  platforms  %s (multiArch %s)", r.Coverage.Message, r.Coverage.Mode)
+		for _, p := range r.Platforms {
+			mark := "ok  "
+			if !p.IsSuccess {
+				mark = "FAIL"
+			}
+			t.line("    %s %s  %s: %s", mark, p.Platform, p.Digest, oneLine(p.Reason, p.Message))
+			writeArtifacts(t, p.Artifacts, "      ", true)
+		}
+	}
 }
 
 // writeDiscover prints the referrer tree of one subject.
@@ -106,9 +117,12 @@ func oneLine(reason report.Reason, msg string) string {
 	return string(reason) + " — " + strings.ReplaceAll(msg, "\n", " ")
 }
 
-// remediation returns the advice for the first failing rule, or the
-// report's reason.
+// remediation returns the report's advice, else the first failing
+// rule's, else the reason's.
 func remediation(r *report.Report) string {
+	if r.Remediation != "" {
+		return r.Remediation
+	}
 	if r.Policy != nil {
 		for _, rule := range r.Policy.Rules {
 			if !rule.Satisfied && rule.Remediation != "" {

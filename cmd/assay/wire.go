@@ -115,6 +115,12 @@ func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlu
 				return nil, usageError(err)
 			}
 			opts.Verifiers = append(opts.Verifiers, v)
+			if vo.Spec.RequireSignature {
+				if opts.RequireSignature == nil {
+					opts.RequireSignature = map[string]bool{}
+				}
+				opts.RequireSignature[vo.Name] = true
+			}
 		}
 	}
 	if len(objs.Policies) > 0 {
@@ -194,7 +200,7 @@ func storeOptions(s v1alpha1.StoreSpec, cacheBytes int64) store.Options {
 }
 
 func policyFrom(p v1alpha1.Policy) *executor.Policy {
-	out := &executor.Policy{Name: p.Name}
+	out := &executor.Policy{Name: p.Name, MultiArch: string(p.Spec.MultiArch)}
 	for _, r := range p.Spec.Rules {
 		out.Rules = append(out.Rules, executor.Rule{ArtifactType: r.ArtifactType, Mode: string(r.Mode), Required: r.Required})
 	}

@@ -196,6 +196,15 @@ func TestRejections(t *testing.T) {
 			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, mode: most}]}")),
 			want: where{2, "Policy", "p", "spec.rules[0].mode"},
 		},
+		"a bad multiArch mode": {
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {multiArch: every, rules: [{artifactType: sig}]}")),
+			want: where{2, "Policy", "p", "spec.multiArch"},
+		},
+		"a Verifier requiring signatures on its artifacts with a Store that lists no nested referrers": {
+			doc: file(object("Store", "s", "spec: {limits: {maxDepth: 1}}"),
+				object("Verifier", "v", "spec: {plugin: vulnreport, artifactTypes: [application/sarif+json], requireSignature: true}")),
+			want: where{2, "Verifier", "v", "spec.requireSignature"},
+		},
 		"a Policy without rules": {
 			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: []}")),
 			want: where{2, "Policy", "p", "spec.rules"},

@@ -94,6 +94,13 @@ func (o *Objects) Validate(file string) error {
 		if raw := v.Spec.Parameters.Raw; len(raw) > 0 && raw[0] != '{' {
 			add(v1alpha1.KindVerifier, v.Name, "spec.parameters", "must be an object")
 		}
+		if v.Spec.RequireSignature {
+			for _, s := range o.Stores {
+				if d := s.Spec.Limits.MaxDepth; d == 1 {
+					add(v1alpha1.KindVerifier, v.Name, "spec.requireSignature", "needs the signatures of the artifacts, but Store %q limits maxDepth to 1; raise it to 2 or more", s.Name)
+				}
+			}
+		}
 	}
 
 	if len(o.Policies) > 1 {
@@ -104,13 +111,18 @@ func (o *Objects) Validate(file string) error {
 		if len(p.Spec.Rules) == 0 {
 			add(v1alpha1.KindPolicy, p.Name, "spec.rules", "must hold at least one rule")
 		}
+		switch p.Spec.MultiArch {
+		case "", v1alpha1.MultiArchIndex, v1alpha1.MultiArchPlatforms, v1alpha1.MultiArchEither:
+		default:
+			add(v1alpha1.KindPolicy, p.Name, "spec.multiArch", "%q is not a multiArch mode; want index, platforms or either", p.Spec.MultiArch)
+		}
 		seen := map[string]bool{}
 		for i, r := range p.Spec.Rules {
 			f := fmt.Sprintf("spec.rules[%d]", i)
 			switch r.Mode {
-			case "", v1alpha1.ModeAny, v1alpha1.ModeAll:
+			case "", v1alpha1.ModeAny, v1alpha1.ModeAll, v1alpha1.ModeNewest:
 			default:
-				add(v1alpha1.KindPolicy, p.Name, f+".mode", "%q is not a mode; want any or all", r.Mode)
+				add(v1alpha1.KindPolicy, p.Name, f+".mode", "%q is not a mode; want any, all or newest", r.Mode)
 			}
 			switch {
 			case r.ArtifactType == "":

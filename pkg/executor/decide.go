@@ -3,6 +3,9 @@ package executor
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/assayproj/assay/pkg/report"
 )
@@ -72,10 +75,16 @@ func evalRule(rule Rule, g *graph, results [][]report.Result) report.RuleResult 
 	}
 	rr := report.RuleResult{ArtifactType: rule.ArtifactType, Mode: mode, Required: rule.Required}
 	var firstFailed, firstInconclusive *report.Result
+	var ofType []int
 	for _, c := range g.nodes[0].children {
-		if g.nodes[c].desc.ArtifactType != rule.ArtifactType {
-			continue
+		if g.nodes[c].desc.ArtifactType == rule.ArtifactType {
+			ofType = append(ofType, c)
 		}
+	}
+	if mode == ModeNewest && len(ofType) > 0 {
+		return evalNewest(rule, rr, g, ofType, results)
+	}
+	for _, c := range ofType {
 		rr.Found++
 		switch verdictOf(results[c]) {
 		case report.Verified:
@@ -137,3 +146,51 @@ func firstWith(results []report.Result, v report.Verdict) *report.Result {
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// evalNewest decides a rule in mode newest: the artifact with the latest
+// org.opencontainers.image.created annotation decides (an artifact
+// without a valid one counts as the oldest; of equals, the one listed
+// last). The counts cover every artifact of the type.
+func evalNewest(rule Rule, rr report.RuleResult, g *graph, ofType []int, results [][]report.Result) report.RuleResult {
+	newest, newestAt := -1, time.Time{}
+	for _, c := range ofType {
+		rr.Found++
+		switch verdictOf(results[c]) {
+		case report.Verified:
+			rr.Verified++
+		case report.Failed:
+			rr.Failed++
+		default:
+			rr.Inconclusive++
+		}
+		at, _ := time.Parse(time.RFC3339, g.nodes[c].desc.Annotations[ocispec.AnnotationCreated])
+		if newest < 0 || !at.Before(newestAt) {
+			newest, newestAt = c, at
+		}
+	}
+	d := g.nodes[newest].desc
+	created := "without a creation time"
+	if !newestAt.IsZero() {
+		created = "created " + newestAt.UTC().Format(time.RFC3339)
+	}
+	what := fmt.Sprintf("the newest of %d %s (%s, %s)", rr.Found, rule.ArtifactType, d.Digest, created)
+	switch v := verdictOf(results[newest]); v {
+	case report.Verified:
+		rr.Satisfied = true
+		rr.Reason = report.ReasonVerified
+		rr.Message = what + " is verified"
+	default:
+		bad := firstWith(results[newest], v)
+		rr.Reason = report.ReasonPolicyNotSatisfied
+		rr.Message = fmt.Sprintf("%s is %s", what, v)
+		if bad != nil {
+			rr.Reason = bad.Reason
+			rr.Message += ": " + bad.Message
+			rr.Remediation = bad.Remediation
+		}
+		if rr.Remediation == "" {
+			rr.Remediation = rr.Reason.Remediation()
+		}
+	}
+	return rr
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,18 @@ type Policy struct {
 	// Name of the Policy object, for the report.
 	Name  string
 	Rules []Rule
+	// MultiArch is what an image index must satisfy: MultiArchIndex ("",
+	// the default: its own artifacts), MultiArchPlatforms (every platform
+	// manifest) or MultiArchEither (one or the other).
+	MultiArch string
 }
+
+// Multi-arch modes of a Policy.
+const (
+	MultiArchIndex     = "index"
+	MultiArchPlatforms = "platforms"
+	MultiArchEither    = "either"
+)
 
 // Options configure an Executor.
 type Options struct {
@@ -84,6 +96,12 @@ type Options struct {
 	// FailureTTL is how long a failing (not transient) verdict is
 	// cached. If 0, DefaultFailureTTL.
 	FailureTTL time.Duration
+
+	// RequireSignature names the Verifiers whose artifacts must carry a
+	// verified signature of their own (a referrer whose every result is
+	// verified); a verified result of such a Verifier without one
+	// becomes failed with NO_SIGNATURE. It needs MaxDepth >= 2.
+	RequireSignature map[string]bool
 }
 
 // Executor verifies subjects. It is safe for concurrent use.
@@ -129,7 +147,20 @@ func New(opts Options) (*Executor, error) {
 		}
 		names[v.Name()] = true
 	}
+	for name := range opts.RequireSignature {
+		if !names[name] {
+			return nil, fmt.Errorf("executor: RequireSignature names %q, which is not a verifier", name)
+		}
+		if opts.MaxDepth < 2 {
+			return nil, fmt.Errorf("executor: verifier %q requires signatures on its artifacts, which needs MaxDepth of at least 2, got %d", name, opts.MaxDepth)
+		}
+	}
 	if p := opts.Policy; p != nil {
+		switch p.MultiArch {
+		case "", MultiArchIndex, MultiArchPlatforms, MultiArchEither:
+		default:
+			return nil, fmt.Errorf("executor: policy %q: multiArch %q is not index, platforms or either", p.Name, p.MultiArch)
+		}
 		if len(p.Rules) == 0 {
 			return nil, fmt.Errorf("executor: policy %q has no rules", p.Name)
 		}
@@ -138,8 +169,8 @@ func New(opts Options) (*Executor, error) {
 			if r.ArtifactType == "" {
 				return nil, fmt.Errorf("executor: policy %q: a rule has no artifact type", p.Name)
 			}
-			if r.Mode != "" && r.Mode != ModeAny && r.Mode != ModeAll {
-				return nil, fmt.Errorf("executor: policy %q: rule for %q: mode %q is not any or all", p.Name, r.ArtifactType, r.Mode)
+			if r.Mode != "" && r.Mode != ModeAny && r.Mode != ModeAll && r.Mode != ModeNewest {
+				return nil, fmt.Errorf("executor: policy %q: rule for %q: mode %q is not any, all or newest", p.Name, r.ArtifactType, r.Mode)
 			}
 			if seen[r.ArtifactType] {
 				return nil, fmt.Errorf("executor: policy %q: two rules for %q", p.Name, r.ArtifactType)
@@ -154,6 +185,9 @@ func New(opts Options) (*Executor, error) {
 const (
 	ModeAny = "any"
 	ModeAll = "all"
+	// ModeNewest: the newest artifact of the type, by its
+	// org.opencontainers.image.created annotation, decides.
+	ModeNewest = "newest"
 )
 
 // Verify produces the report for one image reference. The report is
@@ -192,11 +226,21 @@ func (e *Executor) Resolve(ctx context.Context, ref string) (string, error) {
 	return subject.Digest.String(), nil
 }
 
-// verifyPinned discovers, verifies and decides a pinned subject into rep.
+// verifyPinned discovers, verifies and decides a pinned subject into
+// rep, and, for an image index under a multiArch Policy, its platforms.
 func (e *Executor) verifyPinned(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
+	e.verifyTree(ctx, rep, repo, subject)
+	if p := e.opts.Policy; p != nil && isIndex(subject.MediaType) && (p.MultiArch == MultiArchPlatforms || p.MultiArch == MultiArchEither) {
+		e.verifyPlatforms(ctx, rep, repo, subject)
+	}
+}
+
+// verifyTree discovers, verifies and decides one manifest into rep.
+func (e *Executor) verifyTree(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
 	p := e.newPool(ctx, repo)
 	g := e.discover(ctx, repo, subject, p.start)
 	results := p.wait(g)
+	e.requireSignatures(g, results)
 	rep.Artifacts = g.tree(0, results)
 	e.decide(rep, g, results)
 }
@@ -432,4 +476,51 @@ func verdictOf(results []report.Result) report.Verdict {
 		return report.Inconclusive
 	}
 	return v
+}
+
+// requireSignatures fails the verified results of the Verifiers in
+// RequireSignature whose artifact carries no verified signature, and
+// names the signature that counted otherwise.
+func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
+	if len(e.opts.RequireSignature) == 0 {
+		return
+	}
+	for i := 1; i < len(g.nodes); i++ {
+		for j := range results[i] {
+			r := &results[i][j]
+			if !e.opts.RequireSignature[r.Verifier] || r.Verdict != report.Verified {
+				continue
+			}
+			signed := -1
+			for _, c := range g.nodes[i].children {
+				if verdictOf(results[c]) == report.Verified {
+					signed = c
+					break
+				}
+			}
+			if r.Details == nil {
+				r.Details = map[string]any{}
+			} else {
+				r.Details = maps.Clone(r.Details)
+			}
+			art := g.nodes[i].desc
+			if signed < 0 {
+				r.Verdict, r.Reason = report.Failed, report.ReasonNoSignature
+				r.Message = fmt.Sprintf("%s %s carries no verified signature, and Verifier %q requires one (%d referrers of it checked)",
+					art.ArtifactType, art.Digest, r.Verifier, len(g.nodes[i].children))
+				r.Remediation = "Sign the artifact itself (for example the vulnerability report) with a trusted key and push the signature as its referrer."
+				r.Details["signature"] = nil
+				continue
+			}
+			sig := g.nodes[signed]
+			first := results[signed][0]
+			r.Details["signature"] = map[string]any{
+				"artifactType": sig.desc.ArtifactType,
+				"digest":       sig.desc.Digest.String(),
+				"verifier":     first.Verifier,
+				"verdict":      string(first.Verdict),
+				"message":      first.Message,
+			}
+		}
+	}
 }

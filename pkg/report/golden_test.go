@@ -58,6 +58,12 @@ func sample() *report.Report {
 				}},
 			}},
 		}},
+		Platforms: []report.PlatformResult{{
+			Platform: "linux/arm64/v8", Digest: "sha256:4444444444444444444444444444444444444444444444444444444444444444",
+			IsSuccess: false, Reason: report.ReasonNoSignature, Message: "no signature of type application/vnd.cncf.notary.signature is attached to the image",
+			Remediation: report.ReasonNoSignature.Remediation(), Artifacts: []report.Artifact{},
+		}},
+		Coverage:  &report.Coverage{Mode: "platforms", Platforms: 1, Passed: 0, Message: "0 of 1 platforms pass"},
 		Warnings:  []report.Warning{{Reason: report.ReasonTagResolved, Message: "tag \"v1\" resolved"}},
 		Timestamp: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC),
 	}

@@ -43,6 +43,11 @@ type Report struct {
 	Policy *PolicyResult `json:"policy,omitempty"`
 	// Artifacts is the tree of referrers found, with verifier results.
 	Artifacts []Artifact `json:"artifacts"`
+	// Platforms holds the outcome for each platform manifest of an image
+	// index, when the Policy's multiArch mode checks them ("platforms" or
+	// "either"); Coverage sums them up.
+	Platforms []PlatformResult `json:"platforms,omitempty"`
+	Coverage  *Coverage        `json:"coverage,omitempty"`
 	// Warnings are notes that do not change the outcome (for example
 	// TAG_RESOLVED).
 	Warnings []Warning `json:"warnings,omitempty"`
@@ -102,6 +107,35 @@ type RuleResult struct {
 	Reason       Reason `json:"reason"`
 	Message      string `json:"message,omitempty"`
 	Remediation  string `json:"remediation,omitempty"`
+}
+
+// PlatformResult is the outcome of the Policy for one platform manifest
+// of an image index.
+type PlatformResult struct {
+	// Platform is "os/architecture" or "os/architecture/variant", e.g.
+	// "linux/arm64/v8"; "unknown" when the index does not say.
+	Platform string `json:"platform"`
+	// Digest of the platform manifest.
+	Digest      string     `json:"digest"`
+	IsSuccess   bool       `json:"isSuccess"`
+	Reason      Reason     `json:"reason"`
+	Message     string     `json:"message,omitempty"`
+	Remediation string     `json:"remediation,omitempty"`
+	Artifacts   []Artifact `json:"artifacts"`
+}
+
+// Coverage sums up how many platforms of an image index pass the Policy.
+type Coverage struct {
+	// Mode is the Policy's multiArch mode: "platforms" (every platform
+	// must pass) or "either" (the index's own artifacts, or every
+	// platform).
+	Mode string `json:"mode"`
+	// Platforms counts the platform manifests checked; Passed those that
+	// pass.
+	Platforms int `json:"platforms"`
+	Passed    int `json:"passed"`
+	// Message reads like "3 of 4 platforms pass".
+	Message string `json:"message"`
 }
 
 // Warning is a note that does not change the outcome.

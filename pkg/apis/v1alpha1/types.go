@@ -86,7 +86,9 @@ type StoreLimits struct {
 	// MaxReferrers caps the referrers considered per subject. Default 1024.
 	// +optional
 	MaxReferrers int `json:"maxReferrers,omitempty"`
-	// MaxDepth caps nesting of referrers of referrers. Default 3.
+	// MaxDepth caps nesting of referrers of referrers: 1 lists the
+	// image's referrers only, 2 also theirs (a signature on a
+	// vulnerability report). Default 2.
 	// +optional
 	MaxDepth int `json:"maxDepth,omitempty"`
 	// MaxNodes caps the artifacts walked per subject. Default 256.
@@ -123,6 +125,14 @@ type VerifierSpec struct {
 	// +optional
 	// +kubebuilder:pruning:PreserveUnknownFields
 	Parameters runtime.RawExtension `json:"parameters,omitempty"`
+	// RequireSignature makes every artifact this Verifier verifies carry
+	// a verified signature of its own: a referrer of the artifact (for
+	// example a Notary Project or cosign signature on a vulnerability
+	// report) whose every result is verified. Without one, the
+	// Verifier's verified result becomes failed with NO_SIGNATURE. The
+	// signature that counted is shown in the result's details.
+	// +optional
+	RequireSignature bool `json:"requireSignature,omitempty"`
 }
 
 // Policy says which artifact types a subject must carry and how their
@@ -144,10 +154,32 @@ type PolicySpec struct {
 	// Rules, one per artifact type.
 	// +kubebuilder:validation:MinItems=1
 	Rules []PolicyRule `json:"rules"`
+	// MultiArch says what must pass when the image is an image index
+	// (a multi-platform image): "index" (the default) applies the rules
+	// to the artifacts attached to the index itself; "platforms" applies
+	// them to every platform manifest of the index, each of which must
+	// pass; "either" passes when the index or every platform does. The
+	// report lists the platforms checked and the coverage ("3 of 4
+	// platforms pass").
+	// +optional
+	MultiArch MultiArch `json:"multiArch,omitempty"`
 }
 
+// MultiArch chooses what an image index must satisfy.
+// +kubebuilder:validation:Enum=index;platforms;either
+type MultiArch string
+
+const (
+	// MultiArchIndex: the artifacts attached to the index itself.
+	MultiArchIndex MultiArch = "index"
+	// MultiArchPlatforms: every platform manifest of the index.
+	MultiArchPlatforms MultiArch = "platforms"
+	// MultiArchEither: the index, or else every platform manifest.
+	MultiArchEither MultiArch = "either"
+)
+
 // Mode combines the verdicts of several artifacts of one type.
-// +kubebuilder:validation:Enum=any;all
+// +kubebuilder:validation:Enum=any;all;newest
 type Mode string
 
 const (
@@ -155,6 +187,11 @@ const (
 	ModeAny Mode = "any"
 	// ModeAll: the rule holds when every artifact of the type is verified.
 	ModeAll Mode = "all"
+	// ModeNewest: the newest artifact of the type (by its
+	// org.opencontainers.image.created annotation) decides; older ones
+	// are reported but do not count. For vulnerability reports: the
+	// latest scan wins.
+	ModeNewest Mode = "newest"
 )
 
 // PolicyRule is the rule for one artifact type.
