@@ -170,7 +170,7 @@ func decodeRekorBundle(raw []byte) (e *tlog.Entry, err error) {
 
 func (e *classicEntity) HasInclusionPromise() bool { return len(e.entries) > 0 }
 func (e *classicEntity) HasInclusionProof() bool   { return false }
-func (e *classicEntity) Version() (string, error) { return "v0.1", nil }
+func (e *classicEntity) Version() (string, error)  { return "v0.1", nil }
 func (e *classicEntity) Timestamps() ([][]byte, error) {
 	return e.timestamp, nil
 }
@@ -209,10 +209,10 @@ func (k *keyContent) CompareKey(key any, _ root.TrustedMaterial) bool {
 	return false
 }
 func (k *keyContent) ValidAtTime(time.Time, root.TrustedMaterial) bool { return true }
-func (k *keyContent) Certificate() *x509.Certificate                { return nil }
-func (k *keyContent) Intermediates() []*x509.Certificate            { return nil }
-func (k *keyContent) PublicKey() verify.PublicKeyProvider           { return k }
-func (k *keyContent) Hint() string                                  { return k.key.fingerprint }
+func (k *keyContent) Certificate() *x509.Certificate                   { return nil }
+func (k *keyContent) Intermediates() []*x509.Certificate               { return nil }
+func (k *keyContent) PublicKey() verify.PublicKeyProvider              { return k }
+func (k *keyContent) Hint() string                                     { return k.key.fingerprint }
 
 // keyMaterial is trusted material that trusts exactly one key (whatever
 // hint a signature carries) plus, when given, a trusted root's logs and
