@@ -7,7 +7,7 @@ PLUGINS   := $(BIN)/plugins
 TOOLS     := $(CURDIR)/.tools/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
-PLUGIN_NAMES := notation
+PLUGIN_NAMES := notation cosign
 
 DISTRIBUTION_VERSION   := v3.1.2
 CONTROLLER_GEN_VERSION := v0.22.0

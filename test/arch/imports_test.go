@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},
 	"pkg/catalog":       {"pkg/apis/v1alpha1", "pkg/executor"},
 	"plugins/notation":  {"pkg/plugin"},
+	"plugins/cosign":    {"pkg/plugin"},
 }
 
 // forbiddenEverywhereBelowCmd may only be imported by cmd/.

@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 func build(dir string) (err error) {
 	assayBin, pluginDir, err = servetest.Build(dir, map[string]string{
 		"notation": servetest.Module + "/plugins/notation",
+		"cosign":   servetest.Module + "/plugins/cosign",
 		// a plugin that can crash or hang on demand, to show the host copes
 		"testplugin": servetest.Module + "/pkg/plugin/internal/testplugin",
 	})
