@@ -77,10 +77,10 @@ func TestMultiArchImagesUnderEachPolicyMode(t *testing.T) {
 			}{
 				"index: an unsigned index fails although its platforms are signed": {"index", "all-signed", false, report.ReasonNoSignature, ""},
 				"index: a signed index passes although a platform is not":          {"index", "partly-signed", true, report.ReasonVerified, ""},
-				"platforms: every platform signed passes":                            {"platforms", "all-signed", true, report.ReasonVerified, "2 of 2 platforms pass"},
-				"platforms: one unsigned platform fails":                             {"platforms", "partly-signed", false, report.ReasonNoSignature, "2 of 3 platforms pass"},
-				"either: the signed index passes":                                    {"either", "partly-signed", true, report.ReasonVerified, "2 of 3 platforms pass"},
-				"either: every platform signed passes":                               {"either", "all-signed", true, report.ReasonVerified, "2 of 2 platforms pass"},
+				"platforms: every platform signed passes":                          {"platforms", "all-signed", true, report.ReasonVerified, "2 of 2 platforms pass"},
+				"platforms: one unsigned platform fails":                           {"platforms", "partly-signed", false, report.ReasonNoSignature, "2 of 3 platforms pass"},
+				"either: the signed index passes":                                  {"either", "partly-signed", true, report.ReasonVerified, "2 of 3 platforms pass"},
+				"either: every platform signed passes":                             {"either", "all-signed", true, report.ReasonVerified, "2 of 2 platforms pass"},
 			}
 			for name, tc := range cases {
 				t.Run(name, func(t *testing.T) {
