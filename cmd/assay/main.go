@@ -204,6 +204,7 @@ func settingDefaults(d config.Config) map[string]any {
 		"serve.key-concurrency":                d.Serve.KeyConcurrency,
 		"serve.max-in-flight":                  d.Serve.MaxInFlight,
 		"serve.max-body-bytes":                 d.Serve.MaxBodyBytes,
+		"serve.pprof":                          d.Serve.Pprof,
 		"cache.verdict-bytes":                  d.Cache.VerdictBytes,
 		"cache.verdict-ttl":                    d.Cache.VerdictTTL,
 		"cache.failure-ttl":                    d.Cache.FailureTTL,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,6 +71,7 @@ that does not load is logged and the previous one stays active.
 	f.Int("key-concurrency", d.Serve.KeyConcurrency, "keys of one request verified at once")
 	f.Int("max-in-flight", d.Serve.MaxInFlight, "keys verified at once across requests")
 	f.Int64("max-body-bytes", d.Serve.MaxBodyBytes, "request body limit in bytes")
+	f.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on --health-listen (unauthenticated: keep that port private)")
 	f.Int64("verdict-cache-bytes", d.Cache.VerdictBytes, "in-memory verdict cache budget in bytes (0 disables it)")
 	f.Duration("verdict-ttl", d.Cache.VerdictTTL, "how long a passing verdict is reused")
 	f.Duration("failure-ttl", d.Cache.FailureTTL, "how long a failing verdict is reused")
@@ -91,6 +93,7 @@ var serveFlagKeys = map[string]string{
 	"key-concurrency":                "serve.key-concurrency",
 	"max-in-flight":                  "serve.max-in-flight",
 	"max-body-bytes":                 "serve.max-body-bytes",
+	"pprof":                          "serve.pprof",
 	"verdict-cache-bytes":            "cache.verdict-bytes",
 	"verdict-ttl":                    "cache.verdict-ttl",
 	"failure-ttl":                    "cache.failure-ttl",
@@ -405,6 +408,13 @@ func (s *server) healthMux(reg *prometheus.Registry) *http.ServeMux {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if s.g.cfg.Serve.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -72,6 +72,9 @@ type Serve struct {
 	MaxInFlight    int `mapstructure:"max-in-flight"`
 	// MaxBodyBytes bounds a request body. Default 1 MiB.
 	MaxBodyBytes int64 `mapstructure:"max-body-bytes"`
+	// Pprof serves Go's profiles under /debug/pprof/ on HealthListen.
+	// Default false: the health port is plain HTTP without authentication.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Cache configures the verdict cache.

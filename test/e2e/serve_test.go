@@ -430,7 +430,7 @@ func statusOf(resp *http.Response) string {
 }
 
 func TestServeGoroutinesDoNotGrowAfterABurst(t *testing.T) {
-	s := startServed(t, "--verify-timeout", "1s", "--margin", "500ms")
+	s := startServed(t, "--verify-timeout", "1s", "--margin", "500ms", "--pprof")
 	block := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -485,7 +485,7 @@ func TestServeGoroutinesDoNotGrowAfterABurst(t *testing.T) {
 		after = goroutines(t, s.srv)
 	}
 	if after > before+5 {
-		t.Fatalf("assay serve ran %d goroutines after one burst and %d after two more", before, after)
+		t.Fatalf("assay serve ran %d goroutines after one burst and %d after two more; now:\n%s", before, after, goroutineDump(t, s.srv))
 	}
 }
 
@@ -500,4 +500,16 @@ func goroutines(t *testing.T, srv *servetest.Server) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// goroutineDump returns assay serve's goroutines grouped by stack.
+func goroutineDump(t *testing.T, srv *servetest.Server) string {
+	t.Helper()
+	resp, err := http.Get(srv.HealthURL + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
