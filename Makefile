@@ -7,7 +7,7 @@ PLUGINS   := $(BIN)/plugins
 TOOLS     := $(CURDIR)/.tools/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
-PLUGIN_NAMES := notation cosign
+PLUGIN_NAMES := notation cosign vulnreport
 
 DISTRIBUTION_VERSION   := v3.1.2
 CONTROLLER_GEN_VERSION := v0.22.0

@@ -18,19 +18,20 @@ const module = "github.com/assayproj/assay"
 // ours it may import directly. A package not listed may import nothing of
 // ours, except cmd/ (the composition root) and test code.
 var allowed = map[string][]string{
-	"pkg/report":        {},
-	"pkg/plugin":        {},
-	"pkg/config":        {},
-	"pkg/apis/v1alpha1": {},
-	"pkg/store":         {},
-	"pkg/cache":         {},
-	"pkg/executor":      {"pkg/report"},
-	"pkg/provider":      {"pkg/report"},
-	"pkg/servetest":     {},
-	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},
-	"pkg/catalog":       {"pkg/apis/v1alpha1", "pkg/executor"},
-	"plugins/notation":  {"pkg/plugin"},
-	"plugins/cosign":    {"pkg/plugin"},
+	"pkg/report":         {},
+	"pkg/plugin":         {},
+	"pkg/config":         {},
+	"pkg/apis/v1alpha1":  {},
+	"pkg/store":          {},
+	"pkg/cache":          {},
+	"pkg/executor":       {"pkg/report"},
+	"pkg/provider":       {"pkg/report"},
+	"pkg/servetest":      {},
+	"pkg/verifier":       {"pkg/executor", "pkg/plugin", "pkg/report"},
+	"pkg/catalog":        {"pkg/apis/v1alpha1", "pkg/executor"},
+	"plugins/notation":   {"pkg/plugin"},
+	"plugins/cosign":     {"pkg/plugin"},
+	"plugins/vulnreport": {"pkg/plugin"},
 }
 
 // forbiddenEverywhereBelowCmd may only be imported by cmd/.
