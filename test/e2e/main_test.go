@@ -42,8 +42,9 @@ func TestMain(m *testing.M) {
 // build compiles assay and the plugins the tests use, with SHA256SUMS.
 func build(dir string) (err error) {
 	assayBin, pluginDir, err = servetest.Build(dir, map[string]string{
-		"notation": servetest.Module + "/plugins/notation",
-		"cosign":   servetest.Module + "/plugins/cosign",
+		"notation":   servetest.Module + "/plugins/notation",
+		"cosign":     servetest.Module + "/plugins/cosign",
+		"vulnreport": servetest.Module + "/plugins/vulnreport",
 		// a plugin that can crash or hang on demand, to show the host copes
 		"testplugin": servetest.Module + "/pkg/plugin/internal/testplugin",
 	})
