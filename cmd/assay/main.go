@@ -105,6 +105,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.Duration("timeout", d.Timeout, "time budget for verifying one image")
 	f.Int("concurrency", d.Concurrency, "images verified at once, and verification jobs per image")
 	f.Int64("cache-bytes", d.CacheBytes, "in-memory content cache budget in bytes")
+	f.Int("registry-concurrency", d.RegistryConcurrency, "requests in flight to one registry host (and idle connections kept to it)")
 
 	root.AddCommand(newVerifyCommand(g), newDiscoverCommand(g), newServeCommand(g), newVersionCommand())
 	return root
@@ -112,12 +113,13 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 
 // flagKeys maps flag names to settings keys.
 var flagKeys = map[string]string{
-	"log-level":   "log.level",
-	"log-format":  "log.format",
-	"plugin-dir":  "plugin-dir",
-	"timeout":     "timeout",
-	"concurrency": "concurrency",
-	"cache-bytes": "cache-bytes",
+	"log-level":            "log.level",
+	"log-format":           "log.format",
+	"plugin-dir":           "plugin-dir",
+	"timeout":              "timeout",
+	"concurrency":          "concurrency",
+	"cache-bytes":          "cache-bytes",
+	"registry-concurrency": "registry-concurrency",
 }
 
 // load fills g.cfg from defaults, the settings file, ASSAY_* environment

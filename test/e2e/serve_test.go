@@ -430,7 +430,10 @@ func statusOf(resp *http.Response) string {
 }
 
 func TestServeGoroutinesDoNotGrowAfterABurst(t *testing.T) {
-	s := startServed(t, "--verify-timeout", "1s", "--margin", "500ms", "--pprof")
+	// Two connections per registry at most, so the pools of idle
+	// connections (two goroutines each) are full after the first burst
+	// and do not grow with the next bursts' peak concurrency.
+	s := startServed(t, "--verify-timeout", "1s", "--margin", "500ms", "--pprof", "--registry-concurrency", "2")
 	block := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
