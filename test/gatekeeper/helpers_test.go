@@ -19,6 +19,7 @@ import (
 	mutationtypes "github.com/open-policy-agent/gatekeeper/v3/pkg/mutation/types"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/assayproj/assay/pkg/notationtest"
 )
@@ -87,7 +89,12 @@ var nonRepoChars = regexp.MustCompile(`[^a-z0-9]+`)
 // another's answer in Gatekeeper's response cache.
 func push(t *testing.T, name string, signed bool) string {
 	t.Helper()
-	return pushAt(t, "gatekeeper/"+strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")+"/"+name, signed)
+	return pushAt(t, testRepository(t, name), signed)
+}
+
+// testRepository is the repository path push uses for name in test t.
+func testRepository(t *testing.T, name string) string {
+	return "gatekeeper/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-") + "/" + name
 }
 
 // pushAt pushes an image tagged v1 into repository path of the olareg
@@ -95,13 +102,28 @@ func push(t *testing.T, name string, signed bool) string {
 // reference.
 func pushAt(t *testing.T, path string, signed bool) string {
 	t.Helper()
+	return pushImage(t, path, signed).ref
+}
+
+// pushed is an image pushAt pushed: its repository, manifest descriptor
+// and tag reference.
+type pushed struct {
+	repo *remote.Repository
+	desc ocispec.Descriptor
+	ref  string
+}
+
+// pushImage is pushAt, returning what vulnerability reports need to be
+// attached to the image.
+func pushImage(t *testing.T, path string, signed bool) pushed {
+	t.Helper()
 	repo := env.registry.Repository(t, path)
 	desc := notationtest.MustPushImage(t, repo, repo.Reference.Repository, "v1")
 	if signed {
 		sig := notationtest.MustSign(t, env.leaf, desc, notationtest.SignOptions{})
 		notationtest.MustPushSignature(t, repo, desc, sig)
 	}
-	return repo.Reference.Registry + "/" + repo.Reference.Repository + ":v1"
+	return pushed{repo: repo, desc: desc, ref: repo.Reference.Registry + "/" + repo.Reference.Repository + ":v1"}
 }
 
 // pod is a Pod in namespace with one container per image.

@@ -2,7 +2,9 @@
 // Gatekeeper's own Rego engine (the frameworks/constraint client and Rego
 // driver that Gatekeeper v3.23.1 builds in its main.go), whose
 // external_data builtin calls a running `assay serve` over mutual TLS,
-// which verifies real Notary Project signatures in a real OCI registry.
+// which verifies real Notary Project signatures and SARIF vulnerability
+// reports (with the notation and vulnreport plugins as processes) in a real
+// OCI registry.
 //
 // external_data is registered process-globally in OPA, so TestMain builds
 // one driver and one constraint client for the whole test binary, as
@@ -47,6 +49,15 @@ import (
 const (
 	// notarySignature is the artifact type the Policy requires.
 	notarySignature = "application/vnd.cncf.notary.signature"
+	// sarifType is the artifact type of vulnerability reports, which the
+	// Policy does not require (mode newest when present).
+	sarifType = "application/sarif+json"
+	// reportsMaxAge and reportsDisallowed are the vulnreport Verifier's
+	// maxAge and disallowedSeverities: those of the library's sample
+	// constraint (maxAgeHours 168, disallowedSeverities CRITICAL and HIGH),
+	// so that the plugin and the template judge a report alike.
+	reportsMaxAge     = 168 * time.Hour
+	reportsDisallowed = `["CRITICAL", "HIGH"]`
 	// providerName is the Provider the library's samples name;
 	// downProviderName one whose URL nothing listens on.
 	providerName     = "assay"
@@ -63,7 +74,7 @@ const (
 
 var (
 	assayBin  string // built by TestMain
-	pluginDir string // holds notation and SHA256SUMS
+	pluginDir string // holds notation, vulnreport and SHA256SUMS
 	env       *environment
 )
 
@@ -126,7 +137,8 @@ func run(m *testing.M) int {
 // build compiles assay and the plugins the tests use, with SHA256SUMS.
 func build(dir string) (err error) {
 	assayBin, pluginDir, err = servetest.Build(dir, map[string]string{
-		"notation": servetest.Module + "/plugins/notation",
+		"notation":   servetest.Module + "/plugins/notation",
+		"vulnreport": servetest.Module + "/plugins/vulnreport",
 	})
 	return err
 }
@@ -272,13 +284,51 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 }
 
 // writeConfig writes the verification objects: one Store with both
-// registry hosts, the notation Verifier trusting ca for every repository,
-// and a Policy requiring a Notary Project signature.
+// registry hosts; the notation Verifier trusting ca for every repository
+// (image signatures and signatures on reports alike); a vulnreport
+// Verifier "reports" judging SARIF reports by the sample constraint's
+// limits and requiring each report to carry a verified signature of its
+// own; and a Policy requiring a Notary Project signature and letting the
+// newest vulnerability report decide when there is one.
+//
+// servetest.NotationConfig renders a Policy of its own and a file holds at
+// most one, so the documents are written here in full.
 func writeConfig(dir, host, hangHost string, ca *notationtest.CA) (string, error) {
 	params, err := notationtest.NewParams("*", ca, nil).JSON()
 	if err != nil {
 		return "", err
 	}
+	var b strings.Builder
+	b.WriteString("apiVersion: config.assay.dev/v1alpha1\nkind: Store\nmetadata: {name: registries}\nspec:\n  registries:\n")
+	for _, h := range []string{host, hangHost} {
+		fmt.Fprintf(&b, "    - {host: %q, plainHTTP: true}\n", h)
+	}
+	fmt.Fprintf(&b, `---
+apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: notation}
+spec:
+  plugin: notation
+  artifactTypes: [%s]
+  parameters: %s
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: reports}
+spec:
+  plugin: vulnreport
+  artifactTypes: [%s]
+  requireSignature: true
+  parameters: {maxAge: %q, disallowedSeverities: %s}
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Policy
+metadata: {name: signed}
+spec:
+  rules:
+    - {artifactType: %s, required: true, mode: any}
+    - {artifactType: %s, required: false, mode: newest}
+`, notarySignature, params, sarifType, reportsMaxAge, reportsDisallowed, notarySignature, sarifType)
 	path := filepath.Join(dir, "assay.yaml")
-	return path, os.WriteFile(path, []byte(servetest.NotationConfig([]string{host, hangHost}, params, "")), 0o600)
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }

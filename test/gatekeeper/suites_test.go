@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/reviews"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/core/templates"
@@ -20,21 +21,28 @@ import (
 // sampleHost is the registry the library's samples and suites name.
 const sampleHost = "registry.example.com"
 
-// TestLibrarySuitesPassAgainstAssay runs the suite.yaml of each
-// signature template with gator's own Runner, as its header asks: the
-// images the samples name are pushed to the olareg registry, every file is
-// read with registry.example.com replaced by that registry's host, and the
-// Runner's client is the shared one, whose driver calls assay serve.
+// TestLibrarySuitesPassAgainstAssay runs the suite.yaml of each template
+// with gator's own Runner, as its header asks: the images the samples name
+// are pushed to the olareg registry, every file is read with
+// registry.example.com replaced by that registry's host, and the Runner's
+// client is the shared one, whose driver calls assay serve.
 //
-// assayvulnerabilityreport's suite needs a vulnreport Verifier, which
-// Assay does not have yet; TestVulnerabilityReportDeniesAnImageWithoutReport
-// covers that template.
+// assayvulnerabilityreport's suite wants assay/scanned:v1 with a signed
+// report of the last week without CRITICAL or HIGH findings,
+// assay/unscanned:v1 without a report and assay/critical:v1 with a signed,
+// recent report with a CRITICAL finding; the images are signed too. The
+// Verifier "reports" fails the critical report as well, so that Pod has two
+// violations; the suite's case counts only those matching its message, the
+// template's own "has findings of disallowed severity", and there is one.
 func TestLibrarySuitesPassAgainstAssay(t *testing.T) {
 	for _, image := range []struct {
 		path   string
 		signed bool
-	}{{"assay/signed", true}, {"assay/unsigned", false}, {"assay/unsigned-too", false}} {
+	}{{"assay/signed", true}, {"assay/unsigned", false}, {"assay/unsigned-too", false}, {"assay/unscanned", true}} {
 		pushAt(t, image.path, image.signed)
+	}
+	for path, file := range map[string]string{"assay/scanned": "trivy-clean.sarif.json", "assay/critical": "trivy-findings.sarif.json"} {
+		attachReport(t, pushImage(t, path, true), scan{file: file, age: time.Hour, signed: true})
 	}
 	fsys := rewrittenLibrary(t, sampleHost, env.registry.Host())
 	var added []*unstructured.Unstructured
@@ -49,7 +57,7 @@ func TestLibrarySuitesPassAgainstAssay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{"assayverifiedimages", "assayverifiedimagesnamespaced"} {
+	for _, dir := range []string{"assayverifiedimages", "assayverifiedimagesnamespaced", "assayvulnerabilityreport"} {
 		t.Run(dir, func(t *testing.T) {
 			suites, err := verify.ReadSuites(fsys, dir+"/suite.yaml", dir+"/suite.yaml", false)
 			if err != nil {
