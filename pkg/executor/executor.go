@@ -479,8 +479,10 @@ func verdictOf(results []report.Result) report.Verdict {
 }
 
 // requireSignatures fails the verified results of the Verifiers in
-// RequireSignature whose artifact carries no verified signature, and
-// names the signature that counted otherwise.
+// RequireSignature whose artifact carries no verified signature (a
+// referrer of a signature type — Notary Project, cosign or Sigstore
+// bundle — whose every result is verified), and names the signature that
+// counted otherwise.
 func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 	if len(e.opts.RequireSignature) == 0 {
 		return
@@ -493,7 +495,7 @@ func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 			}
 			signed := -1
 			for _, c := range g.nodes[i].children {
-				if verdictOf(results[c]) == report.Verified {
+				if signatureTypes[g.nodes[c].desc.ArtifactType] && verdictOf(results[c]) == report.Verified {
 					signed = c
 					break
 				}

@@ -181,10 +181,11 @@ func TestRequireSignatureOnAnArtifact(t *testing.T) {
 	badImg := st.pushImage(t, "v3")
 	badReport := st.attach(t, badImg, sarif, "badly signed")
 	badSig := st.attach(t, badReport, notary, "bad-sig")
+	st.attach(t, badReport, sbom, "an SBOM of the report is no signature")
 
 	notation := newFakeVerifier("notation", notary).WithVerdict(badSig.Digest, report.Failed, report.ReasonSignatureUntrusted)
 	opts := executor.Options{
-		Verifiers:        []executor.Verifier{newFakeVerifier("reports", sarif), notation},
+		Verifiers:        []executor.Verifier{newFakeVerifier("reports", sarif), notation, newFakeVerifier("sboms", sbom)},
 		Policy:           policy(executor.Rule{ArtifactType: sarif, Required: true}),
 		RequireSignature: map[string]bool{"reports": true},
 	}
