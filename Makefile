@@ -13,8 +13,10 @@ DISTRIBUTION_VERSION   := v3.1.2
 CONTROLLER_GEN_VERSION := v0.22.0
 PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
+HELM_VERSION           := v3.22.0
+CHART                  := charts/assay
 
-.PHONY: all build plugins test rego-test lint vet fmt-check demo serve-demo tools generate verify-generated clean bench
+.PHONY: all build plugins test rego-test lint vet fmt-check demo serve-demo tools cluster-tools generate verify-generated clean bench
 
 all: build
 
@@ -30,12 +32,24 @@ plugins:
 	done
 	cd $(PLUGINS) && sha256sum $(PLUGIN_NAMES) > SHA256SUMS
 
-## tools: test dependencies (the distribution v3 registry binary; redis-server via apt-get)
-tools: $(TOOLS)/registry
+## tools: test dependencies (the distribution v3 registry binary, kube-apiserver and etcd; redis-server via apt-get)
+tools: $(TOOLS)/registry cluster-tools
 	bash hack/install-test-deps.sh
+
+## cluster-tools: kube-apiserver and etcd, built from the Go module proxy by the module in test/tools/kube
+cluster-tools: $(TOOLS)/kube-apiserver $(TOOLS)/etcd
+
+$(TOOLS)/kube-apiserver:
+	cd test/tools/kube && $(GO) build -o $(TOOLS)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+
+$(TOOLS)/etcd:
+	cd test/tools/kube && $(GO) build -o $(TOOLS)/etcd ./etcd
 
 $(TOOLS)/registry:
 	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(DISTRIBUTION_VERSION)
+
+$(TOOLS)/helm:
+	GOBIN=$(TOOLS) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 $(TOOLS)/controller-gen:
 	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
@@ -48,7 +62,19 @@ $(TOOLS)/protoc-gen-go-grpc:
 
 ## test: every test, with the race detector, against real registries and plugin processes
 test: tools
-	ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry $(GO) test -race -count=1 -timeout 30m ./...
+	ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry ASSAY_KUBE_ASSETS=$(TOOLS) ASSAY_HELM_BIN=$(TOOLS)/helm $(GO) test -race -count=1 -timeout 30m ./...
+
+## chart-sync: copy crds/*.yaml into the chart's crds/ and library/*/template.yaml into its files/library/ (test/helm fails when they differ)
+.PHONY: chart-sync helm-test
+chart-sync:
+	rm -f $(CHART)/crds/*.yaml $(CHART)/files/library/*.yaml
+	mkdir -p $(CHART)/crds $(CHART)/files/library
+	cp crds/*.yaml $(CHART)/crds/
+	for t in library/*/template.yaml; do cp $$t $(CHART)/files/library/$$(basename $$(dirname $$t)).yaml; done
+
+## helm-test: helm lint and helm template of the chart with several value sets (test/helm)
+helm-test: $(TOOLS)/helm
+	ASSAY_HELM_BIN=$(TOOLS)/helm $(GO) test -count=1 ./test/helm/
 
 ## rego-test: the Rego unit tests of library/ and the checks of its templates, samples and suites
 rego-test:

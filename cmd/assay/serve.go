@@ -51,8 +51,8 @@ that does not load is logged and the previous one stays active.
 			if err := g.cfg.ValidateServe(); err != nil {
 				return usageError(fmt.Errorf("settings: %w", err))
 			}
-			if g.objects == "" {
-				return usageError(errors.New("--config: serve needs a file of Store, Verifier and Policy documents"))
+			if g.objects == "" && g.cfg.Serve.ConfigSource == "file" {
+				return usageError(errors.New("--config: serve needs a file of Store, Verifier and Policy documents, or --config-source cluster"))
 			}
 			return g.serve(cmd.Context())
 		},
@@ -71,6 +71,9 @@ that does not load is logged and the previous one stays active.
 	f.Int("key-concurrency", d.Serve.KeyConcurrency, "keys of one request verified at once")
 	f.Int("max-in-flight", d.Serve.MaxInFlight, "keys verified at once across requests")
 	f.Int64("max-body-bytes", d.Serve.MaxBodyBytes, "request body limit in bytes")
+	f.String("config-source", d.Serve.ConfigSource, "where the Store, Verifier and Policy objects come from: file (--config) or cluster (custom resources)")
+	f.String("kubeconfig", "", "kubeconfig for --config-source cluster (default: $KUBECONFIG or in-cluster)")
+	f.Bool("leader-elect", false, "elect one replica to write the objects' status (every replica serves)")
 	f.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on --health-listen (unauthenticated: keep that port private)")
 	f.Int64("verdict-cache-bytes", d.Cache.VerdictBytes, "in-memory verdict cache budget in bytes (0 disables it)")
 	f.Duration("verdict-ttl", d.Cache.VerdictTTL, "how long a passing verdict is reused")
@@ -94,6 +97,9 @@ var serveFlagKeys = map[string]string{
 	"max-in-flight":                  "serve.max-in-flight",
 	"max-body-bytes":                 "serve.max-body-bytes",
 	"pprof":                          "serve.pprof",
+	"config-source":                  "serve.config-source",
+	"kubeconfig":                     "serve.kubeconfig",
+	"leader-elect":                   "serve.leader-elect",
 	"verdict-cache-bytes":            "cache.verdict-bytes",
 	"verdict-ttl":                    "cache.verdict-ttl",
 	"failure-ttl":                    "cache.failure-ttl",
@@ -162,8 +168,18 @@ func (g *globals) serve(ctx context.Context) error {
 		return usageError(fmt.Errorf("plugins: %w", err))
 	}
 	defer s.host.Close()
-	if err := s.reload(ctx); err != nil {
-		return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 4)
+	if cfg.Serve.ConfigSource == "cluster" {
+		if err := s.watchCluster(ctx, errc); err != nil {
+			return err
+		}
+	} else {
+		if err := s.reload(ctx); err != nil {
+			return err
+		}
+		go func() { errc <- s.watchConfig(ctx) }()
 	}
 	defer func() {
 		if e := s.current.Load(); e != nil {
@@ -195,11 +211,7 @@ func (g *globals) serve(ctx context.Context) error {
 		s.log.Info("WARNING: client certificates are not required (--insecure-no-client-auth-unsafe): anyone who reaches the port can make Assay query registries")
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 4)
 	go func() { errc <- watchTLS(ctx) }()
-	go func() { errc <- s.watchConfig(ctx) }()
 
 	ln, err := net.Listen("tcp", cfg.Serve.Listen)
 	if err != nil {
@@ -259,9 +271,22 @@ func (s *server) reload(ctx context.Context) error {
 		s.reloads.WithLabelValues("failed").Inc()
 		return usageError(err)
 	}
+	if err := s.install(ctx, objs, data); err != nil {
+		s.reloads.WithLabelValues("failed").Inc()
+		return err
+	}
+	s.reloads.WithLabelValues("ok").Inc()
+	s.log.Info("configuration loaded", "file", s.g.objects, "stores", len(objs.Stores), "verifiers", len(objs.Verifiers), "policies", len(objs.Policies))
+	return nil
+}
+
+// install wires an engine for objs and swaps it in. source identifies
+// the configuration (the file's bytes, or the objects' hash); with the
+// plugins' checksums it keys the verdict cache. Call with s.mu held.
+func (s *server) install(ctx context.Context, objs *catalog.Objects, source []byte) error {
 	sums, _ := os.ReadFile(filepath.Join(s.g.cfg.PluginDir, plugin.SumsFile))
 	id := sha256.New()
-	id.Write(data)
+	id.Write(source)
 	id.Write([]byte{0})
 	id.Write(sums)
 	eng, err := s.g.wireEngine(ctx, objs, true, engineOptions{
@@ -272,7 +297,6 @@ func (s *server) reload(ctx context.Context) error {
 		failureTTL: s.g.cfg.Cache.FailureTTL,
 	})
 	if err != nil {
-		s.reloads.WithLabelValues("failed").Inc()
 		return err
 	}
 	if old := s.current.Swap(eng); old != nil {
@@ -285,8 +309,6 @@ func (s *server) reload(ctx context.Context) error {
 		s.retired.Errors += st.Errors
 		old.Close()
 	}
-	s.reloads.WithLabelValues("ok").Inc()
-	s.log.Info("configuration loaded", "file", s.g.objects, "stores", len(objs.Stores), "verifiers", len(objs.Verifiers), "policies", len(objs.Policies))
 	return nil
 }
 

@@ -72,6 +72,19 @@ type Serve struct {
 	MaxInFlight    int `mapstructure:"max-in-flight"`
 	// MaxBodyBytes bounds a request body. Default 1 MiB.
 	MaxBodyBytes int64 `mapstructure:"max-body-bytes"`
+	// ConfigSource is where the Store, Verifier and Policy objects come
+	// from: "file" (the --config file, watched; the default) or
+	// "cluster" (the custom resources of the cluster, watched by
+	// controllers that also write their status).
+	ConfigSource string `mapstructure:"config-source"`
+	// Kubeconfig is the kubeconfig file for ConfigSource "cluster"; empty
+	// means $KUBECONFIG or the in-cluster configuration.
+	Kubeconfig string `mapstructure:"kubeconfig"`
+	// LeaderElect elects one replica to write status (every replica
+	// serves). LeaderElectionNamespace holds the Lease; default
+	// $POD_NAMESPACE, else "assay-system".
+	LeaderElect             bool   `mapstructure:"leader-elect"`
+	LeaderElectionNamespace string `mapstructure:"leader-election-namespace"`
 	// Pprof serves Go's profiles under /debug/pprof/ on HealthListen.
 	// Default false: the health port is plain HTTP without authentication.
 	Pprof bool `mapstructure:"pprof"`
@@ -132,6 +145,7 @@ func Default() Config {
 			KeyConcurrency: 16,
 			MaxInFlight:    128,
 			MaxBodyBytes:   1 << 20,
+			ConfigSource:   "file",
 		},
 		Cache: Cache{
 			VerdictBytes: 32 << 20,
@@ -149,6 +163,9 @@ func Default() Config {
 func (c Config) ValidateServe() error {
 	s := c.Serve
 	var errs []error
+	if s.ConfigSource != "file" && s.ConfigSource != "cluster" {
+		errs = append(errs, fmt.Errorf("serve.config-source: %q is not file or cluster", s.ConfigSource))
+	}
 	if s.Listen == "" {
 		errs = append(errs, errors.New("serve.listen: must not be empty"))
 	}

@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"pkg/servetest":      {},
 	"pkg/verifier":       {"pkg/executor", "pkg/plugin", "pkg/report"},
 	"pkg/catalog":        {"pkg/apis/v1alpha1", "pkg/executor"},
+	"pkg/controller":     {"pkg/apis/v1alpha1", "pkg/catalog"},
 	"plugins/notation":   {"pkg/plugin"},
 	"plugins/cosign":     {"pkg/plugin"},
 	"plugins/vulnreport": {"pkg/plugin"},
