@@ -107,6 +107,19 @@ func TestBasicAuth(t *testing.T) {
 				return store.Options{Registries: plain(host), DockerConfigPaths: []string{dockerConfig(t, map[string]any{"credsStore": "assaystore"})}}
 			},
 		},
+		"credentials come from a docker config held in memory, as a pull Secret holds it": {
+			opts: func(t *testing.T) store.Options {
+				cfg, _ := json.Marshal(basicAuths(host, "user", "pass"))
+				return store.Options{Registries: plain(host), DockerConfigs: [][]byte{cfg}}
+			},
+		},
+		"a docker config in memory is searched before the files": {
+			opts: func(t *testing.T) store.Options {
+				cfg, _ := json.Marshal(basicAuths(host, "user", "pass"))
+				return store.Options{Registries: plain(host), DockerConfigs: [][]byte{cfg},
+					DockerConfigPaths: []string{dockerConfig(t, basicAuths(host, "user", "wrong"))}}
+			},
+		},
 		"static credentials win over the docker config": {
 			opts: func(t *testing.T) store.Options {
 				return store.Options{Registries: withPass("pass"), DockerConfigPaths: []string{dockerConfig(t, basicAuths(host, "user", "wrong"))}}
@@ -135,6 +148,7 @@ func TestBasicAuth(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, _ := newStore(t, tc.opts(t))
 			got, err := s.Resolve(context.Background(), srv.RepositoryName("auth/app"), "v1")
+
 			if tc.wantErr != nil {
 				if err == nil {
 					t.Fatal("resolved without valid credentials")

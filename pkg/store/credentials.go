@@ -48,11 +48,44 @@ func credentialFunc(registries map[string]RegistryOptions, docker credentials.St
 	}
 }
 
-// dockerCredentials loads the docker config files, in order, as one
+// dockerCredentials loads the in-memory docker configs, then the docker
+// config files, in order, as one credential store. With neither it loads
+// the default docker config if there is one; it returns a nil store when
+// there is nothing to load.
+func dockerCredentials(configs [][]byte, paths []string) (credentials.Store, error) {
+	var inMemory []credentials.Store
+	for i, c := range configs {
+		s, err := credentials.NewMemoryStoreFromDockerConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("docker config %d held in memory: %w", i, err)
+		}
+		inMemory = append(inMemory, s)
+	}
+	files, err := dockerConfigFiles(paths, len(configs) == 0)
+	if err != nil {
+		return nil, err
+	}
+	all := inMemory
+	if files != nil {
+		all = append(all, files)
+	}
+	switch len(all) {
+	case 0:
+		return nil, nil
+	case 1:
+		return all[0], nil
+	}
+	return credentials.NewStoreWithFallbacks(all[0], all[1:]...), nil
+}
+
+// dockerConfigFiles loads the docker config files, in order, as one
 // credential store. With no paths it loads the default docker config if
-// there is one; it returns a nil store when there is nothing to load.
-func dockerCredentials(paths []string) (credentials.Store, error) {
+// orDefault and there is one; it returns nil when there is nothing.
+func dockerConfigFiles(paths []string, orDefault bool) (credentials.Store, error) {
 	opts := credentials.StoreOptions{}
+	if len(paths) == 0 && !orDefault {
+		return nil, nil
+	}
 	if len(paths) == 0 {
 		p, ok := defaultDockerConfig()
 		if !ok {

@@ -80,10 +80,14 @@ type Options struct {
 	// DockerConfigPaths are docker config.json files searched in order
 	// for credentials ("auths", "credsStore" and "credHelpers"; helper
 	// programs are looked up on PATH). Each file must exist and parse;
-	// it is read once, by New. If empty, the default docker config
+	// it is read once, by New. If empty (and DockerConfigs too), the default docker config
 	// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json) is used
 	// when it exists. Static credentials in Registries take precedence.
 	DockerConfigPaths []string
+	// DockerConfigs are docker config JSON documents held in memory (the
+	// ".dockerconfigjson" of Kubernetes pull Secrets): their "auths" are
+	// searched, in order, before DockerConfigPaths. Each must parse.
+	DockerConfigs [][]byte
 	// MaxManifestBytes caps a manifest or index (by its descriptor, and
 	// while reading it) and one page of a referrers listing. If 0,
 	// DefaultMaxManifestBytes; negative is an error.

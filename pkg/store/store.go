@@ -70,7 +70,7 @@ func New(opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	docker, err := dockerCredentials(opts.DockerConfigPaths)
+	docker, err := dockerCredentials(opts.DockerConfigs, opts.DockerConfigPaths)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
