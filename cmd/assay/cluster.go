@@ -8,6 +8,7 @@ import (
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/catalog"
 	"github.com/assayproj/assay/pkg/controller"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -33,6 +34,9 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 	}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := corev1.AddToScheme(scheme); err != nil {
 		return err
 	}
 	ns := cfg.LeaderElectionNamespace
@@ -71,6 +75,7 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 			return checkVerifier(ctx, s.host, "cluster", v)
 		},
 		Elected: mgr.Elected(),
+		Secrets: mgr.GetAPIReader(),
 		Log:     s.log.WithName("configuration"),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

@@ -69,7 +69,11 @@ func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlu
 	if len(objs.Stores) > 0 {
 		storeSpec = objs.Stores[0].Spec
 	}
+	if len(storeSpec.PullSecrets) > 0 && len(objs.DockerConfigs) == 0 {
+		return nil, usageError(fmt.Errorf("Store %q field spec.pullSecrets: Secrets are read only with --config-source cluster; use dockerConfigPaths in a file", objs.Stores[0].Name))
+	}
 	so := storeOptions(storeSpec, g.cfg.CacheBytes)
+	so.DockerConfigs = objs.DockerConfigs
 	so.MaxConcurrentRequests = g.cfg.RegistryConcurrency
 	so.TagTTL, so.ReferrersTTL = g.cfg.Cache.TagTTL, g.cfg.Cache.ReferrersTTL
 	// cosign's classic signature tag costs one request per listing; probe

@@ -25,6 +25,11 @@ type Objects struct {
 	Verifiers []v1alpha1.Verifier
 	Policies  []v1alpha1.Policy
 
+	// DockerConfigs are the ".dockerconfigjson" documents of the Stores'
+	// pullSecrets, in order, as the controllers read them from the
+	// cluster. A file never fills them.
+	DockerConfigs [][]byte
+
 	// docs records the document index of each object ("Kind/name" → index)
 	// so that validation errors can point into the file.
 	docs map[string]int

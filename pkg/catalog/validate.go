@@ -55,6 +55,11 @@ func (o *Objects) Validate(file string) error {
 				add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.registries[%d].identityToken", i), "identityToken and password are exclusive")
 			}
 		}
+		for i, ps := range s.Spec.PullSecrets {
+			if ps.Name == "" || ps.Namespace == "" {
+				add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.pullSecrets[%d]", i), "needs a name and a namespace")
+			}
+		}
 		l := s.Spec.Limits
 		for _, lim := range []struct {
 			field string

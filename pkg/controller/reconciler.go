@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/catalog"
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,12 +67,22 @@ type Reconciler struct {
 	// Name of the controller, unique in the process (controller-runtime
 	// names its metrics after it). Default "assay-configuration".
 	Name string
+	// Secrets reads the Stores' pullSecrets (Get only, uncached, so
+	// Assay needs no permission to list or watch Secrets). If nil,
+	// Client is used.
+	Secrets client.Reader
+	// SecretResync is how often the pullSecrets are read again, to see
+	// rotated credentials; 0 means DefaultSecretResync.
+	SecretResync time.Duration
 
 	mu       sync.Mutex
 	lastGood map[string]client.Object // by kind/name: the last valid version
 	applied  string                   // id of the configuration in effect
 	inEffect map[string]int64         // by kind/name: the generation in effect
 }
+
+// DefaultSecretResync is how often pullSecrets are read again.
+const DefaultSecretResync = time.Minute
 
 // key is the single work item: every object enqueues it.
 var key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "configuration"}}
@@ -164,6 +176,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		}
 		return reconcile.Result{}, r.writeStatus(ctx, live, problems, "", nil)
 	}
+	configs, err := r.dockerConfigs(ctx, objs.Stores)
+	if err != nil { // a Secret went away between the check and now
+		return reconcile.Result{}, err
+	}
+	objs.DockerConfigs = configs
 	id := configID(objs)
 	applyErr := ""
 	if id != r.applied {
@@ -186,7 +203,43 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			r.inEffect[k] = o.GetGeneration()
 		}
 	}
-	return reconcile.Result{}, r.writeStatus(ctx, live, problems, applyErr, r.inEffect)
+	result := reconcile.Result{}
+	for _, o := range live { // invalid Stores too: their Secret may appear
+		if s, ok := o.(*v1alpha1.Store); ok && len(s.Spec.PullSecrets) > 0 {
+			result.RequeueAfter = r.SecretResync
+			if result.RequeueAfter <= 0 {
+				result.RequeueAfter = DefaultSecretResync
+			}
+		}
+	}
+	return result, r.writeStatus(ctx, live, problems, applyErr, r.inEffect)
+}
+
+// dockerConfigs reads the pullSecrets of stores, in order.
+func (r *Reconciler) dockerConfigs(ctx context.Context, stores []v1alpha1.Store) ([][]byte, error) {
+	reader := r.Secrets
+	if reader == nil {
+		reader = r.Client
+	}
+	var out [][]byte
+	for _, s := range stores {
+		for i, ref := range s.Spec.PullSecrets {
+			field := fmt.Sprintf("field spec.pullSecrets[%d]", i)
+			var sec corev1.Secret
+			if err := reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &sec); err != nil {
+				if apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("%s: Secret %s/%s does not exist", field, ref.Namespace, ref.Name)
+				}
+				return nil, fmt.Errorf("%s: read Secret %s/%s: %w", field, ref.Namespace, ref.Name, err)
+			}
+			data, ok := sec.Data[corev1.DockerConfigJsonKey]
+			if sec.Type != corev1.SecretTypeDockerConfigJson || !ok {
+				return nil, fmt.Errorf("%s: Secret %s/%s is of type %q without %q; want a %s Secret", field, ref.Namespace, ref.Name, sec.Type, corev1.DockerConfigJsonKey, corev1.SecretTypeDockerConfigJson)
+			}
+			out = append(out, data)
+		}
+	}
+	return out, nil
 }
 
 // check validates every object on its own and against the others; it
@@ -208,6 +261,13 @@ func (r *Reconciler) check(ctx context.Context, live map[string]client.Object) m
 			}
 			for k := range live {
 				add(k, e.Error())
+			}
+		}
+	}
+	for k, o := range live {
+		if s, ok := o.(*v1alpha1.Store); ok {
+			if _, err := r.dockerConfigs(ctx, []v1alpha1.Store{*s}); err != nil {
+				add(k, err.Error())
 			}
 		}
 	}
@@ -317,6 +377,9 @@ func configID(objs *catalog.Objects) string {
 	}
 	for _, p := range objs.Policies {
 		_ = enc.Encode([]any{"Policy", p.Name, p.Spec})
+	}
+	for _, c := range objs.DockerConfigs { // rotated credentials apply at once
+		_ = enc.Encode([]any{"DockerConfig", c})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

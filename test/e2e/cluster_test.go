@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -195,5 +197,80 @@ func TestServeTakesItsConfigurationFromTheCluster(t *testing.T) {
 	})
 	if strings.Contains(srv.Output(), "panic") {
 		t.Fatalf("assay serve panicked:\n%s", srv.Output())
+	}
+}
+
+func TestServeReadsRegistryCredentialsFromPullSecrets(t *testing.T) {
+	c, kubeconfig := startAPIServer(t)
+	ctx := context.Background()
+	reg := registrytest.NewOlaregBehind(t, registrytest.BasicAuth("robot", "s3cret"))
+	f := newFixture(t, reg.Host())
+	r := f.repo("private/app")
+	r.Client = &auth.Client{Credential: auth.StaticCredential(reg.Host(), auth.Credential{Username: "robot", Password: "s3cret"})}
+	img := f.image(r, "signed")
+	f.sign(r, f.leaf, img, notationtest.SignOptions{})
+	ref := r.Reference.String() + ":signed"
+
+	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{reg.Host(): map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := &v1alpha1.Verifier{ObjectMeta: metav1.ObjectMeta{Name: "notation"}, Spec: v1alpha1.VerifierSpec{
+		Plugin: "notation", ArtifactTypes: []string{notarySignature}}}
+	verifier.Spec.Parameters.Raw = notationtest.MustJSON(t, notationtest.NewParams(r.Reference.String(), f.ca, nil))
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "assay-system"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: "assay-system"},
+			Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: cfg}},
+		&v1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: "registries"}, Spec: v1alpha1.StoreSpec{
+			Registries:  []v1alpha1.RegistrySpec{{Host: reg.Host(), PlainHTTP: true}},
+			PullSecrets: []v1alpha1.SecretReference{{Name: "regcred", Namespace: "assay-system"}}}},
+		verifier,
+		&v1alpha1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "signed"}, Spec: v1alpha1.PolicySpec{
+			Rules: []v1alpha1.PolicyRule{{ArtifactType: notarySignature, Required: true}}}},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	material, err := servetest.NewTLS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServeWith(t, "", material, true, "--config-source", "cluster", "--kubeconfig", kubeconfig, "--verdict-cache-bytes", "0")
+	rep := decodeReport(t, post(t, srv, "/v1/verify", ref).Response.Items[0])
+	if !rep.IsSuccess {
+		t.Fatalf("with the pull Secret's credentials: %s %s", rep.Reason, rep.Message)
+	}
+
+	// A Store naming a Secret that does not exist is refused, saying so;
+	// the last good Store, with its credentials, stays in effect.
+	store := objs[2].(*v1alpha1.Store)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(store), store); err != nil {
+		t.Fatal(err)
+	}
+	store.Spec.PullSecrets = []v1alpha1.SecretReference{{Name: "missing", Namespace: "assay-system"}}
+	if err := c.Update(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(store), store); err != nil {
+			t.Fatal(err)
+		}
+		cond := meta.FindStatusCondition(store.Status.Conditions, "Ready")
+		if cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "Secret assay-system/missing does not exist") &&
+			strings.Contains(cond.Message, "generation 1 stays in effect") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Store status %+v, want Ready=False naming the missing Secret", store.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rep := decodeReport(t, post(t, srv, "/v1/verify", ref).Response.Items[0]); !rep.IsSuccess {
+		t.Fatalf("after the Store's bad update: %s %s, want the last good credentials to still work", rep.Reason, rep.Message)
 	}
 }

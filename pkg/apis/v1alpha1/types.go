@@ -50,9 +50,26 @@ type StoreSpec struct {
 	// docker config of the user running Assay.
 	// +optional
 	DockerConfigPaths []string `json:"dockerConfigPaths,omitempty"`
+	// PullSecrets are Kubernetes Secrets of type
+	// kubernetes.io/dockerconfigjson whose credentials the Store uses,
+	// searched in order before DockerConfigPaths. Only with the
+	// cluster as the configuration source; a file that names them is
+	// refused.
+	// +optional
+	PullSecrets []SecretReference `json:"pullSecrets,omitempty"`
 	// Limits bound what is fetched and walked for one subject.
 	// +optional
 	Limits StoreLimits `json:"limits,omitempty"`
+}
+
+// SecretReference names a Secret.
+type SecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Namespace of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	Namespace string `json:"namespace"`
 }
 
 // RegistrySpec configures one registry host.
