@@ -32,8 +32,8 @@ plugins:
 	done
 	cd $(PLUGINS) && sha256sum $(PLUGIN_NAMES) > SHA256SUMS
 
-## tools: test dependencies (the distribution v3 registry binary, kube-apiserver and etcd; redis-server via apt-get)
-tools: $(TOOLS)/registry cluster-tools
+## tools: test dependencies (the distribution v3 registry binary, kube-apiserver, etcd and helm; redis-server via apt-get)
+tools: $(TOOLS)/registry cluster-tools $(TOOLS)/helm
 	bash hack/install-test-deps.sh
 
 ## cluster-tools: kube-apiserver and etcd, built from the Go module proxy by the module in test/tools/kube
