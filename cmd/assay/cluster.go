@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
-	"github.com/assayproj/assay/pkg/catalog"
 	"github.com/assayproj/assay/pkg/controller"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -61,10 +60,8 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 	_ = mgr.AddHealthzCheck("ping", healthz.Ping)
 	r := &controller.Reconciler{
 		Client: mgr.GetClient(),
-		Apply: func(ctx context.Context, objs *catalog.Objects, id string) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if err := s.install(ctx, objs, []byte("cluster:"+id)); err != nil {
+		Apply: func(ctx context.Context, c controller.Configuration) error {
+			if err := s.installConfiguration(ctx, c); err != nil {
 				s.reloads.WithLabelValues("failed").Inc()
 				return err
 			}
@@ -83,5 +80,36 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 	}
 	go func() { errc <- mgr.Start(ctx) }()
 	s.log.Info("watching the cluster's Store, Verifier and Policy objects", "leaderElection", cfg.LeaderElect, "namespace", ns)
+	return nil
+}
+
+// installConfiguration wires the cluster-wide engine and one per
+// namespace with objects of its own, and swaps them all in; on any error
+// nothing changes.
+func (s *server) installConfiguration(ctx context.Context, c controller.Configuration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	def, err := s.newEngine(ctx, c.Cluster, []byte("cluster:"+c.ID))
+	if err != nil {
+		return err
+	}
+	namespaces := map[string]*engine{}
+	for ns, objs := range c.Namespaces {
+		e, err := s.newEngine(ctx, objs, []byte("namespace "+ns+":"+c.ID))
+		if err != nil {
+			def.Close()
+			for _, e := range namespaces {
+				e.Close()
+			}
+			return fmt.Errorf("namespace %s: %w", ns, err)
+		}
+		namespaces[ns] = e
+	}
+	s.retire(s.current.Swap(def))
+	if old := s.namespaces.Swap(&namespaces); old != nil {
+		for _, e := range *old {
+			s.retire(e)
+		}
+	}
 	return nil
 }

@@ -115,7 +115,10 @@ type server struct {
 	ready    func(context.Context) error // extra readiness check (Redis)
 
 	current atomic.Pointer[engine]
-	mu      sync.Mutex // serialises reloads
+	// namespaces holds the engines of namespaces with objects of their
+	// own (--config-source cluster); other namespaces use current.
+	namespaces atomic.Pointer[map[string]*engine]
+	mu         sync.Mutex // serialises reloads
 	// retired sums the cache counters of engines replaced by reloads, so
 	// the metrics stay cumulative.
 	retired executor.CacheStats
@@ -128,16 +131,27 @@ var (
 	_ provider.Resolver = (*server)(nil)
 )
 
-// Verify implements provider.Verifier with the current configuration.
-// The key's namespace does not select a configuration yet: every key is
-// verified under the objects of the --config file.
+// Verify implements provider.Verifier with the current configuration: the
+// key's namespace's own, when it has one (Namespaced objects in the
+// cluster), else the cluster-wide one.
 func (s *server) Verify(ctx context.Context, k provider.Key) (*report.Report, error) {
-	return s.current.Load().exec.Verify(ctx, k.Reference)
+	return s.engineFor(k.Namespace).exec.Verify(ctx, k.Reference)
 }
 
 // Resolve implements provider.Resolver.
 func (s *server) Resolve(ctx context.Context, k provider.Key) (string, error) {
-	return s.current.Load().exec.Resolve(ctx, k.Reference)
+	return s.engineFor(k.Namespace).exec.Resolve(ctx, k.Reference)
+}
+
+func (s *server) engineFor(namespace string) *engine {
+	if namespace != "" {
+		if m := s.namespaces.Load(); m != nil {
+			if e, ok := (*m)[namespace]; ok {
+				return e
+			}
+		}
+	}
+	return s.current.Load()
 }
 
 func (g *globals) serve(ctx context.Context) error {
@@ -284,32 +298,45 @@ func (s *server) reload(ctx context.Context) error {
 // the configuration (the file's bytes, or the objects' hash); with the
 // plugins' checksums it keys the verdict cache. Call with s.mu held.
 func (s *server) install(ctx context.Context, objs *catalog.Objects, source []byte) error {
+	eng, err := s.newEngine(ctx, objs, source)
+	if err != nil {
+		return err
+	}
+	s.retire(s.current.Swap(eng))
+	return nil
+}
+
+// newEngine wires an engine for objs; source (with the plugins'
+// checksums) keys its verdicts.
+func (s *server) newEngine(ctx context.Context, objs *catalog.Objects, source []byte) (*engine, error) {
 	sums, _ := os.ReadFile(filepath.Join(s.g.cfg.PluginDir, plugin.SumsFile))
 	id := sha256.New()
 	id.Write(source)
 	id.Write([]byte{0})
 	id.Write(sums)
-	eng, err := s.g.wireEngine(ctx, objs, true, engineOptions{
+	return s.g.wireEngine(ctx, objs, true, engineOptions{
 		host:       s.host,
 		verdicts:   s.verdicts,
 		configID:   hex.EncodeToString(id.Sum(nil))[:16],
 		verdictTTL: s.g.cfg.Cache.VerdictTTL,
 		failureTTL: s.g.cfg.Cache.FailureTTL,
 	})
-	if err != nil {
-		return err
+}
+
+// retire adds an engine's cache counters to the retired ones and closes
+// it. Call with s.mu held.
+func (s *server) retire(old *engine) {
+	if old == nil {
+		return
 	}
-	if old := s.current.Swap(eng); old != nil {
-		st := old.exec.CacheStats()
-		s.retired.Hits += st.Hits
-		s.retired.Misses += st.Misses
-		s.retired.Shared += st.Shared
-		s.retired.Stored += st.Stored
-		s.retired.Uncacheable += st.Uncacheable
-		s.retired.Errors += st.Errors
-		old.Close()
-	}
-	return nil
+	st := old.exec.CacheStats()
+	s.retired.Hits += st.Hits
+	s.retired.Misses += st.Misses
+	s.retired.Shared += st.Shared
+	s.retired.Stored += st.Stored
+	s.retired.Uncacheable += st.Uncacheable
+	s.retired.Errors += st.Errors
+	old.Close()
 }
 
 // watchConfig reloads the --config file when it changes. It watches the
@@ -368,7 +395,16 @@ func (s *server) cacheStats() executor.CacheStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.retired
-	if e := s.current.Load(); e != nil {
+	engines := []*engine{s.current.Load()}
+	if m := s.namespaces.Load(); m != nil {
+		for _, e := range *m {
+			engines = append(engines, e)
+		}
+	}
+	for _, e := range engines {
+		if e == nil {
+			continue
+		}
 		c := e.exec.CacheStats()
 		st.Hits += c.Hits
 		st.Misses += c.Misses

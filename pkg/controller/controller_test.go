@@ -16,6 +16,7 @@ import (
 	"github.com/assayproj/assay/pkg/catalog"
 	"github.com/assayproj/assay/pkg/controller"
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -48,27 +49,38 @@ func kubeAssets(t *testing.T) string {
 // applied records the configurations handed to Apply.
 type applied struct {
 	mu    sync.Mutex
-	calls []*catalog.Objects
+	calls []controller.Configuration
 	fail  error
 }
 
-func (a *applied) apply(_ context.Context, objs *catalog.Objects, _ string) error {
+func (a *applied) apply(_ context.Context, cfg controller.Configuration) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.fail != nil {
 		return a.fail
 	}
-	a.calls = append(a.calls, objs)
+	a.calls = append(a.calls, cfg)
 	return nil
 }
 
+// last is the cluster-wide part of the last configuration applied.
 func (a *applied) last() *catalog.Objects {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.calls) == 0 {
 		return nil
 	}
-	return a.calls[len(a.calls)-1]
+	return a.calls[len(a.calls)-1].Cluster
+}
+
+// lastIn is a namespace's part of the last configuration applied.
+func (a *applied) lastIn(ns string) *catalog.Objects {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.calls) == 0 {
+		return nil
+	}
+	return a.calls[len(a.calls)-1].Namespaces[ns]
 }
 
 // env is one API server with the CRDs and a manager running the reconciler.
@@ -95,6 +107,9 @@ func start(t *testing.T) *env {
 	})
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := corev1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, Logger: logr.Discard()})
@@ -179,6 +194,10 @@ func (e *env) ready(t *testing.T, obj client.Object) (*metav1.Condition, int64) 
 	case *v1alpha1.Policy:
 		st = o.Status
 	case *v1alpha1.Store:
+		st = o.Status
+	case *v1alpha1.NamespacedVerifier:
+		st = o.Status
+	case *v1alpha1.NamespacedPolicy:
 		st = o.Status
 	}
 	return meta.FindStatusCondition(st.Conditions, controller.ConditionReady), st.ObservedGeneration
@@ -276,4 +295,44 @@ func TestAnInvalidNewObjectIsNotInEffect(t *testing.T) {
 	if l := e.applied.last(); l != nil && len(l.Verifiers) != 0 {
 		t.Fatalf("a Verifier that was never valid is in effect: %+v", l.Verifiers)
 	}
+}
+
+func TestANamespacesOwnObjectsReplaceTheClustersThereOnly(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	for _, ns := range []string{"team-a", "team-b"} {
+		if err := e.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clusterV := verifier("notation", `{"who":"cluster"}`)
+	p := policyFor("signed", "application/vnd.cncf.notary.signature")
+	nv := &v1alpha1.NamespacedVerifier{ObjectMeta: metav1.ObjectMeta{Name: "team-notation", Namespace: "team-a"},
+		Spec: verifier("", `{"who":"team-a"}`).Spec}
+	for _, o := range []client.Object{clusterV, p, nv} {
+		if err := e.c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitReady(t, nv, metav1.ConditionTrue, controller.ReasonApplied, "in effect")
+	eventually(t, "team-a's own Verifier in its configuration, with the cluster's Policy", func() (bool, string) {
+		a := e.applied.lastIn("team-a")
+		if a == nil || e.applied.last() == nil {
+			return false, "no configuration for team-a"
+		}
+		ok := len(a.Verifiers) == 1 && string(a.Verifiers[0].Spec.Parameters.Raw) == `{"who":"team-a"}` && len(a.Policies) == 1 &&
+			len(e.applied.last().Verifiers) == 1 && string(e.applied.last().Verifiers[0].Spec.Parameters.Raw) == `{"who":"cluster"}` &&
+			e.applied.lastIn("team-b") == nil
+		return ok, fmt.Sprintf("team-a %+v, cluster %+v", a.Verifiers, e.applied.last().Verifiers)
+	})
+
+	// A NamespacedPolicy whose rule only the cluster's Verifiers could
+	// handle is invalid in its namespace, since team-a's Verifiers replace
+	// the cluster's there.
+	np := &v1alpha1.NamespacedPolicy{ObjectMeta: metav1.ObjectMeta{Name: "sbom", Namespace: "team-a"},
+		Spec: policyFor("", "application/spdx+json").Spec}
+	if err := e.c.Create(ctx, np); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(t, np, metav1.ConditionFalse, controller.ReasonInvalid, `no Verifier handles "application/spdx+json"`)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,13 +43,23 @@ const (
 	ReasonApplyFailed = "ApplyFailed"
 )
 
-// ApplyFunc puts a validated configuration in effect. id identifies it
-// (a hash of the objects' specs), for verdict caches.
-type ApplyFunc func(ctx context.Context, objs *catalog.Objects, id string) error
+// Configuration is what the objects configure: the cluster-wide
+// configuration, and one per namespace that has objects of its own (its
+// Namespaced kinds replace the cluster's objects of the same kinds there).
+type Configuration struct {
+	Cluster    *catalog.Objects
+	Namespaces map[string]*catalog.Objects
+	// ID identifies the whole configuration (a hash of every spec and
+	// pull Secret), for verdict caches.
+	ID string
+}
+
+// ApplyFunc puts a validated configuration in effect.
+type ApplyFunc func(ctx context.Context, cfg Configuration) error
 
 // CheckVerifierFunc asks a Verifier's plugin whether it accepts the
 // Verifier (artifact types, parameters). It returns an error naming the
-// field, or nil.
+// field, or nil. A NamespacedVerifier is checked as a Verifier.
 type CheckVerifierFunc func(ctx context.Context, v v1alpha1.Verifier) error
 
 // Reconciler keeps the configuration in step with the cluster's objects.
@@ -75,10 +86,11 @@ type Reconciler struct {
 	// rotated credentials; 0 means DefaultSecretResync.
 	SecretResync time.Duration
 
-	mu       sync.Mutex
-	lastGood map[string]client.Object // by kind/name: the last valid version
-	applied  string                   // id of the configuration in effect
-	inEffect map[string]int64         // by kind/name: the generation in effect
+	mu        sync.Mutex
+	lastGood  map[string]client.Object            // by kind/name: the last valid version
+	applied   string                              // id of the configuration in effect
+	inEffect  map[string]int64                    // by object key: the generation in effect
+	prevScope map[string]map[string]client.Object // by namespace: the objects in effect
 }
 
 // DefaultSecretResync is how often pullSecrets are read again.
@@ -109,87 +121,75 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.Store{}, one, changed).
 		Watches(&v1alpha1.Verifier{}, one, changed).
 		Watches(&v1alpha1.Policy{}, one, changed).
+		Watches(&v1alpha1.NamespacedStore{}, one, changed).
+		Watches(&v1alpha1.NamespacedVerifier{}, one, changed).
+		Watches(&v1alpha1.NamespacedPolicy{}, one, changed).
 		Complete(r)
 }
 
-// Reconcile reads every Store, Verifier and Policy, builds the
-// configuration from the valid ones (and the last good version of the
-// invalid ones), applies it when it changed, and writes each object's
-// Ready condition.
+// Reconcile reads every Store, Verifier and Policy, cluster-wide and
+// namespaced, builds each scope's configuration from the valid objects
+// (and the last good version of the invalid ones), applies the whole when
+// it changed, and writes each object's Ready condition.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.lastGood == nil {
 		r.lastGood = map[string]client.Object{}
+		r.prevScope = map[string]map[string]client.Object{}
 	}
-	var stores v1alpha1.StoreList
-	var verifiers v1alpha1.VerifierList
-	var policies v1alpha1.PolicyList
-	for _, l := range []client.ObjectList{&stores, &verifiers, &policies} {
-		if err := r.Client.List(ctx, l); err != nil {
-			return reconcile.Result{}, fmt.Errorf("list verification objects: %w", err)
-		}
-	}
-	live := map[string]client.Object{}
-	for i := range stores.Items {
-		live[objKey(v1alpha1.KindStore, stores.Items[i].Name)] = &stores.Items[i]
-	}
-	for i := range verifiers.Items {
-		live[objKey(v1alpha1.KindVerifier, verifiers.Items[i].Name)] = &verifiers.Items[i]
-	}
-	for i := range policies.Items {
-		live[objKey(v1alpha1.KindPolicy, policies.Items[i].Name)] = &policies.Items[i]
+	live, err := r.listAll(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	for k := range r.lastGood { // deleted objects leave at once
 		if _, ok := live[k]; !ok {
 			delete(r.lastGood, k)
 		}
 	}
+	scopes := scopesOf(live)
+	problems := r.check(ctx, live, scopes)
 
-	problems := r.check(ctx, live)
-	// The configuration: each valid object as it is, and each invalid one
-	// as its last good version; if those do not fit together (a deleted
-	// Verifier leaves a Policy rule nobody handles), the valid objects
-	// alone. If neither holds together, nothing changes.
-	withLastGood, validOnly := map[string]client.Object{}, map[string]client.Object{}
-	for k, o := range live {
-		if problems[k] == "" {
-			withLastGood[k], validOnly[k] = o, o
-		} else if good, ok := r.lastGood[k]; ok {
-			withLastGood[k] = good
-		}
-	}
-	var chosen map[string]client.Object
-	var objs *catalog.Objects
-	for _, candidate := range []map[string]client.Object{withLastGood, validOnly} {
-		if o := objectsOf(candidate); o.Validate("cluster") == nil {
-			chosen, objs = candidate, o
-			break
-		}
-	}
-	if objs == nil {
-		r.Log.Info("configuration not changed: the valid objects do not hold together on their own")
-		for k := range live {
-			if problems[k] == "" {
-				problems[k] = "not in effect: the other objects are invalid and this one does not hold without them"
+	cfg := Configuration{Namespaces: map[string]*catalog.Objects{}}
+	inEffect := map[string]int64{}
+	chosenScopes := map[string]map[string]client.Object{}
+	for ns, members := range scopes {
+		chosen, objs := r.choose(members, problems)
+		if objs == nil {
+			r.Log.Info("configuration of a scope not changed: its valid objects do not hold together on their own", "namespace", ns)
+			for k := range members {
+				if problems[k] == "" {
+					problems[k] = "not in effect: the other objects are invalid and this one does not hold without them"
+				}
 			}
+			chosen = r.prevScope[ns]
+			objs = objectsOf(chosen)
 		}
-		return reconcile.Result{}, r.writeStatus(ctx, live, problems, "", nil)
+		configs, err := r.dockerConfigs(ctx, objs.Stores)
+		if err != nil { // a Secret went away between the check and now
+			return reconcile.Result{}, err
+		}
+		objs.DockerConfigs = configs
+		chosenScopes[ns] = chosen
+		for k, o := range chosen {
+			inEffect[k] = o.GetGeneration()
+		}
+		if ns == "" {
+			cfg.Cluster = objs
+		} else {
+			cfg.Namespaces[ns] = objs
+		}
 	}
-	configs, err := r.dockerConfigs(ctx, objs.Stores)
-	if err != nil { // a Secret went away between the check and now
-		return reconcile.Result{}, err
-	}
-	objs.DockerConfigs = configs
-	id := configID(objs)
+	cfg.ID = configID(cfg)
 	applyErr := ""
-	if id != r.applied {
-		if err := r.Apply(ctx, objs, id); err != nil {
+	if cfg.ID != r.applied {
+		if err := r.Apply(ctx, cfg); err != nil {
 			applyErr = err.Error()
 			r.Log.Error(err, "configuration not applied; the previous one stays in effect")
 		} else {
-			r.applied = id
-			r.Log.Info("configuration applied", "id", id, "stores", len(objs.Stores), "verifiers", len(objs.Verifiers), "policies", len(objs.Policies))
+			r.applied = cfg.ID
+			r.Log.Info("configuration applied", "id", cfg.ID, "namespaces", len(cfg.Namespaces),
+				"stores", len(cfg.Cluster.Stores), "verifiers", len(cfg.Cluster.Verifiers), "policies", len(cfg.Cluster.Policies))
 		}
 	}
 	if applyErr == "" {
@@ -198,14 +198,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 				r.lastGood[k] = o.DeepCopyObject().(client.Object)
 			}
 		}
-		r.inEffect = map[string]int64{}
-		for k, o := range chosen {
-			r.inEffect[k] = o.GetGeneration()
-		}
+		r.inEffect, r.prevScope = inEffect, chosenScopes
 	}
 	result := reconcile.Result{}
 	for _, o := range live { // invalid Stores too: their Secret may appear
-		if s, ok := o.(*v1alpha1.Store); ok && len(s.Spec.PullSecrets) > 0 {
+		if st := storeSpec(o); st != nil && len(st.PullSecrets) > 0 {
 			result.RequeueAfter = r.SecretResync
 			if result.RequeueAfter <= 0 {
 				result.RequeueAfter = DefaultSecretResync
@@ -213,6 +210,93 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		}
 	}
 	return result, r.writeStatus(ctx, live, problems, applyErr, r.inEffect)
+}
+
+// choose is the configuration of one scope: each valid member as it is
+// and each invalid one as its last good version; if those do not hold
+// together (a deleted Verifier leaves a Policy rule nobody handles), the
+// valid members alone; if neither holds, nil.
+func (r *Reconciler) choose(members map[string]client.Object, problems map[string]string) (map[string]client.Object, *catalog.Objects) {
+	withLastGood, validOnly := map[string]client.Object{}, map[string]client.Object{}
+	for k, o := range members {
+		if problems[k] == "" {
+			withLastGood[k], validOnly[k] = o, o
+		} else if good, ok := r.lastGood[k]; ok {
+			withLastGood[k] = good
+		}
+	}
+	for _, candidate := range []map[string]client.Object{withLastGood, validOnly} {
+		if o := objectsOf(candidate); o.Validate("cluster") == nil {
+			return candidate, o
+		}
+	}
+	return nil, nil
+}
+
+// listAll lists the six kinds, keyed by objKey.
+func (r *Reconciler) listAll(ctx context.Context) (map[string]client.Object, error) {
+	var (
+		stores     v1alpha1.StoreList
+		verifiers  v1alpha1.VerifierList
+		policies   v1alpha1.PolicyList
+		nstores    v1alpha1.NamespacedStoreList
+		nverifiers v1alpha1.NamespacedVerifierList
+		npolicies  v1alpha1.NamespacedPolicyList
+	)
+	for _, l := range []client.ObjectList{&stores, &verifiers, &policies, &nstores, &nverifiers, &npolicies} {
+		if err := r.Client.List(ctx, l); err != nil {
+			return nil, fmt.Errorf("list verification objects: %w", err)
+		}
+	}
+	live := map[string]client.Object{}
+	add := func(kind string, o client.Object) { live[objKey(kind, o.GetNamespace(), o.GetName())] = o }
+	for i := range stores.Items {
+		add(v1alpha1.KindStore, &stores.Items[i])
+	}
+	for i := range verifiers.Items {
+		add(v1alpha1.KindVerifier, &verifiers.Items[i])
+	}
+	for i := range policies.Items {
+		add(v1alpha1.KindPolicy, &policies.Items[i])
+	}
+	for i := range nstores.Items {
+		add(v1alpha1.KindNamespacedStore, &nstores.Items[i])
+	}
+	for i := range nverifiers.Items {
+		add(v1alpha1.KindNamespacedVerifier, &nverifiers.Items[i])
+	}
+	for i := range npolicies.Items {
+		add(v1alpha1.KindNamespacedPolicy, &npolicies.Items[i])
+	}
+	return live, nil
+}
+
+// scopesOf groups the objects into scopes: "" holds the cluster-wide
+// objects; each namespace with namespaced objects holds them, plus the
+// cluster's objects of every kind it has none of.
+func scopesOf(live map[string]client.Object) map[string]map[string]client.Object {
+	scopes := map[string]map[string]client.Object{"": {}}
+	has := map[string]map[string]bool{} // namespace → base kind → has own
+	for k, o := range live {
+		if o.GetNamespace() == "" {
+			scopes[""][k] = o
+			continue
+		}
+		ns := o.GetNamespace()
+		if scopes[ns] == nil {
+			scopes[ns], has[ns] = map[string]client.Object{}, map[string]bool{}
+		}
+		scopes[ns][k] = o
+		has[ns][baseKind(o)] = true
+	}
+	for ns, own := range has {
+		for k, o := range scopes[""] {
+			if !own[baseKind(o)] {
+				scopes[ns][k] = o
+			}
+		}
+	}
+	return scopes
 }
 
 // dockerConfigs reads the pullSecrets of stores, in order.
@@ -242,39 +326,63 @@ func (r *Reconciler) dockerConfigs(ctx context.Context, stores []v1alpha1.Store)
 	return out, nil
 }
 
-// check validates every object on its own and against the others; it
-// returns a message per object with a problem.
-func (r *Reconciler) check(ctx context.Context, live map[string]client.Object) map[string]string {
+// check validates every scope's objects together, each Store's pull
+// Secrets and each Verifier with its plugin; it returns a message per
+// object with a problem.
+func (r *Reconciler) check(ctx context.Context, live map[string]client.Object, scopes map[string]map[string]client.Object) map[string]string {
 	problems := map[string]string{}
 	add := func(k, msg string) {
+		if strings.Contains(problems[k], msg) {
+			return
+		}
 		if problems[k] != "" {
 			problems[k] += "; "
 		}
 		problems[k] += msg
 	}
-	if err := objectsOf(live).Validate("cluster"); err != nil {
-		for _, e := range unjoin(err) {
-			var oe *catalog.ObjectError
-			if errors.As(e, &oe) && oe.Kind != "" {
-				add(objKey(oe.Kind, oe.Name), fieldMessage(oe))
-				continue
-			}
-			for k := range live {
-				add(k, e.Error())
+	for ns, members := range scopes {
+		where := ""
+		if ns != "" {
+			where = "in namespace " + ns + ": "
+		}
+		byCatalogName := map[string]string{} // catalog kind/name → member key
+		for k, o := range members {
+			byCatalogName[baseKind(o)+"/"+o.GetName()] = k
+		}
+		if err := objectsOf(members).Validate("cluster"); err != nil {
+			for _, e := range unjoin(err) {
+				var oe *catalog.ObjectError
+				if errors.As(e, &oe) && oe.Kind != "" {
+					if k, ok := byCatalogName[oe.Kind+"/"+oe.Name]; ok {
+						msg := fieldMessage(oe)
+						if live[k].GetNamespace() == "" {
+							msg = where + msg
+						}
+						add(k, msg)
+						continue
+					}
+				}
+				for k := range members {
+					add(k, where+e.Error())
+				}
 			}
 		}
 	}
 	for k, o := range live {
-		if s, ok := o.(*v1alpha1.Store); ok {
-			if _, err := r.dockerConfigs(ctx, []v1alpha1.Store{*s}); err != nil {
+		if st := storeSpec(o); st != nil {
+			s := v1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: o.GetName()}, Spec: *st}
+			if _, err := r.dockerConfigs(ctx, []v1alpha1.Store{s}); err != nil {
 				add(k, err.Error())
 			}
 		}
 	}
 	if r.CheckVerifier != nil {
 		for k, o := range live {
-			v, ok := o.(*v1alpha1.Verifier)
-			if !ok || problems[k] != "" {
+			if problems[k] != "" {
+				continue
+			}
+			v := asVerifier(o)
+			if v == nil {
 				continue
 			}
 			if err := r.CheckVerifier(ctx, *v); err != nil {
@@ -338,11 +446,54 @@ func status(o client.Object) *v1alpha1.ObjectStatus {
 		return &v.Status
 	case *v1alpha1.Policy:
 		return &v.Status
+	case *v1alpha1.NamespacedStore:
+		return &v.Status
+	case *v1alpha1.NamespacedVerifier:
+		return &v.Status
+	case *v1alpha1.NamespacedPolicy:
+		return &v.Status
 	}
 	panic(fmt.Sprintf("controller: unexpected object %T", o))
 }
 
-func objKey(kind, name string) string { return kind + "/" + name }
+// baseKind is the cluster kind an object configures: Store, Verifier or Policy.
+func baseKind(o client.Object) string {
+	switch o.(type) {
+	case *v1alpha1.Store, *v1alpha1.NamespacedStore:
+		return v1alpha1.KindStore
+	case *v1alpha1.Verifier, *v1alpha1.NamespacedVerifier:
+		return v1alpha1.KindVerifier
+	}
+	return v1alpha1.KindPolicy
+}
+
+func storeSpec(o client.Object) *v1alpha1.StoreSpec {
+	switch v := o.(type) {
+	case *v1alpha1.Store:
+		return &v.Spec
+	case *v1alpha1.NamespacedStore:
+		return &v.Spec
+	}
+	return nil
+}
+
+// asVerifier returns a Verifier (or NamespacedVerifier) as a Verifier.
+func asVerifier(o client.Object) *v1alpha1.Verifier {
+	switch v := o.(type) {
+	case *v1alpha1.Verifier:
+		return v
+	case *v1alpha1.NamespacedVerifier:
+		return &v1alpha1.Verifier{ObjectMeta: v.ObjectMeta, Spec: v.Spec}
+	}
+	return nil
+}
+
+func objKey(kind, namespace, name string) string {
+	if namespace == "" {
+		return kind + "/" + name
+	}
+	return kind + "/" + namespace + "/" + name
+}
 
 // objectsOf lists objs by kind, sorted by name, for catalog.
 func objectsOf(objs map[string]client.Object) *catalog.Objects {
@@ -360,26 +511,44 @@ func objectsOf(objs map[string]client.Object) *catalog.Objects {
 			out.Verifiers = append(out.Verifiers, *v)
 		case *v1alpha1.Policy:
 			out.Policies = append(out.Policies, *v)
+		case *v1alpha1.NamespacedStore:
+			out.Stores = append(out.Stores, v1alpha1.Store{ObjectMeta: v.ObjectMeta, Spec: v.Spec})
+		case *v1alpha1.NamespacedVerifier:
+			out.Verifiers = append(out.Verifiers, v1alpha1.Verifier{ObjectMeta: v.ObjectMeta, Spec: v.Spec})
+		case *v1alpha1.NamespacedPolicy:
+			out.Policies = append(out.Policies, v1alpha1.Policy{ObjectMeta: v.ObjectMeta, Spec: v.Spec})
 		}
 	}
 	return out
 }
 
-// configID hashes the names and specs of objs.
-func configID(objs *catalog.Objects) string {
+// configID hashes every scope's names, specs and pull Secrets.
+func configID(cfg Configuration) string {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
-	for _, s := range objs.Stores {
-		_ = enc.Encode([]any{"Store", s.Name, s.Spec})
+	scope := func(ns string, objs *catalog.Objects) {
+		_ = enc.Encode([]any{"Scope", ns})
+		for _, s := range objs.Stores {
+			_ = enc.Encode([]any{"Store", s.Name, s.Spec})
+		}
+		for _, v := range objs.Verifiers {
+			_ = enc.Encode([]any{"Verifier", v.Name, v.Spec})
+		}
+		for _, p := range objs.Policies {
+			_ = enc.Encode([]any{"Policy", p.Name, p.Spec})
+		}
+		for _, c := range objs.DockerConfigs { // rotated credentials apply at once
+			_ = enc.Encode([]any{"DockerConfig", c})
+		}
 	}
-	for _, v := range objs.Verifiers {
-		_ = enc.Encode([]any{"Verifier", v.Name, v.Spec})
+	scope("", cfg.Cluster)
+	names := make([]string, 0, len(cfg.Namespaces))
+	for ns := range cfg.Namespaces {
+		names = append(names, ns)
 	}
-	for _, p := range objs.Policies {
-		_ = enc.Encode([]any{"Policy", p.Name, p.Spec})
-	}
-	for _, c := range objs.DockerConfigs { // rotated credentials apply at once
-		_ = enc.Encode([]any{"DockerConfig", c})
+	slices.Sort(names)
+	for _, ns := range names {
+		scope(ns, cfg.Namespaces[ns])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

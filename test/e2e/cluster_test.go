@@ -150,6 +150,8 @@ func TestServeTakesItsConfigurationFromTheCluster(t *testing.T) {
 				st = o.Status
 			case *v1alpha1.Store:
 				st = o.Status
+			case *v1alpha1.NamespacedVerifier:
+				st = o.Status
 			}
 			cond := meta.FindStatusCondition(st.Conditions, "Ready")
 			if cond != nil && cond.Status == status && strings.Contains(cond.Message, inMessage) && cond.ObservedGeneration == obj.GetGeneration() {
@@ -168,6 +170,40 @@ func TestServeTakesItsConfigurationFromTheCluster(t *testing.T) {
 		ready(o, metav1.ConditionTrue, "in effect")
 	}
 
+	t.Run("a namespace's own Verifier decides for its Pods only", func(t *testing.T) {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}); err != nil {
+			t.Fatal(err)
+		}
+		other := notationtest.MustCA(t, notationtest.CAOptions{})
+		nv := &v1alpha1.NamespacedVerifier{ObjectMeta: metav1.ObjectMeta{Name: "team-notation", Namespace: "team-a"},
+			Spec: newVerifier(notationtest.MustJSON(t, notationtest.NewParams(r.Reference.String(), other, nil))).Spec}
+		if err := c.Create(ctx, nv); err != nil {
+			t.Fatal(err)
+		}
+		ready(nv, metav1.ConditionTrue, "in effect")
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			items := post(t, srv, "/v1/verify", "[team-a]"+ref, "[team-b]"+ref, ref).Response.Items
+			a, b, plain := decodeReport(t, items[0]), decodeReport(t, items[1]), decodeReport(t, items[2])
+			if !a.IsSuccess && a.Reason == report.ReasonSignatureUntrusted && b.IsSuccess && plain.IsSuccess {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("team-a %s, team-b %s, no namespace %s; want team-a's Verifier (another CA) to refuse and the cluster's to pass", a.Reason, b.Reason, plain.Reason)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := c.Delete(ctx, nv); err != nil {
+			t.Fatal(err)
+		}
+		waitFor := time.Now().Add(20 * time.Second)
+		for !decodeReport(t, post(t, srv, "/v1/verify", "[team-a]"+ref).Response.Items[0]).IsSuccess {
+			if time.Now().After(waitFor) {
+				t.Fatal("team-a still refuses the image after its own Verifier was deleted")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	t.Run("a Verifier its plugin rejects explains why and the last good one keeps deciding", func(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(verifier), verifier); err != nil {
 			t.Fatal(err)

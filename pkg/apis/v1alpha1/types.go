@@ -260,7 +260,9 @@ type PolicyList struct {
 // AddToScheme registers the types with a runtime.Scheme.
 func AddToScheme(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
-		&Store{}, &StoreList{}, &Verifier{}, &VerifierList{}, &Policy{}, &PolicyList{})
+		&Store{}, &StoreList{}, &Verifier{}, &VerifierList{}, &Policy{}, &PolicyList{},
+		&NamespacedStore{}, &NamespacedStoreList{}, &NamespacedVerifier{}, &NamespacedVerifierList{},
+		&NamespacedPolicy{}, &NamespacedPolicyList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
