@@ -848,9 +848,15 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 		{"config.assay.dev", "stores", "get,list,watch"},
 		{"config.assay.dev", "verifiers", "get,list,watch"},
 		{"config.assay.dev", "policies", "get,list,watch"},
+		{"config.assay.dev", "namespacedstores", "get,list,watch"},
+		{"config.assay.dev", "namespacedverifiers", "get,list,watch"},
+		{"config.assay.dev", "namespacedpolicies", "get,list,watch"},
 		{"config.assay.dev", "stores/status", "update"},
 		{"config.assay.dev", "verifiers/status", "update"},
 		{"config.assay.dev", "policies/status", "update"},
+		{"config.assay.dev", "namespacedstores/status", "update"},
+		{"config.assay.dev", "namespacedverifiers/status", "update"},
+		{"config.assay.dev", "namespacedpolicies/status", "update"},
 		{"", "events", "create,patch"},
 	}
 	wantNamespaced := []rule{
@@ -1171,7 +1177,8 @@ func TestVerificationObjectsFromTheCluster(t *testing.T) {
 
 func TestCRDsAreInstalledFromTheChart(t *testing.T) {
 	m := render(t, nil, "--include-crds")
-	want := map[string]bool{"stores.config.assay.dev": true, "verifiers.config.assay.dev": true, "policies.config.assay.dev": true}
+	want := map[string]bool{"stores.config.assay.dev": true, "verifiers.config.assay.dev": true, "policies.config.assay.dev": true,
+		"namespacedstores.config.assay.dev": true, "namespacedverifiers.config.assay.dev": true, "namespacedpolicies.config.assay.dev": true}
 	got := map[string]bool{}
 	for _, o := range m.all("CustomResourceDefinition") {
 		got[o.Name] = true
