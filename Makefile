@@ -14,6 +14,9 @@ CONTROLLER_GEN_VERSION := v0.22.0
 PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
 HELM_VERSION           := v3.22.0
+# GATEKEEPER_VERSION must be the gatekeeper version of go.mod: test/admission
+# installs the CRDs of that module's deploy/gatekeeper.yaml.
+GATEKEEPER_VERSION     := v3.23.1
 CHART                  := charts/assay
 
 .PHONY: all build plugins test rego-test lint vet fmt-check demo serve-demo tools cluster-tools generate verify-generated clean bench
@@ -45,6 +48,14 @@ $(TOOLS)/kube-apiserver:
 $(TOOLS)/etcd:
 	cd test/tools/kube && $(GO) build -o $(TOOLS)/etcd ./etcd
 
+## e2e-tools: what make e2e runs besides assay: Gatekeeper, kube-apiserver, etcd and the distribution registry
+.PHONY: e2e e2e-tools
+e2e-tools: $(TOOLS)/gatekeeper $(TOOLS)/registry cluster-tools
+
+# go install names the binary after the module path without its /v3: gatekeeper.
+$(TOOLS)/gatekeeper:
+	GOBIN=$(TOOLS) $(GO) install github.com/open-policy-agent/gatekeeper/v3@$(GATEKEEPER_VERSION)
+
 $(TOOLS)/registry:
 	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(DISTRIBUTION_VERSION)
 
@@ -63,6 +74,10 @@ $(TOOLS)/protoc-gen-go-grpc:
 ## test: every test, with the race detector, against real registries and plugin processes
 test: tools
 	ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry ASSAY_KUBE_ASSETS=$(TOOLS) ASSAY_HELM_BIN=$(TOOLS)/helm $(GO) test -race -count=1 -timeout 30m ./...
+
+## e2e: admissions from a client through kube-apiserver, Gatekeeper's webhook and assay serve to the registries, all local processes (test/admission)
+e2e: build e2e-tools
+	ASSAY_KUBE_ASSETS=$(TOOLS) ASSAY_GATEKEEPER_BIN=$(TOOLS)/gatekeeper ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry $(GO) test -tags e2e -count=1 -timeout 30m ./test/admission/...
 
 ## chart-sync: copy crds/*.yaml into the chart's crds/ and library/*/template.yaml into its files/library/ (test/helm fails when they differ)
 .PHONY: chart-sync helm-test
