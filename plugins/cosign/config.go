@@ -12,13 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +24,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/plugin/params"
 )
 
 // Parameters is the cosign verifier's configuration: the Verifier
@@ -205,12 +202,13 @@ func (c *config) invalid() *plugin.Diagnostic {
 // diagnostics, and a config with an error diagnostic must not be used.
 func parseConfig(raw []byte) *config {
 	c := &config{}
-	p, ok := decodeParameters(raw, &c.diags)
-	if !ok {
+	p, diags := params.Decode[Parameters](raw, params.Options{Missing: "Set trustPolicies."})
+	c.diags = append(c.diags, diags...)
+	if p == nil {
 		return c
 	}
 	if len(p.TrustPolicies) == 0 {
-		c.diags = append(c.diags, errorDiag("trustPolicies", "trustPolicies is required", "Add at least one trust policy with name, scopes and keys or keyless."))
+		c.diags = append(c.diags, params.Error("trustPolicies", "trustPolicies is required", "Add at least one trust policy with name, scopes and keys or keyless."))
 		return c
 	}
 	names := map[string]int{}
@@ -218,26 +216,26 @@ func parseConfig(raw []byte) *config {
 	for i, tp := range p.TrustPolicies {
 		field := fmt.Sprintf("trustPolicies[%d]", i)
 		if tp.Name == "" {
-			c.diags = append(c.diags, errorDiag(field+".name", "name is required", ""))
+			c.diags = append(c.diags, params.Error(field+".name", "name is required", ""))
 		} else if j, dup := names[tp.Name]; dup {
-			c.diags = append(c.diags, errorDiag(field+".name", fmt.Sprintf("name %q is also used by trustPolicies[%d]", tp.Name, j), "Trust policy names must be unique."))
+			c.diags = append(c.diags, params.Error(field+".name", fmt.Sprintf("name %q is also used by trustPolicies[%d]", tp.Name, j), "Trust policy names must be unique."))
 		} else {
 			names[tp.Name] = i
 		}
 		for j, s := range tp.Scopes {
 			sf := fmt.Sprintf("%s.scopes[%d]", field, j)
 			if err := validScope(s); err != nil {
-				c.diags = append(c.diags, errorDiag(sf, fmt.Sprintf("invalid scope %q", s), err.Error()))
+				c.diags = append(c.diags, params.Error(sf, fmt.Sprintf("invalid scope %q", s), err.Error()))
 				continue
 			}
 			if other, dup := scopes[s]; dup {
-				c.diags = append(c.diags, errorDiag(sf, fmt.Sprintf("scope %q is also a scope of %s", s, other), "A scope may belong to one trust policy only, so that the policy for a repository is never ambiguous."))
+				c.diags = append(c.diags, params.Error(sf, fmt.Sprintf("scope %q is also a scope of %s", s, other), "A scope may belong to one trust policy only, so that the policy for a repository is never ambiguous."))
 				continue
 			}
 			scopes[s] = field
 		}
 		if len(tp.Scopes) == 0 {
-			c.diags = append(c.diags, errorDiag(field+".scopes", "scopes is required", `Add repositories ("registry.example/app"), prefixes ("registry.example/*") or "*".`))
+			c.diags = append(c.diags, params.Error(field+".scopes", "scopes is required", `Add repositories ("registry.example/app"), prefixes ("registry.example/*") or "*".`))
 		}
 		if pol := c.buildPolicy(field, tp); pol != nil {
 			c.policies = append(c.policies, pol)
@@ -284,7 +282,7 @@ func (c *config) buildPolicy(field string, tp TrustPolicy) *policy {
 	}
 	for i, pt := range tp.PredicateTypes {
 		if pt == "" {
-			c.diags = append(c.diags, errorDiag(fmt.Sprintf("%s.predicateTypes[%d]", field, i), "a predicate type cannot be empty", ""))
+			c.diags = append(c.diags, params.Error(fmt.Sprintf("%s.predicateTypes[%d]", field, i), "a predicate type cannot be empty", ""))
 		}
 	}
 	switch tp.Tlog {
@@ -292,30 +290,30 @@ func (c *config) buildPolicy(field string, tp TrustPolicy) *policy {
 		pol.tlog = true
 	case Skip:
 	default:
-		c.diags = append(c.diags, errorDiag(field+".tlog", fmt.Sprintf("unknown value %q", tp.Tlog), `Use "require" or "skip".`))
+		c.diags = append(c.diags, params.Error(field+".tlog", fmt.Sprintf("unknown value %q", tp.Tlog), `Use "require" or "skip".`))
 	}
 	switch tp.SCT {
 	case "", Require:
 		pol.sct = tp.Keyless != nil
 	case Skip:
 	default:
-		c.diags = append(c.diags, errorDiag(field+".sct", fmt.Sprintf("unknown value %q", tp.SCT), `Use "require" or "skip".`))
+		c.diags = append(c.diags, params.Error(field+".sct", fmt.Sprintf("unknown value %q", tp.SCT), `Use "require" or "skip".`))
 	}
 	if tp.Timestamps < 0 || tp.Timestamps > maxTimestamps {
-		c.diags = append(c.diags, errorDiag(field+".timestamps", fmt.Sprintf("timestamps must be between 0 and %d, not %d", maxTimestamps, tp.Timestamps), ""))
+		c.diags = append(c.diags, params.Error(field+".timestamps", fmt.Sprintf("timestamps must be between 0 and %d, not %d", maxTimestamps, tp.Timestamps), ""))
 	}
 
 	switch {
 	case len(tp.Keys) == 0 && tp.Keyless == nil:
-		c.diags = append(c.diags, errorDiag(field, "a trust policy needs keys or keyless", "Set keys (trusted public keys) or keyless (trusted certificate identities)."))
+		c.diags = append(c.diags, params.Error(field, "a trust policy needs keys or keyless", "Set keys (trusted public keys) or keyless (trusted certificate identities)."))
 	case len(tp.Keys) > 0 && tp.Keyless != nil:
-		c.diags = append(c.diags, errorDiag(field, "keys and keyless cannot both be set", "Write one trust policy for keys and another for keyless identities; give them different scopes."))
+		c.diags = append(c.diags, params.Error(field, "keys and keyless cannot both be set", "Write one trust policy for keys and another for keyless identities; give them different scopes."))
 	case tp.Keyless != nil:
 		c.buildIdentities(field+".keyless", tp.Keyless, pol)
 	default:
 		c.buildKeys(field+".keys", tp.Keys, pol)
 		if tp.SCT == Require {
-			c.diags = append(c.diags, warningDiag(field+".sct", "sct is ignored for keys", "Signed certificate timestamps exist for keyless certificates only."))
+			c.diags = append(c.diags, params.Warning(field+".sct", "sct is ignored for keys", "Signed certificate timestamps exist for keyless certificates only."))
 		}
 	}
 
@@ -328,23 +326,23 @@ func (c *config) buildPolicy(field string, tp TrustPolicy) *policy {
 		if tp.Keyless == nil {
 			why = `tlog "require" needs the Rekor log keys and timestamps need the TSAs`
 		}
-		c.diags = append(c.diags, errorDiag(field+".trustedRoot", "trustedRoot is required", why+`: give the Sigstore trusted_root.json inline or as a file (or set tlog: skip for keys).`))
+		c.diags = append(c.diags, params.Error(field+".trustedRoot", "trustedRoot is required", why+`: give the Sigstore trusted_root.json inline or as a file (or set tlog: skip for keys).`))
 	}
 	if tp.Keyless != nil && !pol.tlog && tp.Timestamps == 0 {
-		c.diags = append(c.diags, errorDiag(field+".tlog", `a keyless policy needs tlog "require" or timestamps >= 1`, "A Fulcio certificate is valid for minutes: a transparency log entry or an RFC 3161 timestamp must prove the signature was made while it was valid."))
+		c.diags = append(c.diags, params.Error(field+".tlog", `a keyless policy needs tlog "require" or timestamps >= 1`, "A Fulcio certificate is valid for minutes: a transparency log entry or an RFC 3161 timestamp must prove the signature was made while it was valid."))
 	}
 	if tr := pol.trustedRoot; tr != nil {
 		if tp.Keyless != nil && len(tr.FulcioCertificateAuthorities()) == 0 {
-			c.diags = append(c.diags, errorDiag(field+".trustedRoot", "the trusted root has no certificate authority", "Keyless verification needs the Fulcio CA certificates (certificateAuthorities)."))
+			c.diags = append(c.diags, params.Error(field+".trustedRoot", "the trusted root has no certificate authority", "Keyless verification needs the Fulcio CA certificates (certificateAuthorities)."))
 		}
 		if pol.tlog && len(tr.RekorLogs()) == 0 {
-			c.diags = append(c.diags, errorDiag(field+".trustedRoot", "the trusted root has no transparency log", `tlog "require" needs the Rekor log keys (tlogs), or set tlog: skip.`))
+			c.diags = append(c.diags, params.Error(field+".trustedRoot", "the trusted root has no transparency log", `tlog "require" needs the Rekor log keys (tlogs), or set tlog: skip.`))
 		}
 		if pol.sct && len(tr.CTLogs()) == 0 {
-			c.diags = append(c.diags, errorDiag(field+".trustedRoot", "the trusted root has no CT log", `sct "require" needs the CT log keys (ctlogs), or set sct: skip.`))
+			c.diags = append(c.diags, params.Error(field+".trustedRoot", "the trusted root has no CT log", `sct "require" needs the CT log keys (ctlogs), or set sct: skip.`))
 		}
 		if tp.Timestamps > 0 && len(tr.TimestampingAuthorities()) == 0 {
-			c.diags = append(c.diags, errorDiag(field+".trustedRoot", "the trusted root has no timestamping authority", "timestamps above 0 need the TSA certificates (timestampAuthorities)."))
+			c.diags = append(c.diags, params.Error(field+".trustedRoot", "the trusted root has no timestamping authority", "timestamps above 0 need the TSA certificates (timestampAuthorities)."))
 		}
 	}
 	if len(c.errors()) > before {
@@ -372,14 +370,14 @@ func (c *config) buildKeys(field string, keys []KeySource, pol *policy) {
 			name = fmt.Sprintf("keys[%d]", i)
 		}
 		if names[name] {
-			c.diags = append(c.diags, errorDiag(kf+".name", fmt.Sprintf("key name %q is used twice", name), ""))
+			c.diags = append(c.diags, params.Error(kf+".name", fmt.Sprintf("key name %q is used twice", name), ""))
 			continue
 		}
 		names[name] = true
 		var data []byte
 		switch {
 		case k.PublicKey != "" && k.File != "":
-			c.diags = append(c.diags, errorDiag(kf, "publicKey and file cannot both be set", ""))
+			c.diags = append(c.diags, params.Error(kf, "publicKey and file cannot both be set", ""))
 			continue
 		case k.PublicKey != "":
 			data = []byte(k.PublicKey)
@@ -387,19 +385,19 @@ func (c *config) buildKeys(field string, keys []KeySource, pol *policy) {
 		case k.File != "":
 			b, stamp, err := readFile(k.File)
 			if err != nil {
-				c.diags = append(c.diags, errorDiag(kf+".file", "key file cannot be used", err.Error()))
+				c.diags = append(c.diags, params.Error(kf+".file", "key file cannot be used", err.Error()))
 				continue
 			}
 			c.files = append(c.files, stamp)
 			data = b
 			kf += ".file"
 		default:
-			c.diags = append(c.diags, errorDiag(kf, "a key needs publicKey or file", "Give the PEM public key (cosign.pub) inline or as an absolute path."))
+			c.diags = append(c.diags, params.Error(kf, "a key needs publicKey or file", "Give the PEM public key (cosign.pub) inline or as an absolute path."))
 			continue
 		}
 		tk, err := parseKey(name, data)
 		if err != nil {
-			c.diags = append(c.diags, errorDiag(kf, "public key does not parse", err.Error()))
+			c.diags = append(c.diags, params.Error(kf, "public key does not parse", err.Error()))
 			continue
 		}
 		pol.keys = append(pol.keys, tk)
@@ -441,18 +439,18 @@ func parseKey(name string, data []byte) (*trustedKey, error) {
 
 func (c *config) buildIdentities(field string, k *Keyless, pol *policy) {
 	if len(k.Identities) == 0 {
-		c.diags = append(c.diags, errorDiag(field+".identities", "identities is required", "Add at least one identity with issuer (or issuerRegExp) and subject (or subjectRegExp)."))
+		c.diags = append(c.diags, params.Error(field+".identities", "identities is required", "Add at least one identity with issuer (or issuerRegExp) and subject (or subjectRegExp)."))
 		return
 	}
 	for i, id := range k.Identities {
 		f := fmt.Sprintf("%s.identities[%d]", field, i)
 		ok := true
 		if (id.Issuer == "") == (id.IssuerRegExp == "") {
-			c.diags = append(c.diags, errorDiag(f, "exactly one of issuer and issuerRegExp is required", "The OIDC issuer, for example \"https://token.actions.githubusercontent.com\"."))
+			c.diags = append(c.diags, params.Error(f, "exactly one of issuer and issuerRegExp is required", "The OIDC issuer, for example \"https://token.actions.githubusercontent.com\"."))
 			ok = false
 		}
 		if (id.Subject == "") == (id.SubjectRegExp == "") {
-			c.diags = append(c.diags, errorDiag(f, "exactly one of subject and subjectRegExp is required", "The certificate's subject alternative name: an email address or a URI."))
+			c.diags = append(c.diags, params.Error(f, "exactly one of subject and subjectRegExp is required", "The certificate's subject alternative name: an email address or a URI."))
 			ok = false
 		}
 		for _, re := range []struct{ name, expr string }{{"issuerRegExp", id.IssuerRegExp}, {"subjectRegExp", id.SubjectRegExp}} {
@@ -460,10 +458,10 @@ func (c *config) buildIdentities(field string, k *Keyless, pol *policy) {
 				continue
 			}
 			if _, err := regexp.Compile(re.expr); err != nil {
-				c.diags = append(c.diags, errorDiag(f+"."+re.name, "invalid regular expression", err.Error()))
+				c.diags = append(c.diags, params.Error(f+"."+re.name, "invalid regular expression", err.Error()))
 				ok = false
 			} else if !strings.HasPrefix(re.expr, "^") || !strings.HasSuffix(re.expr, "$") {
-				c.diags = append(c.diags, warningDiag(f+"."+re.name, "regular expression is not anchored", fmt.Sprintf("%q matches anywhere in the value, as cosign does; write ^...$ to match the whole value.", re.expr)))
+				c.diags = append(c.diags, params.Warning(f+"."+re.name, "regular expression is not anchored", fmt.Sprintf("%q matches anywhere in the value, as cosign does; write ^...$ to match the whole value.", re.expr)))
 			}
 		}
 		if !ok {
@@ -471,7 +469,7 @@ func (c *config) buildIdentities(field string, k *Keyless, pol *policy) {
 		}
 		ci, err := verify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)
 		if err != nil {
-			c.diags = append(c.diags, errorDiag(f, "invalid identity", err.Error()))
+			c.diags = append(c.diags, params.Error(f, "invalid identity", err.Error()))
 			continue
 		}
 		pol.identities = append(pol.identities, ci)
@@ -496,7 +494,7 @@ func (c *config) loadTrustedRoot(field string, src *TrustedRootSource) *root.Tru
 	var data []byte
 	switch {
 	case inline && src.File != "":
-		c.diags = append(c.diags, errorDiag(field, "inline and file cannot both be set", ""))
+		c.diags = append(c.diags, params.Error(field, "inline and file cannot both be set", ""))
 		return nil
 	case inline:
 		field += ".inline"
@@ -504,7 +502,7 @@ func (c *config) loadTrustedRoot(field string, src *TrustedRootSource) *root.Tru
 		if data[0] == '"' {
 			var s string
 			if err := json.Unmarshal(data, &s); err != nil {
-				c.diags = append(c.diags, errorDiag(field, "inline trusted root is not a JSON string or object", err.Error()))
+				c.diags = append(c.diags, params.Error(field, "inline trusted root is not a JSON string or object", err.Error()))
 				return nil
 			}
 			data = []byte(s)
@@ -513,18 +511,18 @@ func (c *config) loadTrustedRoot(field string, src *TrustedRootSource) *root.Tru
 		field += ".file"
 		b, stamp, err := readFile(src.File)
 		if err != nil {
-			c.diags = append(c.diags, errorDiag(field, "trusted root file cannot be used", err.Error()))
+			c.diags = append(c.diags, params.Error(field, "trusted root file cannot be used", err.Error()))
 			return nil
 		}
 		c.files = append(c.files, stamp)
 		data = b
 	default:
-		c.diags = append(c.diags, errorDiag(field, "trustedRoot needs inline or file", "Give the Sigstore trusted_root.json inline or as an absolute path."))
+		c.diags = append(c.diags, params.Error(field, "trustedRoot needs inline or file", "Give the Sigstore trusted_root.json inline or as an absolute path."))
 		return nil
 	}
 	tr, err := root.NewTrustedRootFromJSON(data)
 	if err != nil {
-		c.diags = append(c.diags, errorDiag(field, "not a valid Sigstore trusted root", err.Error()))
+		c.diags = append(c.diags, params.Error(field, "not a valid Sigstore trusted root", err.Error()))
 		return nil
 	}
 	return tr
@@ -586,177 +584,4 @@ func (c *config) match(repository string) *policy {
 		}
 	}
 	return best
-}
-
-// decodeParameters decodes raw strictly. Unknown fields, including case
-// mismatches that encoding/json would accept, are reported with their full
-// path.
-func decodeParameters(raw []byte, diags *[]plugin.Diagnostic) (*Parameters, bool) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
-		*diags = append(*diags, errorDiag("", "parameters are required", "Set trustPolicies."))
-		return nil, false
-	}
-	if !json.Valid(trimmed) {
-		var p Parameters
-		err := json.Unmarshal(trimmed, &p)
-		*diags = append(*diags, errorDiag("", "parameters are not valid JSON", describeJSONError(err)))
-		return nil, false
-	}
-	before := len(*diags)
-	unknownFields("", trimmed, reflect.TypeFor[Parameters](), diags)
-	strict := len(*diags) == before
-
-	var p Parameters
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if strict {
-		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(&p); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			*diags = append(*diags, errorDiag(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr.Type), typeErr.Value), ""))
-		} else {
-			*diags = append(*diags, errorDiag("", "parameters cannot be decoded", err.Error()))
-		}
-		return nil, false
-	}
-	if dec.More() {
-		*diags = append(*diags, errorDiag("", "parameters hold more than one JSON value", ""))
-		return nil, false
-	}
-	// With unknown fields already reported, the lenient decode lets the
-	// rest be validated too, so every problem shows at once.
-	return &p, true
-}
-
-// unknownFields walks data against t and reports object keys that do not
-// name a field of t exactly.
-func unknownFields(path string, data json.RawMessage, t reflect.Type, diags *[]plugin.Diagnostic) {
-	if t == reflect.TypeFor[json.RawMessage]() {
-		return // free-form (an inline trusted root): its own parser checks it
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(data, &obj) != nil {
-			return // not an object: the decoder reports the type error
-		}
-		fields := jsonFields(t)
-		keys := slices.Sorted(maps.Keys(obj))
-		for _, key := range keys {
-			f, ok := fields[key]
-			if !ok {
-				detail := "Remove it; see the plugin's README for the parameters."
-				for name := range fields {
-					switch {
-					case strings.EqualFold(name, key):
-						detail = fmt.Sprintf("Field names are case-sensitive: did you mean %q?", name)
-					case strings.HasPrefix(strings.ToLower(name), strings.ToLower(key)) || strings.HasPrefix(strings.ToLower(key), strings.ToLower(name)):
-						detail = fmt.Sprintf("Did you mean %q?", name)
-					}
-				}
-				*diags = append(*diags, errorDiag(joinPath(path, key), fmt.Sprintf("unknown field %q", key), detail))
-				continue
-			}
-			unknownFields(joinPath(path, key), obj[key], f, diags)
-		}
-	case reflect.Map:
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(data, &obj) != nil {
-			return
-		}
-		for _, key := range slices.Sorted(maps.Keys(obj)) {
-			unknownFields(joinPath(path, key), obj[key], t.Elem(), diags)
-		}
-	case reflect.Slice, reflect.Array:
-		var list []json.RawMessage
-		if json.Unmarshal(data, &list) != nil {
-			return
-		}
-		for i, item := range list {
-			unknownFields(path+"["+strconv.Itoa(i)+"]", item, t.Elem(), diags)
-		}
-	}
-}
-
-// jsonFields maps the JSON names of t's exported fields to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	fields := make(map[string]reflect.Type, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		fields[name] = f.Type
-	}
-	return fields
-}
-
-// joinPath appends key to a dotted path; keys that are not plain
-// identifiers are quoted in brackets.
-func joinPath(path, key string) string {
-	plain := key != ""
-	for _, r := range key {
-		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			plain = false
-			break
-		}
-	}
-	switch {
-	case !plain:
-		return path + "[" + strconv.Quote(key) + "]"
-	case path == "":
-		return key
-	default:
-		return path + "." + key
-	}
-}
-
-func describeJSONError(err error) string {
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return fmt.Sprintf("%v (at byte %d)", syntaxErr, syntaxErr.Offset)
-	}
-	if err != nil {
-		return err.Error()
-	}
-	return ""
-}
-
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "object"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		return "number"
-	default:
-		return t.String()
-	}
-}
-
-func errorDiag(field, summary, detail string) plugin.Diagnostic {
-	return plugin.Diagnostic{Severity: plugin.SeverityError, Field: field, Summary: summary, Detail: detail}
-}
-
-func warningDiag(field, summary, detail string) plugin.Diagnostic {
-	return plugin.Diagnostic{Severity: plugin.SeverityWarning, Field: field, Summary: summary, Detail: detail}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -13,10 +12,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +25,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/truststore"
 
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/plugin/params"
 )
 
 // Parameters is the notation verifier's configuration: the Verifier
@@ -158,8 +156,9 @@ func (c *config) invalid() *plugin.Diagnostic {
 // verify. sharedCRLCache backs CRLCache "memory".
 func parseConfig(raw []byte, sharedCRLCache corecrl.Cache) *config {
 	c := &config{}
-	p, ok := decodeParameters(raw, &c.diags)
-	if !ok {
+	p, diags := params.Decode[Parameters](raw, params.Options{Missing: "Set trustPolicyDocument and trustStores."})
+	c.diags = append(c.diags, diags...)
+	if p == nil {
 		return c
 	}
 	c.doc = p.TrustPolicyDocument
@@ -167,176 +166,6 @@ func parseConfig(raw []byte, sharedCRLCache corecrl.Cache) *config {
 	c.store, c.files = loadTrustStores(p, &c.diags)
 	c.buildRevocation(p.Revocation, sharedCRLCache)
 	return c
-}
-
-// decodeParameters decodes raw strictly. Unknown fields, including case
-// mismatches that encoding/json would accept, are reported with their full
-// path.
-func decodeParameters(raw []byte, diags *[]plugin.Diagnostic) (*Parameters, bool) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
-		*diags = append(*diags, errorDiag("", "parameters are required", "Set trustPolicyDocument and trustStores."))
-		return nil, false
-	}
-	if !json.Valid(trimmed) {
-		var p Parameters
-		err := json.Unmarshal(trimmed, &p)
-		*diags = append(*diags, errorDiag("", "parameters are not valid JSON", describeJSONError(err)))
-		return nil, false
-	}
-	before := len(*diags)
-	unknownFields("", trimmed, reflect.TypeFor[Parameters](), diags)
-	strict := len(*diags) == before
-
-	var p Parameters
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if strict {
-		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(&p); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			*diags = append(*diags, errorDiag(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr.Type), typeErr.Value), ""))
-		} else {
-			*diags = append(*diags, errorDiag("", "parameters cannot be decoded", err.Error()))
-		}
-		return nil, false
-	}
-	if dec.More() {
-		*diags = append(*diags, errorDiag("", "parameters hold more than one JSON value", ""))
-		return nil, false
-	}
-	// With unknown fields already reported, the lenient decode lets the
-	// rest be validated too, so every problem shows at once.
-	return &p, true
-}
-
-// unknownFields walks data against t and reports object keys that do not
-// name a field of t exactly.
-func unknownFields(path string, data json.RawMessage, t reflect.Type, diags *[]plugin.Diagnostic) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(data, &obj) != nil {
-			return // not an object: the decoder reports the type error
-		}
-		fields := jsonFields(t)
-		keys := slices.Sorted(maps.Keys(obj))
-		for _, key := range keys {
-			f, ok := fields[key]
-			if !ok {
-				detail := "Remove it; see the plugin's README for the parameters."
-				for name := range fields {
-					switch {
-					case strings.EqualFold(name, key):
-						detail = fmt.Sprintf("Field names are case-sensitive: did you mean %q?", name)
-					case strings.HasPrefix(strings.ToLower(name), strings.ToLower(key)) || strings.HasPrefix(strings.ToLower(key), strings.ToLower(name)):
-						detail = fmt.Sprintf("Did you mean %q?", name)
-					}
-				}
-				*diags = append(*diags, errorDiag(joinPath(path, key), fmt.Sprintf("unknown field %q", key), detail))
-				continue
-			}
-			unknownFields(joinPath(path, key), obj[key], f, diags)
-		}
-	case reflect.Map:
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(data, &obj) != nil {
-			return
-		}
-		for _, key := range slices.Sorted(maps.Keys(obj)) {
-			unknownFields(joinPath(path, key), obj[key], t.Elem(), diags)
-		}
-	case reflect.Slice, reflect.Array:
-		var list []json.RawMessage
-		if json.Unmarshal(data, &list) != nil {
-			return
-		}
-		for i, item := range list {
-			unknownFields(path+"["+strconv.Itoa(i)+"]", item, t.Elem(), diags)
-		}
-	}
-}
-
-// jsonFields maps the JSON names of t's exported fields to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	fields := make(map[string]reflect.Type, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		fields[name] = f.Type
-	}
-	return fields
-}
-
-// joinPath appends key to a dotted path; keys that are not plain
-// identifiers are quoted in brackets.
-func joinPath(path, key string) string {
-	plain := key != ""
-	for _, r := range key {
-		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			plain = false
-			break
-		}
-	}
-	switch {
-	case !plain:
-		return path + "[" + strconv.Quote(key) + "]"
-	case path == "":
-		return key
-	default:
-		return path + "." + key
-	}
-}
-
-func describeJSONError(err error) string {
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return fmt.Sprintf("%v (at byte %d)", syntaxErr, syntaxErr.Offset)
-	}
-	if err != nil {
-		return err.Error()
-	}
-	return ""
-}
-
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "object"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		return "number"
-	default:
-		return t.String()
-	}
-}
-
-func errorDiag(field, summary, detail string) plugin.Diagnostic {
-	return plugin.Diagnostic{Severity: plugin.SeverityError, Field: field, Summary: summary, Detail: detail}
-}
-
-func warningDiag(field, summary, detail string) plugin.Diagnostic {
-	return plugin.Diagnostic{Severity: plugin.SeverityWarning, Field: field, Summary: summary, Detail: detail}
 }
 
 // storeTypes lists the trust store types with their parameter field names.
@@ -356,16 +185,16 @@ var storeTypes = []struct {
 func validatePolicy(p *Parameters, diags *[]plugin.Diagnostic) {
 	doc := p.TrustPolicyDocument
 	if doc == nil {
-		*diags = append(*diags, errorDiag("trustPolicyDocument", "trustPolicyDocument is required", `A Notary Project trust policy document: {"version": "1.0", "trustPolicies": [...]}.`))
+		*diags = append(*diags, params.Error("trustPolicyDocument", "trustPolicyDocument is required", `A Notary Project trust policy document: {"version": "1.0", "trustPolicies": [...]}.`))
 		return
 	}
 	version := doc.Version
 	if version != supportedPolicyVersion {
-		*diags = append(*diags, errorDiag("trustPolicyDocument.version", fmt.Sprintf("unsupported trust policy version %q", version), fmt.Sprintf("Use %q.", supportedPolicyVersion)))
+		*diags = append(*diags, params.Error("trustPolicyDocument.version", fmt.Sprintf("unsupported trust policy version %q", version), fmt.Sprintf("Use %q.", supportedPolicyVersion)))
 		version = supportedPolicyVersion // validate the statements anyway
 	}
 	if len(doc.TrustPolicies) == 0 {
-		*diags = append(*diags, errorDiag("trustPolicyDocument.trustPolicies", "trustPolicies is empty", "Add at least one trust policy statement."))
+		*diags = append(*diags, params.Error("trustPolicyDocument.trustPolicies", "trustPolicies is empty", "Add at least one trust policy statement."))
 		return
 	}
 	statementsOK := true
@@ -374,7 +203,7 @@ func validatePolicy(p *Parameters, diags *[]plugin.Diagnostic) {
 		single := &trustpolicy.Document{Version: version, TrustPolicies: []trustpolicy.TrustPolicy{tp}}
 		if err := single.Validate(); err != nil {
 			statementsOK = false
-			*diags = append(*diags, errorDiag(field, "invalid trust policy statement", err.Error()))
+			*diags = append(*diags, params.Error(field, "invalid trust policy statement", err.Error()))
 		}
 		for j, ref := range tp.TrustStores {
 			typ, name, found := strings.Cut(ref, ":")
@@ -386,7 +215,7 @@ func validatePolicy(p *Parameters, diags *[]plugin.Diagnostic) {
 					continue
 				}
 				if _, ok := st.get(&p.TrustStores)[name]; !ok {
-					*diags = append(*diags, errorDiag(fmt.Sprintf("%s.trustStores[%d]", field, j),
+					*diags = append(*diags, params.Error(fmt.Sprintf("%s.trustStores[%d]", field, j),
 						fmt.Sprintf("trust store %q is not defined", ref),
 						fmt.Sprintf("Define trustStores.%s.%s with its certificates, or remove %q from the statement.", st.field, name, ref)))
 				}
@@ -396,7 +225,7 @@ func validatePolicy(p *Parameters, diags *[]plugin.Diagnostic) {
 	if statementsOK {
 		checked := &trustpolicy.Document{Version: version, TrustPolicies: doc.TrustPolicies}
 		if err := checked.Validate(); err != nil {
-			*diags = append(*diags, errorDiag("trustPolicyDocument.trustPolicies", "invalid trust policy document", err.Error()))
+			*diags = append(*diags, params.Error("trustPolicyDocument.trustPolicies", "invalid trust policy document", err.Error()))
 		}
 	}
 
@@ -410,7 +239,7 @@ func validatePolicy(p *Parameters, diags *[]plugin.Diagnostic) {
 	for _, st := range storeTypes {
 		for _, name := range slices.Sorted(maps.Keys(st.get(&p.TrustStores))) {
 			if !used[string(st.typ)+":"+name] {
-				*diags = append(*diags, warningDiag(joinPath("trustStores."+st.field, name),
+				*diags = append(*diags, params.Warning(params.JoinPath("trustStores."+st.field, name),
 					"trust store is not referenced by any trust policy",
 					fmt.Sprintf("Reference it as %q in a statement's trustStores, or remove it.", string(st.typ)+":"+name)))
 			}
@@ -428,16 +257,16 @@ func loadTrustStores(p *Parameters, diags *[]plugin.Diagnostic) (*memoryTrustSto
 		entries := map[string]storeEntry{}
 		for _, name := range slices.Sorted(maps.Keys(st.get(&p.TrustStores))) {
 			src := st.get(&p.TrustStores)[name]
-			field := joinPath("trustStores."+st.field, name)
+			field := params.JoinPath("trustStores."+st.field, name)
 			if !storeNamePattern.MatchString(name) {
-				*diags = append(*diags, errorDiag(field, fmt.Sprintf("invalid trust store name %q", name), "A trust store name matches [a-zA-Z0-9_.-]+."))
+				*diags = append(*diags, params.Error(field, fmt.Sprintf("invalid trust store name %q", name), "A trust store name matches [a-zA-Z0-9_.-]+."))
 				continue
 			}
 			var certs []*x509.Certificate
 			for i, text := range src.Certificates {
 				parsed, err := parsePEMCertificates([]byte(text))
 				if err != nil {
-					*diags = append(*diags, errorDiag(fmt.Sprintf("%s.certificates[%d]", field, i), "certificate does not parse", err.Error()))
+					*diags = append(*diags, params.Error(fmt.Sprintf("%s.certificates[%d]", field, i), "certificate does not parse", err.Error()))
 					continue
 				}
 				certs = append(certs, parsed...)
@@ -445,14 +274,14 @@ func loadTrustStores(p *Parameters, diags *[]plugin.Diagnostic) (*memoryTrustSto
 			for i, path := range src.Files {
 				parsed, stamp, err := readCertificateFile(path)
 				if err != nil {
-					*diags = append(*diags, errorDiag(fmt.Sprintf("%s.files[%d]", field, i), "certificate file cannot be used", err.Error()))
+					*diags = append(*diags, params.Error(fmt.Sprintf("%s.files[%d]", field, i), "certificate file cannot be used", err.Error()))
 					continue
 				}
 				files = append(files, stamp)
 				certs = append(certs, parsed...)
 			}
 			if len(src.Certificates) == 0 && len(src.Files) == 0 {
-				*diags = append(*diags, errorDiag(field, "trust store has no certificates", "Add PEM certificates under certificates or paths under files."))
+				*diags = append(*diags, params.Error(field, "trust store has no certificates", "Add PEM certificates under certificates or paths under files."))
 				continue
 			}
 			entry := storeEntry{certs: certs}
@@ -472,12 +301,12 @@ func loadTrustStores(p *Parameters, diags *[]plugin.Diagnostic) (*memoryTrustSto
 					}
 				}
 				if entry.err != nil {
-					*diags = append(*diags, warningDiag(field, "trust store cannot anchor any signature",
+					*diags = append(*diags, params.Warning(field, "trust store cannot anchor any signature",
 						entry.err.Error()+". notation trusts CA (or self-signed) certificates only, and root CAs only in tsa stores, so every signature checked against this store fails as SIGNATURE_UNTRUSTED (TIMESTAMP_INVALID for a tsa store). Put the issuing root CA here instead."))
 				}
 				for _, c := range certs {
 					if now.After(c.NotAfter) {
-						*diags = append(*diags, warningDiag(field, fmt.Sprintf("certificate %q expired on %s", c.Subject, c.NotAfter.UTC().Format(time.RFC3339)), "Signatures chaining to it only verify with a trusted timestamp made while it was valid."))
+						*diags = append(*diags, params.Warning(field, fmt.Sprintf("certificate %q expired on %s", c.Subject, c.NotAfter.UTC().Format(time.RFC3339)), "Signatures chaining to it only verify with a trusted timestamp made while it was valid."))
 					}
 				}
 			}
@@ -577,9 +406,9 @@ func (c *config) buildRevocation(r *RevocationParameters, shared corecrl.Cache) 
 		d, err := time.ParseDuration(r.Timeout)
 		switch {
 		case err != nil:
-			c.diags = append(c.diags, errorDiag("revocation.timeout", fmt.Sprintf("invalid duration %q", r.Timeout), `Use a Go duration such as "5s".`))
+			c.diags = append(c.diags, params.Error("revocation.timeout", fmt.Sprintf("invalid duration %q", r.Timeout), `Use a Go duration such as "5s".`))
 		case d <= 0:
-			c.diags = append(c.diags, errorDiag("revocation.timeout", fmt.Sprintf("timeout %q must be positive", r.Timeout), ""))
+			c.diags = append(c.diags, params.Error("revocation.timeout", fmt.Sprintf("timeout %q must be positive", r.Timeout), ""))
 		default:
 			c.revTimeout = d
 		}
@@ -593,26 +422,26 @@ func (c *config) buildRevocation(r *RevocationParameters, shared corecrl.Cache) 
 	case CRLCacheNone:
 	case CRLCacheFile:
 		if r.CRLCacheDir == "" || !filepath.IsAbs(r.CRLCacheDir) {
-			c.diags = append(c.diags, errorDiag("revocation.crlCacheDir", "crlCacheDir must be an absolute directory when crlCache is \"file\"", ""))
+			c.diags = append(c.diags, params.Error("revocation.crlCacheDir", "crlCacheDir must be an absolute directory when crlCache is \"file\"", ""))
 			break
 		}
 		// The directory must exist: validating parameters must not create
 		// directories (notation's NewFileCache would).
 		if fi, err := os.Stat(r.CRLCacheDir); err != nil || !fi.IsDir() {
-			c.diags = append(c.diags, errorDiag("revocation.crlCacheDir", "crlCacheDir is not an existing directory", fmt.Sprintf("Create %s (for example an emptyDir volume) or use crlCache \"memory\".", r.CRLCacheDir)))
+			c.diags = append(c.diags, params.Error("revocation.crlCacheDir", "crlCacheDir is not an existing directory", fmt.Sprintf("Create %s (for example an emptyDir volume) or use crlCache \"memory\".", r.CRLCacheDir)))
 			break
 		}
 		fc, err := crl.NewFileCache(r.CRLCacheDir)
 		if err != nil {
-			c.diags = append(c.diags, errorDiag("revocation.crlCacheDir", "CRL file cache cannot be created", err.Error()))
+			c.diags = append(c.diags, params.Error("revocation.crlCacheDir", "CRL file cache cannot be created", err.Error()))
 			break
 		}
 		cache = fc
 	default:
-		c.diags = append(c.diags, errorDiag("revocation.crlCache", fmt.Sprintf("unknown CRL cache %q", r.CRLCache), `Use "memory", "file" or "none".`))
+		c.diags = append(c.diags, params.Error("revocation.crlCache", fmt.Sprintf("unknown CRL cache %q", r.CRLCache), `Use "memory", "file" or "none".`))
 	}
 	if r.CRLCacheDir != "" && r.CRLCache != CRLCacheFile {
-		c.diags = append(c.diags, warningDiag("revocation.crlCacheDir", "crlCacheDir is ignored unless crlCache is \"file\"", ""))
+		c.diags = append(c.diags, params.Warning("revocation.crlCacheDir", "crlCacheDir is ignored unless crlCache is \"file\"", ""))
 	}
 	if c.invalid() != nil {
 		return
@@ -621,7 +450,7 @@ func (c *config) buildRevocation(r *RevocationParameters, shared corecrl.Cache) 
 	client := &http.Client{Timeout: c.revTimeout}
 	fetcher, err := corecrl.NewHTTPFetcher(client)
 	if err != nil {
-		c.diags = append(c.diags, errorDiag("revocation", "CRL fetcher cannot be created", err.Error()))
+		c.diags = append(c.diags, params.Error("revocation", "CRL fetcher cannot be created", err.Error()))
 		return
 	}
 	fetcher.Cache = cache
@@ -637,7 +466,7 @@ func (c *config) buildRevocation(r *RevocationParameters, shared corecrl.Cache) 
 	} {
 		val, err := revocation.NewWithOptions(revocation.Options{OCSPHTTPClient: client, CRLFetcher: fetcher, CertChainPurpose: v.purpose})
 		if err != nil {
-			c.diags = append(c.diags, errorDiag("revocation", "revocation validator cannot be created", err.Error()))
+			c.diags = append(c.diags, params.Error("revocation", "revocation validator cannot be created", err.Error()))
 			return
 		}
 		*v.dst = val

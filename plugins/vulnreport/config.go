@@ -8,12 +8,12 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/plugin/params"
 )
 
 // Parameters is the vulnreport verifier's configuration: the Verifier
@@ -78,9 +78,9 @@ func parseConfig(raw []byte) *config {
 		d, err := time.ParseDuration(strings.TrimSpace(p.MaxAge))
 		switch {
 		case err != nil:
-			c.diags = append(c.diags, errorDiag("maxAge", fmt.Sprintf("invalid duration %q", p.MaxAge), `Use a Go duration such as "24h" or "168h" (a week); Go durations have no days.`))
+			c.diags = append(c.diags, params.Error("maxAge", fmt.Sprintf("invalid duration %q", p.MaxAge), `Use a Go duration such as "24h" or "168h" (a week); Go durations have no days.`))
 		case d <= 0:
-			c.diags = append(c.diags, errorDiag("maxAge", fmt.Sprintf("maxAge %q must be positive", p.MaxAge), "Omit maxAge to accept reports of any age."))
+			c.diags = append(c.diags, params.Error("maxAge", fmt.Sprintf("maxAge %q must be positive", p.MaxAge), "Omit maxAge to accept reports of any age."))
 		default:
 			c.maxAge = d
 		}
@@ -90,9 +90,9 @@ func parseConfig(raw []byte) *config {
 		sev := strings.ToUpper(strings.TrimSpace(s))
 		switch {
 		case !slices.Contains(severities, sev):
-			c.diags = append(c.diags, errorDiag(field, fmt.Sprintf("unknown severity %q", s), "Use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN (any case)."))
+			c.diags = append(c.diags, params.Error(field, fmt.Sprintf("unknown severity %q", s), "Use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN (any case)."))
 		case c.disallowedSeverities[sev]:
-			c.diags = append(c.diags, warningDiag(field, fmt.Sprintf("severity %q is listed twice", s), ""))
+			c.diags = append(c.diags, params.Warning(field, fmt.Sprintf("severity %q is listed twice", s), ""))
 		default:
 			c.disallowedSeverities[sev] = true
 		}
@@ -101,7 +101,7 @@ func parseConfig(raw []byte) *config {
 	readIDs("allowlistCVEs", p.AllowlistCVEs, c.allowlist, &c.diags)
 	for i, id := range p.AllowlistCVEs {
 		if c.denylist[strings.ToUpper(strings.TrimSpace(id))] {
-			c.diags = append(c.diags, errorDiag(fmt.Sprintf("allowlistCVEs[%d]", i), fmt.Sprintf("%q is in both allowlistCVEs and denylistCVEs", id), "Remove it from one of the lists."))
+			c.diags = append(c.diags, params.Error(fmt.Sprintf("allowlistCVEs[%d]", i), fmt.Sprintf("%q is in both allowlistCVEs and denylistCVEs", id), "Remove it from one of the lists."))
 		}
 	}
 	for i, s := range p.AllowedScanners {
@@ -109,15 +109,15 @@ func parseConfig(raw []byte) *config {
 		name := strings.TrimSpace(s)
 		switch {
 		case name == "":
-			c.diags = append(c.diags, errorDiag(field, "scanner name is empty", `Use the name a scanner writes in runs[].tool.driver.name, for example "Trivy" or "grype".`))
+			c.diags = append(c.diags, params.Error(field, "scanner name is empty", `Use the name a scanner writes in runs[].tool.driver.name, for example "Trivy" or "grype".`))
 		case containsFold(c.allowedScanners, name):
-			c.diags = append(c.diags, warningDiag(field, fmt.Sprintf("scanner %q is listed twice", s), ""))
+			c.diags = append(c.diags, params.Warning(field, fmt.Sprintf("scanner %q is listed twice", s), ""))
 		default:
 			c.allowedScanners = append(c.allowedScanners, name)
 		}
 	}
 	if c.invalid() == nil && c.maxAge == 0 && len(c.disallowedSeverities) == 0 && len(c.denylist) == 0 {
-		c.diags = append(c.diags, warningDiag("", "no rule is configured",
+		c.diags = append(c.diags, params.Warning("", "no rule is configured",
 			"Every well-formed, dated report is verified whatever it finds. Set maxAge, disallowedSeverities or denylistCVEs, or leave the decision to the AssayVulnerabilityReport template."))
 	}
 	return c
@@ -131,11 +131,11 @@ func readIDs(field string, list []string, set map[string]bool, diags *[]plugin.D
 		id := strings.ToUpper(strings.TrimSpace(raw))
 		switch {
 		case id == "":
-			*diags = append(*diags, errorDiag(f, "vulnerability id is empty", `Use an id such as "CVE-2021-44228".`))
+			*diags = append(*diags, params.Error(f, "vulnerability id is empty", `Use an id such as "CVE-2021-44228".`))
 		case strings.IndexFunc(id, unicode.IsSpace) >= 0:
-			*diags = append(*diags, errorDiag(f, fmt.Sprintf("vulnerability id %q contains white space", raw), "Give one id per list entry."))
+			*diags = append(*diags, params.Error(f, fmt.Sprintf("vulnerability id %q contains white space", raw), "Give one id per list entry."))
 		case set[id]:
-			*diags = append(*diags, warningDiag(f, fmt.Sprintf("%q is listed twice", raw), ""))
+			*diags = append(*diags, params.Warning(f, fmt.Sprintf("%q is listed twice", raw), ""))
 		default:
 			set[id] = true
 		}
@@ -156,36 +156,41 @@ func decodeParameters(raw []byte, diags *[]plugin.Diagnostic) *Parameters {
 	if err := json.Unmarshal(trimmed, &obj); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			*diags = append(*diags, errorDiag("", fmt.Sprintf("parameters must be a JSON object, not %s", typeErr.Value), ""))
+			*diags = append(*diags, params.Error("", fmt.Sprintf("parameters must be a JSON object, not %s", typeErr.Value), ""))
 		} else {
-			*diags = append(*diags, errorDiag("", "parameters are not valid JSON", describeConfigError(err)))
+			*diags = append(*diags, params.Error("", "parameters are not valid JSON", params.DescribeJSONError(err)))
 		}
 		return nil
 	}
 	var p Parameters
-	fields := jsonFields(reflect.TypeFor[Parameters]())
+	fields := params.Fields(reflect.TypeFor[Parameters]())
+	names := slices.Sorted(maps.Keys(fields))
 	pv := reflect.ValueOf(&p).Elem()
 	for _, key := range slices.Sorted(maps.Keys(obj)) {
-		idx, known := fields[key]
+		f, known := fields[key]
 		if !known {
-			*diags = append(*diags, errorDiag(joinPath(key), fmt.Sprintf("unknown field %q", key), suggest(key, fields)))
+			detail := params.Suggest(key, names)
+			if detail == "" {
+				detail = "Remove it; the parameters are " + strings.Join(names, ", ") + "."
+			}
+			*diags = append(*diags, params.Error(params.JoinPath("", key), fmt.Sprintf("unknown field %q", key), detail))
 			continue
 		}
-		switch dst := pv.Field(idx).Addr().Interface().(type) {
+		switch dst := pv.FieldByIndex(f.Index).Addr().Interface().(type) {
 		case *string:
 			if err := json.Unmarshal(obj[key], dst); err != nil {
-				*diags = append(*diags, errorDiag(key, "must be a JSON string, not "+jsonValueKind(obj[key]), ""))
+				*diags = append(*diags, params.Error(key, "must be a JSON string, not "+params.ValueKind(obj[key]), ""))
 			}
 		case *[]string:
 			var list []json.RawMessage
 			if err := json.Unmarshal(obj[key], &list); err != nil {
-				*diags = append(*diags, errorDiag(key, "must be a JSON array of strings, not "+jsonValueKind(obj[key]), ""))
+				*diags = append(*diags, params.Error(key, "must be a JSON array of strings, not "+params.ValueKind(obj[key]), ""))
 				continue
 			}
 			for i, item := range list {
 				var s string
 				if err := json.Unmarshal(item, &s); err != nil {
-					*diags = append(*diags, errorDiag(fmt.Sprintf("%s[%d]", key, i), "must be a JSON string, not "+jsonValueKind(item), ""))
+					*diags = append(*diags, params.Error(fmt.Sprintf("%s[%d]", key, i), "must be a JSON string, not "+params.ValueKind(item), ""))
 					continue
 				}
 				*dst = append(*dst, s)
@@ -193,112 +198,4 @@ func decodeParameters(raw []byte, diags *[]plugin.Diagnostic) *Parameters {
 		}
 	}
 	return &p
-}
-
-// jsonFields maps the JSON names of t's fields to their indexes.
-func jsonFields(t reflect.Type) map[string]int {
-	fields := make(map[string]int, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !f.IsExported() || name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		fields[name] = i
-	}
-	return fields
-}
-
-// suggest names the field an unknown key was probably meant to be.
-func suggest(key string, fields map[string]int) string {
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		if strings.EqualFold(name, key) {
-			return fmt.Sprintf("Field names are case-sensitive: did you mean %q?", name)
-		}
-	}
-	lower := strings.ToLower(key)
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		n := strings.ToLower(name)
-		if strings.HasPrefix(n, lower) || strings.HasPrefix(lower, n) {
-			return fmt.Sprintf("Did you mean %q?", name)
-		}
-	}
-	return "Remove it; the parameters are " + strings.Join(slices.Sorted(maps.Keys(fields)), ", ") + "."
-}
-
-// joinPath quotes a key that is not a plain identifier.
-func joinPath(key string) string {
-	for _, r := range key {
-		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return "[" + strconv.Quote(key) + "]"
-		}
-	}
-	if key == "" {
-		return `[""]`
-	}
-	return key
-}
-
-func describeConfigError(err error) string {
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return fmt.Sprintf("%v (at byte %d)", syntaxErr, syntaxErr.Offset)
-	}
-	return err.Error()
-}
-
-// jsonValueKind names the kind of a JSON value.
-func jsonValueKind(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return "nothing"
-	}
-	switch v[0] {
-	case '"':
-		return "a string"
-	case '[':
-		return "an array"
-	case '{':
-		return "an object"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
-}
-
-// jsonKind names the JSON kind that decodes into t.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.String {
-			return "array of strings"
-		}
-		return "array"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "object"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		return "number"
-	default:
-		return t.String()
-	}
-}
-
-func errorDiag(field, summary, detail string) plugin.Diagnostic {
-	return plugin.Diagnostic{Severity: plugin.SeverityError, Field: field, Summary: summary, Detail: detail}
-}
-
-func warningDiag(field, summary, detail string) plugin.Diagnostic {
-	return plugin.Diagnostic{Severity: plugin.SeverityWarning, Field: field, Summary: summary, Detail: detail}
 }

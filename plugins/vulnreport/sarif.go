@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/owenrumney/go-sarif/v3/pkg/report/v210/sarif"
+
+	"github.com/assayproj/assay/pkg/plugin/params"
 )
 
 // Severities, from the most to the least severe. Every finding has exactly
@@ -319,4 +322,13 @@ func describeJSONError(err error) string {
 	default:
 		return err.Error()
 	}
+}
+
+// jsonKind names the JSON kind that decodes into t, saying "array of
+// strings" where SARIF wants one.
+func jsonKind(t reflect.Type) string {
+	if (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() == reflect.String {
+		return "array of strings"
+	}
+	return params.Kind(t)
 }

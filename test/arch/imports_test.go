@@ -20,6 +20,7 @@ const module = "github.com/assayproj/assay"
 var allowed = map[string][]string{
 	"pkg/report":         {},
 	"pkg/plugin":         {},
+	"pkg/plugin/params":  {"pkg/plugin"},
 	"pkg/config":         {},
 	"pkg/apis/v1alpha1":  {},
 	"pkg/store":          {},
@@ -30,9 +31,9 @@ var allowed = map[string][]string{
 	"pkg/verifier":       {"pkg/executor", "pkg/plugin", "pkg/report"},
 	"pkg/catalog":        {"pkg/apis/v1alpha1", "pkg/executor"},
 	"pkg/controller":     {"pkg/apis/v1alpha1", "pkg/catalog"},
-	"plugins/notation":   {"pkg/plugin"},
-	"plugins/cosign":     {"pkg/plugin"},
-	"plugins/vulnreport": {"pkg/plugin"},
+	"plugins/notation":   {"pkg/plugin", "pkg/plugin/params"},
+	"plugins/cosign":     {"pkg/plugin", "pkg/plugin/params"},
+	"plugins/vulnreport": {"pkg/plugin", "pkg/plugin/params"},
 }
 
 // forbiddenEverywhereBelowCmd may only be imported by cmd/.
