@@ -4,6 +4,7 @@ package admission
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -16,8 +17,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/registrytest"
 	"github.com/assayproj/assay/pkg/servetest"
 )
@@ -294,4 +297,226 @@ func TestAssayDownDeniesWithAClearMessage(t *testing.T) {
 	}
 	_, err = createPod(t, pod("assay-down", signed))
 	expectAdmitted(t, err, "assay-down")
+}
+
+func TestTagIsPinnedToItsDigestByGatekeepersMutation(t *testing.T) {
+	// In mutateNamespace the Assign asks the mutate Provider for each
+	// container's image; the validating webhook then judges the pinned
+	// reference.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pods := env.kube.CoreV1().Pods(mutateNamespace)
+
+	signed := push(t, "signed", true)
+	want, err := pinned(ctx, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(want, strings.TrimSuffix(signed, ":v1")+"@sha256:") {
+		t.Fatalf("pinned reference %s is not %s's name with a digest", want, signed)
+	}
+	start := time.Now()
+	if _, err := pods.Create(ctx, pod("pinned", signed), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("pod with signed %s was not admitted: %v", signed, err)
+	}
+	t.Logf("admitted with mutation in %s", time.Since(start).Round(time.Millisecond))
+	got, err := pods.Get(ctx, "pinned", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("admitted pod is not stored: %v", err)
+	}
+	if image := got.Spec.Containers[0].Image; image != want {
+		t.Errorf("stored image %s, want %s", image, want)
+	}
+
+	// An unsigned image is pinned too, and the denial names the pinned
+	// reference: validation sees what mutation made.
+	unsigned := push(t, "unsigned", false)
+	wantUnsigned, err := pinned(ctx, unsigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pods.Create(ctx, pod("pinned-unsigned", unsigned), metav1.CreateOptions{})
+	expectDenied(t, err, denial(env.constraintName, notSigned(wantUnsigned)))
+	if _, err := pods.Get(ctx, "pinned-unsigned", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get denied pod pinned-unsigned: %v, want NotFound", err)
+	}
+
+	// Outside mutateNamespace the image is stored as written.
+	other := push(t, "default-namespace", true)
+	_, err = createPod(t, pod("not-pinned", other))
+	if image := expectAdmitted(t, err, "not-pinned").Spec.Containers[0].Image; image != other {
+		t.Errorf("stored image in namespace default %s, want %s unchanged", image, other)
+	}
+}
+
+func TestVerificationObjectsFromTheClusterDecide(t *testing.T) {
+	// A second assay serve takes its Store, Verifier and Policy from the
+	// API server (--config-source cluster); a second Provider points at
+	// it and a second constraint, matching only clusterNamespace, names
+	// that Provider. Gatekeeper caches each answer for three minutes, so
+	// every attempt after a change uses an image never asked about.
+	const (
+		clusterNamespace = "assay-cluster"
+		clusterProvider  = "assay-cluster"
+		clusterConstr    = "verified-images-cluster"
+	)
+	ctx := context.Background()
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(env.cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newVerifier := func() *v1alpha1.Verifier {
+		v := &v1alpha1.Verifier{ObjectMeta: metav1.ObjectMeta{Name: "notation"}, Spec: v1alpha1.VerifierSpec{
+			Plugin: "notation", ArtifactTypes: []string{servetest.NotationSignature}}}
+		v.Spec.Parameters.Raw = env.params
+		return v
+	}
+	for _, o := range []client.Object{
+		// The Lease of --leader-elect lives in Assay's namespace.
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "assay-system"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNamespace}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNamespace, Name: "default"}},
+		&v1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: "registries"}, Spec: v1alpha1.StoreSpec{
+			Registries: []v1alpha1.RegistrySpec{{Host: env.olareg.Host(), PlainHTTP: true}}}},
+		newVerifier(),
+		&v1alpha1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "signed"}, Spec: v1alpha1.PolicySpec{
+			Rules: []v1alpha1.PolicyRule{{ArtifactType: servetest.NotationSignature, Required: true}}}},
+	} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	start, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	srv, err := servetest.Start(start, servetest.Options{
+		Assay: assayBin, PluginDir: pluginDir, TLS: env.serve.TLS,
+		Args: []string{"--config-source", "cluster", "--kubeconfig", env.kubeconfig, "--leader-elect",
+			"--verify-timeout", fmt.Sprintf("%ds", providerTimeout), "--margin", "500ms"},
+		Env: []string{"POD_NAMESPACE=assay-system"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Stop()
+		if out := srv.Output(); strings.Contains(out, "panic:") || t.Failed() {
+			t.Logf("cluster-configured assay serve output:\n%s", out)
+		}
+	})
+	provider := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+		"kind":       "Provider",
+		"metadata":   map[string]any{"name": clusterProvider},
+		"spec": map[string]any{
+			"url":      srv.URL + "/v1/verify",
+			"timeout":  int64(providerTimeout),
+			"caBundle": base64.StdEncoding.EncodeToString(env.serve.TLS.ServerCA.PEM),
+		},
+	}}
+	if err := env.c.Create(ctx, provider); err != nil {
+		t.Fatal(err)
+	}
+	constraint := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": constraintGVK.GroupVersion().String(),
+		"kind":       constraintGVK.Kind,
+		"metadata":   map[string]any{"name": clusterConstr},
+		"spec": map[string]any{
+			"enforcementAction": "deny",
+			"match": map[string]any{
+				"kinds":      []any{map[string]any{"apiGroups": []any{""}, "kinds": []any{"Pod"}}},
+				"namespaces": []any{clusterNamespace},
+			},
+			"parameters": map[string]any{"provider": clusterProvider},
+		},
+	}}
+	if err := env.createConstraint(ctx, constraint); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(constraintGVK)
+		err := env.c.Get(ctx, client.ObjectKey{Name: clusterConstr}, u)
+		if err == nil && enforcedBy(u, gatekeeperPod) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("constraint %s not enforced: %v", clusterConstr, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	pods := env.kube.CoreV1().Pods(clusterNamespace)
+	attempt := 0
+	// try creates a Pod with a signed image never asked about.
+	try := func(what string) (string, string, error) {
+		attempt++
+		name := fmt.Sprintf("%s-%d", what, attempt)
+		image := push(t, name, true)
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := pods.Create(cctx, pod(name, image), metav1.CreateOptions{})
+		return name, image, err
+	}
+	// until tries until ok holds, and returns how long it took; what
+	// names the images and Pods.
+	until := func(what string, ok func(name, image string, err error) bool) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			name, image, err := try(what)
+			if ok(name, image, err) {
+				return time.Since(start)
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("%s: after %s the last pod %s (%s) gave %v", what, time.Since(start).Round(time.Millisecond), name, image, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	stored := func(name string) bool {
+		_, err := pods.Get(ctx, name, metav1.GetOptions{})
+		return err == nil
+	}
+
+	// With the Verifier, a signed Pod is admitted (the constraint is
+	// enforced: the first attempt must pass).
+	name, image, err := try("present")
+	if err != nil || !stored(name) {
+		t.Fatalf("with the Verifier, pod %s with signed %s: %v (stored %v)", name, image, err, stored(name))
+	}
+
+	// Without it the Policy's rule has no Verifier: nothing defines
+	// success and the new image's Pod is denied by the second constraint.
+	if err := c.Delete(ctx, newVerifier()); err != nil {
+		t.Fatal(err)
+	}
+	var lastDenied error
+	var lastImage string
+	took := until("deleted", func(name, image string, err error) bool {
+		if err != nil && apierrors.IsForbidden(err) {
+			lastDenied, lastImage = err, image
+			return !stored(name)
+		}
+		return false
+	})
+	t.Logf("denied %s after the Verifier's deletion (attempt %d)", took.Round(time.Millisecond), attempt)
+	expectDenied(t, lastDenied, denial(clusterConstr, fmt.Sprintf("image %q is not verified: NO_POLICY: "+
+		"no Policy is configured, so nothing defines success (1 artifacts found). "+
+		"Remediation: Create a Policy object that names the artifact types you require.", lastImage)))
+
+	// Re-created, it decides again.
+	if err := c.Create(ctx, newVerifier()); err != nil {
+		t.Fatal(err)
+	}
+	took = until("recreated", func(name, _ string, err error) bool { return err == nil && stored(name) })
+	t.Logf("admitted %s after the Verifier's re-creation (attempt %d)", took.Round(time.Millisecond), attempt)
 }

@@ -68,6 +68,20 @@ const (
 	providerTimeout = 3
 	// providerName is the Provider the library's sample constraint names.
 	providerName = "assay"
+	// mutateProviderName is the chart's mutate Provider, which the Assign
+	// asks for the digest of each image; mutateWebhookName and
+	// mutateWebhookTimeout are the mutating webhook's name and
+	// timeoutSeconds in Gatekeeper's manifest, and the Provider's
+	// spec.timeout is the latter too (assay serve's --mutate-timeout
+	// default, 1s).
+	mutateProviderName   = "assay-mutate"
+	mutateWebhookName    = "mutation.gatekeeper.sh"
+	mutateWebhookTimeout = 1
+	// mutateNamespace is the only namespace the Assign matches, so that
+	// the other tests see the images as they wrote them.
+	mutateNamespace = "assay-mutate"
+	// assignName is the Assign of spec.containers[name:*].image.
+	assignName = "assay-containers"
 	// auditInterval is Gatekeeper's --audit-interval in seconds.
 	auditInterval = 10
 	// auditNamespace holds the Pods that exist before the constraint does:
@@ -75,12 +89,16 @@ const (
 	auditNamespace = "assay-audit"
 	// libraryDir holds the templates, relative to this package.
 	libraryDir     = "../../library"
+	assayCRDDir    = "../../crds"
 	templateFile   = "assayverifiedimages/template.yaml"
 	constraintFile = "assayverifiedimages/samples/verified-images/constraint.yaml"
 )
 
 // constraintGVK is the kind Gatekeeper generates from the template.
 var constraintGVK = schema.GroupVersionKind{Group: "constraints.gatekeeper.sh", Version: "v1beta1", Kind: "AssayVerifiedImages"}
+
+// assignGVK is Gatekeeper's Assign mutator.
+var assignGVK = schema.GroupVersionKind{Group: "mutations.gatekeeper.sh", Version: "v1", Kind: "Assign"}
 
 // environment is what every test of the binary shares.
 type environment struct {
@@ -100,6 +118,12 @@ type environment struct {
 	gatekeeper *process
 	// constraintName is the sample constraint's name ("verified-images").
 	constraintName string
+	// cfg and kubeconfig reach the API server as its administrator.
+	cfg        *rest.Config
+	kubeconfig string
+	// params are the notation plugin's parameters trusting leaf's CA for
+	// every repository.
+	params []byte
 	// auditUnsigned and auditSigned are the images of the Pods made in
 	// auditNamespace before the constraint existed.
 	auditUnsigned, auditSigned string
@@ -130,9 +154,11 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	if err != nil {
 		return nil, err
 	}
+	// Assay's CRDs too, for the `assay serve --config-source cluster`
+	// of TestVerificationObjectsFromTheClusterDecide.
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: crds},
+		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: crds, Paths: []string{assayCRDDir}, ErrorIfPathMissing: true},
 	}
 	cfg, err := te.Start()
 	if err != nil {
@@ -149,6 +175,7 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	if err != nil {
 		return nil, err
 	}
+	e.cfg, e.kubeconfig = cfg, kubeconfig
 
 	// What a controller-manager and the Deployment would have made:
 	// Gatekeeper's namespace (from its manifest: labelled
@@ -158,11 +185,13 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, namespace, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create namespace %s: %w", namespace.Name, err)
 	}
-	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: auditNamespace}}, metav1.CreateOptions{}); err != nil {
-		return nil, err
+	for _, ns := range []string{auditNamespace, mutateNamespace} {
+		if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
 	}
 	for _, sa := range []struct{ ns, name string }{
-		{gatekeeperNamespace, "default"}, {gatekeeperNamespace, "gatekeeper-admin"}, {"default", "default"}, {auditNamespace, "default"},
+		{gatekeeperNamespace, "default"}, {gatekeeperNamespace, "gatekeeper-admin"}, {"default", "default"}, {auditNamespace, "default"}, {mutateNamespace, "default"},
 	} {
 		obj := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: sa.ns, Name: sa.name}}
 		if _, err := e.kube.CoreV1().ServiceAccounts(sa.ns).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
@@ -211,6 +240,7 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	if err != nil {
 		return nil, err
 	}
+	e.params = params
 	config := filepath.Join(dir, "assay.yaml")
 	doc := servetest.NotationConfig([]string{e.olareg.Host(), e.distribution.Host()}, params, "any")
 	if err := os.WriteFile(config, []byte(doc), 0o600); err != nil {
@@ -266,6 +296,10 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	if _, err := e.kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
 		return e, fmt.Errorf("register Gatekeeper's webhook: %w", err)
 	}
+	mwc := mutatingWebhook(fmt.Sprintf("https://127.0.0.1:%d/v1/mutate", webhookPort), caPEM)
+	if _, err := e.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
+		return e, fmt.Errorf("register Gatekeeper's mutating webhook: %w", err)
+	}
 
 	// The Provider, the template and the sample constraint.
 	provider := &unstructured.Unstructured{Object: map[string]any{
@@ -280,6 +314,22 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	}}
 	if err := e.c.Create(ctx, provider); err != nil {
 		return e, fmt.Errorf("create Provider: %w", err)
+	}
+	mutateProvider := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+		"kind":       "Provider",
+		"metadata":   map[string]any{"name": mutateProviderName},
+		"spec": map[string]any{
+			"url":      e.srv.URL + "/v1/mutate",
+			"timeout":  int64(mutateWebhookTimeout),
+			"caBundle": base64.StdEncoding.EncodeToString(material.ServerCA.PEM),
+		},
+	}}
+	if err := e.c.Create(ctx, mutateProvider); err != nil {
+		return e, fmt.Errorf("create Provider %s: %w", mutateProviderName, err)
+	}
+	if err := e.c.Create(ctx, assignObject()); err != nil {
+		return e, fmt.Errorf("create Assign: %w", err)
 	}
 	template, err := readObject(filepath.Join(libraryDir, templateFile))
 	if err != nil {
@@ -300,6 +350,9 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 		return e, err
 	}
 	if err := e.waitEnforced(ctx); err != nil {
+		return e, err
+	}
+	if err := e.waitMutating(ctx); err != nil {
 		return e, err
 	}
 	return e, nil
@@ -448,6 +501,61 @@ func validatingWebhook(url string, caPEM []byte) *admissionregistrationv1.Valida
 	}
 }
 
+// mutatingWebhook is Gatekeeper's mutating webhook as its manifest
+// registers it (failurePolicy Ignore, timeoutSeconds 1, no
+// reinvocationPolicy, so Never; Gatekeeper's namespace left out), reduced
+// to Pod CREATEs, and pointing at the process on loopback.
+func mutatingWebhook(url string, caPEM []byte) *admissionregistrationv1.MutatingWebhookConfiguration {
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "gatekeeper-mutating-webhook-configuration"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    mutateWebhookName,
+			AdmissionReviewVersions: []string{"v1", "v1beta1"},
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
+			MatchPolicy:             ptr.To(admissionregistrationv1.Exact),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			TimeoutSeconds:          ptr.To[int32](mutateWebhookTimeout),
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "admission.gatekeeper.sh/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{gatekeeperNamespace}},
+			}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+				},
+			}},
+		}},
+	}
+}
+
+// assignObject is the chart's Assign for spec.containers (tag → digest
+// through the mutate Provider, failurePolicy Ignore), matching only
+// mutateNamespace.
+func assignObject() *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": assignGVK.GroupVersion().String(),
+		"kind":       assignGVK.Kind,
+		"metadata":   map[string]any{"name": assignName},
+		"spec": map[string]any{
+			"applyTo": []any{map[string]any{"groups": []any{""}, "kinds": []any{"Pod"}, "versions": []any{"v1"}}},
+			"match": map[string]any{
+				"scope":              "Namespaced",
+				"kinds":              []any{map[string]any{"apiGroups": []any{""}, "kinds": []any{"Pod"}}},
+				"namespaces":         []any{mutateNamespace},
+				"excludedNamespaces": []any{gatekeeperNamespace},
+			},
+			"location": "spec.containers[name:*].image",
+			"parameters": map[string]any{"assign": map[string]any{"externalData": map[string]any{
+				"provider":      mutateProviderName,
+				"dataSource":    "ValueAtLocation",
+				"failurePolicy": "Ignore",
+			}}},
+		},
+	}}
+}
+
 // writeGatekeeperCerts writes what Gatekeeper's --cert-dir holds when its
 // own rotator is disabled: tls.crt and tls.key, a serving certificate for
 // 127.0.0.1 and Gatekeeper's service name with the serverAuth and
@@ -526,6 +634,7 @@ func startGatekeeper(ctx context.Context, o gatekeeperOptions) (*process, error)
 	health := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	args := []string{
 		"--operation=webhook", "--operation=audit", "--operation=status", "--operation=generate",
+		"--operation=mutation-webhook", "--operation=mutation-status",
 		"--disable-cert-rotation", "--cert-dir=" + o.certDir,
 		"--host=127.0.0.1", fmt.Sprintf("--port=%d", o.port),
 		"--health-addr=" + health,
@@ -661,6 +770,67 @@ func (e *environment) waitEnforced(ctx context.Context) error {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// waitMutating waits until the Assign's status says Gatekeeper's pod
+// enforces it, then until a dry-run Pod in mutateNamespace with a signed
+// image by tag comes back with the image pinned to its digest.
+func (e *environment) waitMutating(ctx context.Context) error {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(assignGVK)
+		err := e.c.Get(ctx, client.ObjectKey{Name: assignName}, u)
+		if err == nil && enforcedBy(u, gatekeeperPod) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("assign %s not enforced by %s: %v, status %v", assignName, gatekeeperPod, err, u.Object["status"])
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	probe, err := pushImage(ctx, e.olareg, "admission/probe/mutate", e.leaf)
+	if err != nil {
+		return err
+	}
+	want, err := pinned(ctx, probe)
+	if err != nil {
+		return err
+	}
+	for {
+		got, err := e.kube.CoreV1().Pods(mutateNamespace).Create(ctx, pod("probe", probe), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil && got.Spec.Containers[0].Image == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			image := ""
+			if got != nil && len(got.Spec.Containers) > 0 {
+				image = got.Spec.Containers[0].Image
+			}
+			return fmt.Errorf("the mutating webhook does not pin a dry-run pod's %s to %s: image %q, %v", probe, want, image, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// pinned resolves the tag reference ref (plain HTTP) and returns it with
+// the tag replaced by the manifest's digest, name@sha256:….
+func pinned(ctx context.Context, ref string) (string, error) {
+	name, tag, ok := strings.Cut(ref[strings.LastIndex(ref, "/")+1:], ":")
+	if !ok {
+		return "", fmt.Errorf("%s has no tag", ref)
+	}
+	repoName := ref[:strings.LastIndex(ref, "/")+1] + name
+	repo, err := remote.NewRepository(repoName)
+	if err != nil {
+		return "", err
+	}
+	repo.PlainHTTP = true
+	desc, err := repo.Resolve(ctx, tag)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	return repoName + "@" + desc.Digest.String(), nil
 }
 
 // enforcedBy reports whether the constraint's status.byPod has an entry

@@ -2,23 +2,26 @@
 
 // Package admission drives real admissions through the whole chain, every
 // piece a real process on loopback: a client-go client (what kubectl
-// does) → kube-apiserver and etcd → Gatekeeper v3.23.1's validating
-// webhook → `assay serve` with the notation plugin → OCI registries
-// holding images signed in the test.
+// does) → kube-apiserver and etcd → Gatekeeper v3.23.1's mutating and
+// validating webhooks → `assay serve` with the notation plugin → OCI
+// registries holding images signed in the test.
 //
 // TestMain starts the control plane with controller-runtime's envtest
 // (the kube-apiserver and etcd of `make cluster-tools`), installs
 // Gatekeeper's CustomResourceDefinitions and its namespace from the
 // gatekeeper module's deploy/gatekeeper.yaml, and runs the gatekeeper
 // binary of `make e2e-tools` outside the cluster as its Deployment would
-// run it inside, with the webhook, audit, status and generate operations
-// in one process. There is no kubelet and no controller-manager: Pods stay
+// run it inside, with the webhook, audit, status, generate,
+// mutation-webhook and mutation-status operations in one process. There is no kubelet and no controller-manager: Pods stay
 // Pending, and what the tests observe is admission and Gatekeeper's audit.
 //
 // Gatekeeper caches provider answers for three minutes, so every test
 // pushes images of its own and no test sees another's answers. The tests
 // share one Gatekeeper and one constraint and do not run in parallel; the
-// test that stops `assay serve` restarts it before it ends.
+// test that stops `assay serve` restarts it before it ends. The Assign
+// (tag → digest) matches only namespace assay-mutate, and the test of the
+// cluster's verification objects runs its own assay serve, Provider and
+// constraint for namespace assay-cluster.
 //
 // The package has the build tag e2e, so `go test ./...` leaves it out;
 // `make e2e` runs it.
