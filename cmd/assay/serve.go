@@ -380,11 +380,8 @@ func (s *server) watchConfig(ctx context.Context) error {
 			}
 			s.log.Error(err, "watching the config file")
 		case <-fire:
-			before := s.configDigest()
 			if err := s.reload(ctx); err != nil {
 				s.log.Error(err, "configuration not reloaded; the previous one stays active", "file", s.g.objects)
-			} else if before != "" {
-				s.log.V(1).Info("configuration reloaded", "previous", before)
 			}
 		}
 	}
@@ -436,13 +433,6 @@ func (s *server) registerCacheMetrics(reg prometheus.Registerer) {
 				"stored": st.Stored, "uncacheable": st.Uncacheable, "errors": st.Errors}[name])
 		}))
 	}
-}
-
-func (s *server) configDigest() string {
-	if e := s.current.Load(); e != nil {
-		return "loaded"
-	}
-	return ""
 }
 
 func (s *server) healthMux(reg *prometheus.Registry) *http.ServeMux {
