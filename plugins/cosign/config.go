@@ -11,12 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -145,7 +141,7 @@ const (
 type config struct {
 	diags    []plugin.Diagnostic
 	policies []*policy
-	files    []fileStamp
+	files    []params.FileStamp
 }
 
 // policy is one usable trust policy.
@@ -171,32 +167,11 @@ type trustedKey struct {
 	keyType     string
 }
 
-type fileStamp struct {
-	path    string
-	size    int64
-	modTime time.Time
-}
-
 // stale reports whether a file the configuration read changed since.
-func (c *config) stale() bool {
-	for _, f := range c.files {
-		fi, err := os.Stat(f.path)
-		if err != nil || fi.Size() != f.size || !fi.ModTime().Equal(f.modTime) {
-			return true
-		}
-	}
-	return false
-}
+func (c *config) stale() bool { return params.Changed(c.files) }
 
 // invalid returns the first error diagnostic, or nil.
-func (c *config) invalid() *plugin.Diagnostic {
-	for i := range c.diags {
-		if c.diags[i].Severity == plugin.SeverityError {
-			return &c.diags[i]
-		}
-	}
-	return nil
-}
+func (c *config) invalid() *plugin.Diagnostic { return params.FirstError(c.diags) }
 
 // parseConfig decodes and validates raw. It never fails: problems are
 // diagnostics, and a config with an error diagnostic must not be used.
@@ -530,33 +505,8 @@ func (c *config) loadTrustedRoot(field string, src *TrustedRootSource) *root.Tru
 
 // readFile reads a regular file of at most maxFileSize bytes at an
 // absolute path.
-func readFile(path string) ([]byte, fileStamp, error) {
-	if !filepath.IsAbs(path) {
-		return nil, fileStamp{}, fmt.Errorf("path %q is not absolute", path)
-	}
-	// Check before opening: opening a FIFO or a device could block.
-	if fi, err := os.Stat(path); err != nil {
-		return nil, fileStamp{}, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fileStamp{}, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fileStamp{}, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fileStamp{}, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fileStamp{}, err
-	}
-	if len(data) > maxFileSize {
-		return nil, fileStamp{}, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
-	}
-	return data, fileStamp{path: path, size: fi.Size(), modTime: fi.ModTime()}, nil
+func readFile(path string) ([]byte, params.FileStamp, error) {
+	return params.ReadFile(path, maxFileSize)
 }
 
 // match returns the trust policy whose scope matches repository most

@@ -20,6 +20,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/plugin/params"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -199,15 +200,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 	}()
 	cfg := v.config(req.Config)
 	if d := cfg.invalid(); d != nil {
-		msg := "invalid parameters: "
-		if d.Field != "" {
-			msg += d.Field + ": "
-		}
-		msg += d.Summary
-		if d.Detail != "" {
-			msg += " (" + d.Detail + ")"
-		}
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: msg, Remediation: remediationConfigInvalid}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
 	}
 	pol := cfg.match(req.Repository)
 	if pol == nil {

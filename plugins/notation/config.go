@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -115,41 +114,18 @@ type config struct {
 	diags      []plugin.Diagnostic
 	doc        *trustpolicy.Document
 	store      *memoryTrustStore
-	files      []fileStamp
+	files      []params.FileStamp
 	codeSign   revocation.Validator
 	timestamp  revocation.Validator
 	crlCache   string
 	revTimeout time.Duration
 }
 
-// fileStamp records a trust store file as it was read, so a change is
-// noticed without re-reading it.
-type fileStamp struct {
-	path    string
-	size    int64
-	modTime time.Time
-}
-
-// stale reports whether a trust store file changed since it was read.
-func (c *config) stale() bool {
-	for _, f := range c.files {
-		fi, err := os.Stat(f.path)
-		if err != nil || fi.Size() != f.size || !fi.ModTime().Equal(f.modTime) {
-			return true
-		}
-	}
-	return false
-}
+// stale reports whether a file the configuration read changed since.
+func (c *config) stale() bool { return params.Changed(c.files) }
 
 // invalid returns the first error diagnostic, or nil.
-func (c *config) invalid() *plugin.Diagnostic {
-	for i := range c.diags {
-		if c.diags[i].Severity == plugin.SeverityError {
-			return &c.diags[i]
-		}
-	}
-	return nil
-}
+func (c *config) invalid() *plugin.Diagnostic { return params.FirstError(c.diags) }
 
 // parseConfig decodes and validates raw. It never fails: problems are
 // diagnostics, and a config with an error diagnostic must not be used to
@@ -249,9 +225,9 @@ func validatePolicy(p *Parameters, diags *[]plugin.Diagnostic) {
 
 // loadTrustStores parses every trust store's certificates into the
 // in-memory store.
-func loadTrustStores(p *Parameters, diags *[]plugin.Diagnostic) (*memoryTrustStore, []fileStamp) {
+func loadTrustStores(p *Parameters, diags *[]plugin.Diagnostic) (*memoryTrustStore, []params.FileStamp) {
 	store := &memoryTrustStore{stores: map[truststore.Type]map[string]storeEntry{}}
-	var files []fileStamp
+	var files []params.FileStamp
 	now := time.Now()
 	for _, st := range storeTypes {
 		entries := map[string]storeEntry{}
@@ -347,49 +323,24 @@ func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
 
 // readCertificateFile reads a PEM or DER certificate file, as notation's
 // file trust store does.
-func readCertificateFile(path string) ([]*x509.Certificate, fileStamp, error) {
-	if !filepath.IsAbs(path) {
-		return nil, fileStamp{}, fmt.Errorf("path %q is not absolute", path)
-	}
-	// Check before opening: opening a FIFO or a device could block.
-	if fi, err := os.Stat(path); err != nil {
-		return nil, fileStamp{}, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fileStamp{}, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
+func readCertificateFile(path string) ([]*x509.Certificate, params.FileStamp, error) {
+	data, stamp, err := params.ReadFile(path, maxTrustStoreFileSize)
 	if err != nil {
-		return nil, fileStamp{}, err
+		return nil, params.FileStamp{}, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fileStamp{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fileStamp{}, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxTrustStoreFileSize+1))
-	if err != nil {
-		return nil, fileStamp{}, err
-	}
-	if len(data) > maxTrustStoreFileSize {
-		return nil, fileStamp{}, fmt.Errorf("%s is larger than %d bytes", path, maxTrustStoreFileSize)
-	}
-	stamp := fileStamp{path: path, size: fi.Size(), modTime: fi.ModTime()}
 	if block, _ := pem.Decode(data); block != nil {
 		certs, err := parsePEMCertificates(data)
 		if err != nil {
-			return nil, fileStamp{}, fmt.Errorf("%s: %w", path, err)
+			return nil, params.FileStamp{}, fmt.Errorf("%s: %w", path, err)
 		}
 		return certs, stamp, nil
 	}
 	certs, err := x509.ParseCertificates(data)
 	if err != nil {
-		return nil, fileStamp{}, fmt.Errorf("%s: neither PEM nor DER certificates: %w", path, err)
+		return nil, params.FileStamp{}, fmt.Errorf("%s: neither PEM nor DER certificates: %w", path, err)
 	}
 	if len(certs) == 0 {
-		return nil, fileStamp{}, fmt.Errorf("%s holds no certificate", path)
+		return nil, params.FileStamp{}, fmt.Errorf("%s holds no certificate", path)
 	}
 	return certs, stamp, nil
 }

@@ -23,6 +23,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/plugin/params"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -208,15 +209,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 
 	cfg := v.config(req.Config)
 	if d := cfg.invalid(); d != nil {
-		msg := "invalid parameters: "
-		if d.Field != "" {
-			msg += d.Field + ": "
-		}
-		msg += d.Summary
-		if d.Detail != "" {
-			msg += " (" + d.Detail + ")"
-		}
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: msg, Remediation: remediationConfigInvalid}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
 	}
 
 	ref := req.Repository + "@" + req.Subject.Digest.String()

@@ -51,14 +51,7 @@ type config struct {
 }
 
 // invalid returns the first error diagnostic, or nil.
-func (c *config) invalid() *plugin.Diagnostic {
-	for i := range c.diags {
-		if c.diags[i].Severity == plugin.SeverityError {
-			return &c.diags[i]
-		}
-	}
-	return nil
-}
+func (c *config) invalid() *plugin.Diagnostic { return params.FirstError(c.diags) }
 
 // parseConfig decodes and validates raw. It never fails: problems are
 // diagnostics, and a config with an error diagnostic must not be used to

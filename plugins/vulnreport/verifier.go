@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/plugin/params"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -199,15 +200,7 @@ func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (resp *p
 
 	cfg := v.config(req.Config)
 	if d := cfg.invalid(); d != nil {
-		msg := "invalid parameters: "
-		if d.Field != "" {
-			msg += d.Field + ": "
-		}
-		msg += d.Summary
-		if d.Detail != "" {
-			msg += " (" + d.Detail + ")"
-		}
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: msg, Remediation: "Fix the Verifier's parameters; the message names the field."}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: "Fix the Verifier's parameters; the message names the field."}, nil
 	}
 	j := &judge{cfg: cfg, now: v.now(), details: map[string]any{}}
 	if cfg.maxAge > 0 {
