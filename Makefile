@@ -50,7 +50,7 @@ $(TOOLS)/etcd:
 
 ## e2e-tools: what make e2e runs besides assay: Gatekeeper, kube-apiserver, etcd and the distribution registry
 .PHONY: e2e e2e-tools
-e2e-tools: $(TOOLS)/gatekeeper $(TOOLS)/registry cluster-tools
+e2e-tools: $(TOOLS)/gatekeeper $(TOOLS)/registry $(TOOLS)/helm cluster-tools
 
 # go install names the binary after the module path without its /v3: gatekeeper.
 $(TOOLS)/gatekeeper:
@@ -77,7 +77,7 @@ test: tools
 
 ## e2e: admissions from a client through kube-apiserver, Gatekeeper's webhook and assay serve to the registries, all local processes (test/admission)
 e2e: build e2e-tools
-	ASSAY_KUBE_ASSETS=$(TOOLS) ASSAY_GATEKEEPER_BIN=$(TOOLS)/gatekeeper ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry $(GO) test -tags e2e -count=1 -timeout 30m ./test/admission/...
+	ASSAY_KUBE_ASSETS=$(TOOLS) ASSAY_GATEKEEPER_BIN=$(TOOLS)/gatekeeper ASSAY_DISTRIBUTION_BIN=$(TOOLS)/registry ASSAY_HELM_BIN=$(TOOLS)/helm $(GO) test -tags e2e -count=1 -timeout 30m ./test/admission/...
 
 ## chart-sync: copy crds/*.yaml into the chart's crds/ and library/*/template.yaml into its files/library/ (test/helm fails when they differ)
 .PHONY: chart-sync helm-test

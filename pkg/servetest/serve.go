@@ -22,9 +22,10 @@ type Options struct {
 	// Assay is the path of the assay binary; PluginDir its plugin
 	// directory. Required.
 	Assay, PluginDir string
-	// Config is the --config file. Required.
+	// Config is the --config file. Required unless Exact.
 	Config string
-	// TLS is the certificate material. Required.
+	// TLS is the certificate material. Required; with Exact only its
+	// ServerCA and client certificate are used, to reach the server.
 	TLS *TLS
 	// Args are more flags, such as "--verify-timeout=2s".
 	Args []string
@@ -38,6 +39,9 @@ type Options struct {
 	// NotReady makes Start return once the process serves, without
 	// waiting for /readyz (to test a server that is not ready).
 	NotReady bool
+	// Exact makes Args all of assay's arguments, as a Deployment gives
+	// them: Config, the TLS files, Listen and HealthListen add nothing.
+	Exact bool
 }
 
 // Server is a running `assay serve`.
@@ -55,7 +59,9 @@ type Server struct {
 	once   sync.Once
 }
 
-var servingLine = regexp.MustCompile(`provider=https://(\S+) health=http://(\S+)`)
+// servingLine is the log line naming the listeners, in the text and the
+// JSON log formats.
+var servingLine = regexp.MustCompile(`provider=https://(\S+) health=http://(\S+)|"provider":"https://([^"]+)","health":"http://([^"]+)"`)
 
 // Start runs assay serve on random loopback ports and waits until it is
 // ready. Stop it with Stop.
@@ -70,6 +76,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"--listen", o.Listen, "--health-listen", o.HealthListen,
 		"--tls-cert", o.TLS.CertFile, "--tls-key", o.TLS.KeyFile, "--client-ca", o.TLS.ClientCAFile}
 	args = append(args, o.Args...)
+	if o.Exact {
+		args = o.Args
+	}
 	cmd := exec.Command(o.Assay, args...)
 	cmd.Env = append(cmd.Environ(), o.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // plugins die with it
@@ -92,8 +101,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 				fmt.Fprintln(o.Log, line)
 			}
 			if m := servingLine.FindStringSubmatch(line); m != nil {
+				a := m[1:3]
+				if a[0] == "" {
+					a = m[3:5]
+				}
 				select {
-				case addrs <- m[1:]:
+				case addrs <- a:
 				default:
 				}
 			}

@@ -4,7 +4,6 @@ package admission
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -17,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
@@ -349,112 +347,19 @@ func TestTagIsPinnedToItsDigestByGatekeepersMutation(t *testing.T) {
 	}
 }
 
-func TestVerificationObjectsFromTheClusterDecide(t *testing.T) {
-	// A second assay serve takes its Store, Verifier and Policy from the
-	// API server (--config-source cluster); a second Provider points at
-	// it and a second constraint, matching only clusterNamespace, names
-	// that Provider. Gatekeeper caches each answer for three minutes, so
+func TestVerifierDeletedThenRecreatedChangesTheDecision(t *testing.T) {
+	// The chart's release takes its Store, Verifier and Policy from the
+	// API server. Gatekeeper caches each answer for three minutes, so
 	// every attempt after a change uses an image never asked about.
-	const (
-		clusterNamespace = "assay-cluster"
-		clusterProvider  = "assay-cluster"
-		clusterConstr    = "verified-images-cluster"
-	)
+	r := installedChart(t)
 	ctx := context.Background()
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := corev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
 	newVerifier := func() *v1alpha1.Verifier {
 		v := &v1alpha1.Verifier{ObjectMeta: metav1.ObjectMeta{Name: "notation"}, Spec: v1alpha1.VerifierSpec{
 			Plugin: "notation", ArtifactTypes: []string{servetest.NotationSignature}}}
 		v.Spec.Parameters.Raw = env.params
 		return v
 	}
-	for _, o := range []client.Object{
-		// The Lease of --leader-elect lives in Assay's namespace.
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "assay-system"}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNamespace}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNamespace, Name: "default"}},
-		&v1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: "registries"}, Spec: v1alpha1.StoreSpec{
-			Registries: []v1alpha1.RegistrySpec{{Host: env.olareg.Host(), PlainHTTP: true}}}},
-		newVerifier(),
-		&v1alpha1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "signed"}, Spec: v1alpha1.PolicySpec{
-			Rules: []v1alpha1.PolicyRule{{ArtifactType: servetest.NotationSignature, Required: true}}}},
-	} {
-		if err := c.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	start, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	srv, err := servetest.Start(start, servetest.Options{
-		Assay: assayBin, PluginDir: pluginDir, TLS: env.serve.TLS,
-		Args: []string{"--config-source", "cluster", "--kubeconfig", env.kubeconfig, "--leader-elect",
-			"--verify-timeout", fmt.Sprintf("%ds", providerTimeout), "--margin", "500ms"},
-		Env: []string{"POD_NAMESPACE=assay-system"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Stop()
-		if out := srv.Output(); strings.Contains(out, "panic:") || t.Failed() {
-			t.Logf("cluster-configured assay serve output:\n%s", out)
-		}
-	})
-	provider := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-		"kind":       "Provider",
-		"metadata":   map[string]any{"name": clusterProvider},
-		"spec": map[string]any{
-			"url":      srv.URL + "/v1/verify",
-			"timeout":  int64(providerTimeout),
-			"caBundle": base64.StdEncoding.EncodeToString(env.serve.TLS.ServerCA.PEM),
-		},
-	}}
-	if err := env.c.Create(ctx, provider); err != nil {
-		t.Fatal(err)
-	}
-	constraint := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": constraintGVK.GroupVersion().String(),
-		"kind":       constraintGVK.Kind,
-		"metadata":   map[string]any{"name": clusterConstr},
-		"spec": map[string]any{
-			"enforcementAction": "deny",
-			"match": map[string]any{
-				"kinds":      []any{map[string]any{"apiGroups": []any{""}, "kinds": []any{"Pod"}}},
-				"namespaces": []any{clusterNamespace},
-			},
-			"parameters": map[string]any{"provider": clusterProvider},
-		},
-	}}
-	if err := env.createConstraint(ctx, constraint); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(constraintGVK)
-		err := env.c.Get(ctx, client.ObjectKey{Name: clusterConstr}, u)
-		if err == nil && enforcedBy(u, gatekeeperPod) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("constraint %s not enforced: %v", clusterConstr, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-
-	pods := env.kube.CoreV1().Pods(clusterNamespace)
+	pods := env.kube.CoreV1().Pods(chartDefault)
 	attempt := 0
 	// try creates a Pod with a signed image never asked about.
 	try := func(what string) (string, string, error) {
@@ -496,10 +401,16 @@ func TestVerificationObjectsFromTheClusterDecide(t *testing.T) {
 	}
 
 	// Without it the Policy's rule has no Verifier: nothing defines
-	// success and the new image's Pod is denied by the second constraint.
-	if err := c.Delete(ctx, newVerifier()); err != nil {
+	// success and the new image's Pod is denied.
+	if err := r.c.Delete(ctx, newVerifier()); err != nil {
 		t.Fatal(err)
 	}
+	recreated := false
+	t.Cleanup(func() {
+		if !recreated {
+			_ = r.c.Create(ctx, newVerifier())
+		}
+	})
 	var lastDenied error
 	var lastImage string
 	took := until("deleted", func(name, image string, err error) bool {
@@ -510,14 +421,15 @@ func TestVerificationObjectsFromTheClusterDecide(t *testing.T) {
 		return false
 	})
 	t.Logf("denied %s after the Verifier's deletion (attempt %d)", took.Round(time.Millisecond), attempt)
-	expectDenied(t, lastDenied, denial(clusterConstr, fmt.Sprintf("image %q is not verified: NO_POLICY: "+
+	expectDenied(t, lastDenied, denial(chartConstraint, fmt.Sprintf("image %q is not verified: NO_POLICY: "+
 		"no Policy is configured, so nothing defines success (1 artifacts found). "+
 		"Remediation: Create a Policy object that names the artifact types you require.", lastImage)))
 
 	// Re-created, it decides again.
-	if err := c.Create(ctx, newVerifier()); err != nil {
+	if err := r.c.Create(ctx, newVerifier()); err != nil {
 		t.Fatal(err)
 	}
+	recreated = true
 	took = until("recreated", func(name, _ string, err error) bool { return err == nil && stored(name) })
 	t.Logf("admitted %s after the Verifier's re-creation (attempt %d)", took.Round(time.Millisecond), attempt)
 }

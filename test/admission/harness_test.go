@@ -127,6 +127,11 @@ type environment struct {
 	// auditUnsigned and auditSigned are the images of the Pods made in
 	// auditNamespace before the constraint existed.
 	auditUnsigned, auditSigned string
+	// dir is the run's scratch directory; gatekeeperCerts holds
+	// Gatekeeper's tls.crt, tls.key and ca.crt.
+	dir, gatekeeperCerts string
+	// cleanup registers what to undo when the test binary ends.
+	cleanup func(func())
 }
 
 // setup starts everything, in the order a cluster administrator would
@@ -134,7 +139,7 @@ type environment struct {
 // template and the constraint. cleanup registers what to undo, last
 // first. The environment is returned even on error, for its logs.
 func setup(ctx context.Context, dir string, cleanup func(func())) (*environment, error) {
-	e := &environment{}
+	e := &environment{dir: dir, cleanup: cleanup}
 	dirs := map[string]string{}
 	// gatekeeper/audit is the audit's list cache, which Gatekeeper
 	// expects to exist (an emptyDir in its Deployment).
@@ -215,6 +220,18 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	certDir := dirs["gatekeeper-certs"]
 	if err := writeGatekeeperCerts(material.ClientCA, certDir); err != nil {
 		return nil, err
+	}
+	e.gatekeeperCerts = certDir
+	// Gatekeeper's cert rotator keeps them in this Secret; the chart
+	// reads its CA from there.
+	certSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: gatekeeperNamespace, Name: "gatekeeper-webhook-server-cert"}, Data: map[string][]byte{}}
+	for _, name := range []string{"ca.crt", "tls.crt", "tls.key"} {
+		if certSecret.Data[name], err = os.ReadFile(filepath.Join(certDir, name)); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := e.kube.CoreV1().Secrets(gatekeeperNamespace).Create(ctx, certSecret, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("create Gatekeeper's certificate Secret: %w", err)
 	}
 
 	// Registries and the signer.
@@ -346,6 +363,15 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 		return e, fmt.Errorf("%s is a %s, want %s", constraintFile, constraint.GroupVersionKind(), constraintGVK)
 	}
 	e.constraintName = constraint.GetName()
+	// The namespaces of the chart's release (chart-*) are judged by the
+	// release's own constraint and Assay alone.
+	excluded, _, err := unstructured.NestedStringSlice(constraint.Object, "spec", "match", "excludedNamespaces")
+	if err != nil {
+		return e, err
+	}
+	if err := unstructured.SetNestedStringSlice(constraint.Object, append(excluded, chartPodNamespacePattern), "spec", "match", "excludedNamespaces"); err != nil {
+		return e, err
+	}
 	if err := e.createConstraint(ctx, constraint); err != nil {
 		return e, err
 	}
@@ -873,7 +899,14 @@ func pushImage(ctx context.Context, reg *registrytest.Server, path string, leaf 
 	if err != nil {
 		return "", err
 	}
-	desc, err := notationtest.PushImage(ctx, repo, repo.Reference.Repository, "v1")
+	return pushImageTo(ctx, repo, leaf)
+}
+
+// pushImageTo pushes an image tagged v1 into repo, signed by leaf unless
+// it is nil, and returns its tag reference.
+func pushImageTo(ctx context.Context, repo *remote.Repository, leaf *notationtest.Leaf) (string, error) {
+	path := repo.Reference.Repository
+	desc, err := notationtest.PushImage(ctx, repo, path, "v1")
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", path, err)
 	}
@@ -886,7 +919,7 @@ func pushImage(ctx context.Context, reg *registrytest.Server, path string, leaf 
 			return "", fmt.Errorf("push the signature of %s: %w", path, err)
 		}
 	}
-	return reg.RepositoryName(path) + ":v1", nil
+	return repo.Reference.Registry + "/" + path + ":v1", nil
 }
 
 // newRepository is an oras-go repository for path on reg, speaking

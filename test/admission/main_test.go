@@ -12,16 +12,22 @@
 // gatekeeper module's deploy/gatekeeper.yaml, and runs the gatekeeper
 // binary of `make e2e-tools` outside the cluster as its Deployment would
 // run it inside, with the webhook, audit, status, generate,
-// mutation-webhook and mutation-status operations in one process. There is no kubelet and no controller-manager: Pods stay
-// Pending, and what the tests observe is admission and Gatekeeper's audit.
+// mutation-webhook and mutation-status operations in one process. There is
+// no kubelet: Pods stay Pending, and what the tests observe is admission
+// and Gatekeeper's audit.
 //
 // Gatekeeper caches provider answers for three minutes, so every test
 // pushes images of its own and no test sees another's answers. The tests
 // share one Gatekeeper and one constraint and do not run in parallel; the
 // test that stops `assay serve` restarts it before it ends. The Assign
-// (tag → digest) matches only namespace assay-mutate, and the test of the
-// cluster's verification objects runs its own assay serve, Provider and
-// constraint for namespace assay-cluster.
+// (tag → digest) matches only namespace assay-mutate.
+//
+// The tests of chart_test.go share a release of charts/assay, installed
+// with helm into the API server on first use: its Deployment's Assay runs
+// as a local process with the Deployment's arguments, files and
+// ServiceAccount token (runDeployment), takes its Store, Verifier and
+// Policy from the cluster, and judges the chart-* namespaces through the
+// release's Provider and a constraint of the namespaced template.
 //
 // The package has the build tag e2e, so `go test ./...` leaves it out;
 // `make e2e` runs it.

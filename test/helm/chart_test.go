@@ -339,6 +339,13 @@ func TestProviders(t *testing.T) {
 				"ratify-mutation-provider":   {base + "/ratify/gatekeeper/v1/mutate", 2},
 			},
 		},
+		"a base URL for an Assay reached another way": {
+			values: map[string]any{"providers": map[string]any{"baseURL": "https://10.0.0.7:9443/"}},
+			want: map[string][2]any{
+				"assay":        {"https://10.0.0.7:9443/v1/verify", 3},
+				"assay-mutate": {"https://10.0.0.7:9443/v1/mutate", 1},
+			},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -451,6 +458,50 @@ func TestGeneratedCertificateIsSignedByTheProvidersCABundle(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestServingCertificateNamesExtraHosts(t *testing.T) {
+	values := map[string]any{"tls": map[string]any{
+		"extraDNSNames": []any{"assay.example.com"},
+		"ipAddresses":   []any{"127.0.0.1", "10.0.0.7"},
+	}}
+	t.Run("generated", func(t *testing.T) {
+		m := render(t, values)
+		roots := x509.NewCertPool()
+		roots.AddCert(parseCert(t, "caBundle", caBundle(t, m)))
+		var secret corev1.Secret
+		m.get(t, "Secret", release+"-tls").into(t, &secret)
+		leaf := parseCert(t, "tls.crt", secret.Data["tls.crt"])
+		for _, host := range []string{"assay.example.com", "127.0.0.1", "10.0.0.7", "assay.assay-system.svc"} {
+			if _, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: roots}); err != nil {
+				t.Errorf("serving certificate for %s: %v", host, err)
+			}
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "10.0.0.8", Roots: roots}); err == nil {
+			t.Error("serving certificate verifies for 10.0.0.8, which it was not issued for")
+		}
+	})
+	t.Run("cert-manager", func(t *testing.T) {
+		values := map[string]any{"tls": map[string]any{
+			"extraDNSNames": []any{"assay.example.com"},
+			"ipAddresses":   []any{"127.0.0.1"},
+			"certManager":   map[string]any{"enabled": true},
+		}}
+		m := render(t, values)
+		var cert struct {
+			Spec struct {
+				DNSNames    []string `json:"dnsNames"`
+				IPAddresses []string `json:"ipAddresses"`
+			} `json:"spec"`
+		}
+		m.get(t, "Certificate", release).into(t, &cert)
+		if !slices.Contains(cert.Spec.DNSNames, "assay.example.com") || !slices.Contains(cert.Spec.DNSNames, "assay.assay-system.svc") {
+			t.Errorf("Certificate dnsNames %v: want the Service's names and assay.example.com", cert.Spec.DNSNames)
+		}
+		if diff := cmp.Diff([]string{"127.0.0.1"}, cert.Spec.IPAddresses); diff != "" {
+			t.Errorf("Certificate ipAddresses (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestCertManager(t *testing.T) {
@@ -932,6 +983,9 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		"a Provider timeout of 0":      {"--set", "providers.verify.timeout=0"},
 		"a misspelt top-level value":   {"--set", "replicas=2"},
 		"a log level assay lacks":      {"--set", "log.level=trace"},
+		"a plain HTTP base URL":        {"--set", "providers.baseURL=http://10.0.0.7:8443"},
+		"a base URL with a path":       {"--set", "providers.baseURL=https://10.0.0.7:8443/assay"},
+		"an IP address that is not":    {"--set", "tls.ipAddresses[0]=localhost"},
 		"a constraint of another kind": {"--set", "constraints[0].kind=K8sRequiredLabels,constraints[0].name=x"},
 	}
 	for name, args := range tests {

@@ -69,7 +69,7 @@ app.kubernetes.io/part-of: assay
 {{- define "assay.dnsNames" -}}
 {{- $svc := include "assay.fullname" . }}
 {{- $ns := .Release.Namespace }}
-{{- toJson (list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.clusterDomain)) }}
+{{- toJson (concat (list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.clusterDomain)) .Values.tls.extraDNSNames) }}
 {{- end }}
 
 {{/*
@@ -135,7 +135,7 @@ must agree. Existing Secrets are looked up so that upgrades keep the CA.
   {{- else }}
     {{- $ca := genCA (printf "%s-ca" $fullname) $days }}
     {{- $dns := include "assay.dnsNames" . | fromJsonArray }}
-    {{- $cert := genSignedCert (include "assay.serviceHost" .) nil $dns $days $ca }}
+    {{- $cert := genSignedCert (include "assay.serviceHost" .) .Values.tls.ipAddresses $dns $days $ca }}
     {{- $_ := set $m "caCert" $ca.Cert }}
     {{- $_ := set $m "cert" $cert.Cert }}
     {{- $_ := set $m "key" $cert.Key }}
