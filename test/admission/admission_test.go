@@ -4,8 +4,13 @@ package admission
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -432,4 +437,115 @@ func TestVerifierDeletedThenRecreatedChangesTheDecision(t *testing.T) {
 	recreated = true
 	took = until("recreated", func(name, _ string, err error) bool { return err == nil && stored(name) })
 	t.Logf("admitted %s after the Verifier's re-creation (attempt %d)", took.Round(time.Millisecond), attempt)
+}
+
+func TestServingCertificateRotationFailsNoAdmission(t *testing.T) {
+	// Pods are created one after another while assay serve's certificate
+	// is replaced three times, as cert-manager or the chart's Secret
+	// would replace it; every one must be admitted. Gatekeeper keeps its
+	// connections to a Provider alive (90 s idle), so its admissions
+	// mostly ride connections made before a rotation; the test's own
+	// handshakes, every 50 ms throughout, are the new connections, and
+	// each must succeed too.
+	ctx := context.Background()
+	type result struct {
+		name, image string
+		err         error
+	}
+	results := make(chan result, 10000)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := result{name: fmt.Sprintf("rotation-%d", i)}
+			path := "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-") + "/" + r.name
+			if r.image, r.err = pushImage(ctx, env.olareg, path, env.leaf); r.err == nil {
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				_, r.err = env.kube.CoreV1().Pods("default").Create(cctx, pod(r.name, r.image), metav1.CreateOptions{})
+				cancel()
+			}
+			results <- r
+		}
+	}()
+
+	u, err := url.Parse(env.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientTLS, err := env.serve.TLS.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// served is the serial number of the certificate a new connection
+	// is given.
+	served := func() (string, error) {
+		conn, err := tls.Dial("tcp", u.Host, clientTLS)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
+	}
+	seen := map[string]bool{}
+	first, err := served()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen[first] = true
+	for round := 1; round <= 3; round++ {
+		time.Sleep(300 * time.Millisecond) // admissions on the certificate in place
+		if err := env.serve.TLS.RotateServing(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(env.serve.TLS.CertFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(data)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := cert.SerialNumber.String()
+		deadline := time.Now().Add(20 * time.Second) // a polling bound
+		for {
+			got, err := served()
+			if err != nil {
+				t.Errorf("rotation %d: a new connection failed: %v", round, err)
+			}
+			if got == want {
+				seen[got] = true
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rotation %d: new connections get certificate %s, want %s", round, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	<-done
+	close(results)
+
+	n := 0
+	for r := range results {
+		n++
+		if r.err != nil {
+			t.Errorf("pod %s with signed %s, created while the certificate rotated: %v", r.name, r.image, r.err)
+		}
+	}
+	if len(seen) != 4 {
+		t.Errorf("served %d certificates, want the first and three rotated ones", len(seen))
+	}
+	if n < 6 {
+		t.Errorf("only %d pods were created while the certificate rotated", n)
+	}
+	t.Logf("%d pods admitted across 3 certificate rotations", n)
 }
