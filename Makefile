@@ -39,11 +39,14 @@ plugins:
 tools: $(TOOLS)/registry cluster-tools $(TOOLS)/helm
 	bash hack/install-test-deps.sh
 
-## cluster-tools: kube-apiserver and etcd, built from the Go module proxy by the module in test/tools/kube
-cluster-tools: $(TOOLS)/kube-apiserver $(TOOLS)/etcd
+## cluster-tools: kube-apiserver, kube-controller-manager and etcd, built from the Go module proxy by the module in test/tools/kube
+cluster-tools: $(TOOLS)/kube-apiserver $(TOOLS)/kube-controller-manager $(TOOLS)/etcd
 
 $(TOOLS)/kube-apiserver:
 	cd test/tools/kube && $(GO) build -o $(TOOLS)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+
+$(TOOLS)/kube-controller-manager:
+	cd test/tools/kube && $(GO) build -o $(TOOLS)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 
 $(TOOLS)/etcd:
 	cd test/tools/kube && $(GO) build -o $(TOOLS)/etcd ./etcd
