@@ -130,6 +130,7 @@ func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlu
 	if len(objs.Policies) > 0 {
 		opts.Policy = policyFrom(objs.Policies[0])
 	}
+	opts.PoliciesNotInEffect = objs.PoliciesNotInEffect
 	e.exec, err = executor.New(opts)
 	if err != nil {
 		e.Close()

@@ -30,6 +30,12 @@ type Objects struct {
 	// cluster. A file never fills them.
 	DockerConfigs [][]byte
 
+	// PoliciesNotInEffect are the Policies the controllers left out of
+	// this configuration because they are invalid, each as
+	// `Policy "name": problem`; a report without a Policy names them. A
+	// file never fills them: an invalid file is refused whole.
+	PoliciesNotInEffect []string
+
 	// docs records the document index of each object ("Kind/name" → index)
 	// so that validation errors can point into the file.
 	docs map[string]int

@@ -273,6 +273,31 @@ func TestObjectsBecomeTheConfigurationAndReportReady(t *testing.T) {
 		}
 	})
 
+	t.Run("deleting the Verifier leaves the Policy out, and the configuration says why", func(t *testing.T) {
+		if err := e.c.Delete(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		e.waitReady(t, p, metav1.ConditionFalse, controller.ReasonInvalid, `no Verifier handles "application/vnd.cncf.notary.signature"`)
+		eventually(t, "the Policy left out and named", func() (bool, string) {
+			l := e.applied.last()
+			return len(l.Policies) == 0 && len(l.PoliciesNotInEffect) == 1 &&
+				strings.HasPrefix(l.PoliciesNotInEffect[0], `Policy "signed": `) &&
+				strings.Contains(l.PoliciesNotInEffect[0], `no Verifier handles "application/vnd.cncf.notary.signature"`),
+				fmt.Sprintf("%d policies, not in effect %q", len(l.Policies), l.PoliciesNotInEffect)
+		})
+		v = verifier("notation", `{"level":"strict"}`)
+		if err := e.c.Create(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the Policy back in effect", func() (bool, string) {
+			l := e.applied.last()
+			return len(l.Policies) == 1 && len(l.PoliciesNotInEffect) == 0, fmt.Sprintf("%d policies, not in effect %q", len(l.Policies), l.PoliciesNotInEffect)
+		})
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("deleting an object takes it out of the configuration", func(t *testing.T) {
 		if err := e.c.Delete(ctx, p); err != nil {
 			t.Fatal(err)

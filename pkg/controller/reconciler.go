@@ -165,6 +165,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			chosen = r.prevScope[ns]
 			objs = objectsOf(chosen)
 		}
+		objs.PoliciesNotInEffect = policiesLeftOut(members, chosen, problems)
 		configs, err := r.dockerConfigs(ctx, objs.Stores)
 		if err != nil { // a Secret went away between the check and now
 			return reconcile.Result{}, err
@@ -495,6 +496,24 @@ func objKey(kind, namespace, name string) string {
 	return kind + "/" + namespace + "/" + name
 }
 
+// policiesLeftOut describes the Policies of a scope's members that its
+// chosen configuration lacks, sorted, with their problems.
+func policiesLeftOut(members, chosen map[string]client.Object, problems map[string]string) []string {
+	var out []string
+	for k, o := range members {
+		if _, ok := chosen[k]; ok || baseKind(o) != v1alpha1.KindPolicy || problems[k] == "" {
+			continue
+		}
+		kind := v1alpha1.KindPolicy
+		if _, ok := o.(*v1alpha1.NamespacedPolicy); ok {
+			kind = v1alpha1.KindNamespacedPolicy
+		}
+		out = append(out, fmt.Sprintf("%s %q: %s", kind, o.GetName(), problems[k]))
+	}
+	slices.Sort(out)
+	return out
+}
+
 // objectsOf lists objs by kind, sorted by name, for catalog.
 func objectsOf(objs map[string]client.Object) *catalog.Objects {
 	keys := make([]string, 0, len(objs))
@@ -539,6 +558,9 @@ func configID(cfg Configuration) string {
 		}
 		for _, c := range objs.DockerConfigs { // rotated credentials apply at once
 			_ = enc.Encode([]any{"DockerConfig", c})
+		}
+		for _, p := range objs.PoliciesNotInEffect { // reports name them
+			_ = enc.Encode([]any{"PolicyNotInEffect", p})
 		}
 	}
 	scope("", cfg.Cluster)

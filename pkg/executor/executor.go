@@ -67,6 +67,10 @@ type Options struct {
 	// Policy defines success. Nil means no Policy is configured: every
 	// report fails with NO_POLICY.
 	Policy *Policy
+	// PoliciesNotInEffect describe Policies that exist but were left out
+	// as invalid; a NO_POLICY report names them, so that its reader
+	// fixes the Policy rather than creating another.
+	PoliciesNotInEffect []string
 	// Concurrency bounds the verification jobs and referrer listings run
 	// at once for one subject. If <= 0, DefaultConcurrency is used.
 	Concurrency int

@@ -1071,6 +1071,30 @@ func TestReferrerListingConcurrencyIsBounded(t *testing.T) {
 	}
 }
 
+func TestNoPolicyNamesThePoliciesNotInEffect(t *testing.T) {
+	s := newFakeStore()
+	subject := s.pushImage(t, "v1")
+	s.attach(t, subject, notary, "sig")
+	left := []string{`Policy "signed": field spec.rules[0].artifactType: no Verifier handles "` + notary + `"`}
+	for name, tc := range map[string]struct {
+		left []string
+		want string
+	}{
+		"none configured": {want: "no Policy is configured, so nothing defines success (1 artifacts found)"},
+		"one left out":    {left: left, want: "no Policy is in effect, so nothing defines success (1 artifacts found); not in effect: " + left[0]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rep := verify(t, s, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)}, PoliciesNotInEffect: tc.left}, ref)
+			if rep.IsSuccess || rep.Reason != report.ReasonNoPolicy || rep.Message != tc.want {
+				t.Errorf("report %v %s %q, want a NO_POLICY failure %q", rep.IsSuccess, rep.Reason, rep.Message, tc.want)
+			}
+			if fix := strings.HasPrefix(rep.Remediation, "Fix the Policy named here"); fix != (tc.left != nil) {
+				t.Errorf("remediation %q: want it to say to fix the Policy only when one is left out", rep.Remediation)
+			}
+		})
+	}
+}
+
 func TestNewRejectsBadOptions(t *testing.T) {
 	s := newFakeStore()
 	v := newFakeVerifier("n", notary)

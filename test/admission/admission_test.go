@@ -426,9 +426,12 @@ func TestVerifierDeletedThenRecreatedChangesTheDecision(t *testing.T) {
 		return false
 	})
 	t.Logf("denied %s after the Verifier's deletion (attempt %d)", took.Round(time.Millisecond), attempt)
+	// The Policy is still there but cannot apply, and the denial says so.
 	expectDenied(t, lastDenied, denial(chartConstraint, fmt.Sprintf("image %q is not verified: NO_POLICY: "+
-		"no Policy is configured, so nothing defines success (1 artifacts found). "+
-		"Remediation: Create a Policy object that names the artifact types you require.", lastImage)))
+		"no Policy is in effect, so nothing defines success (1 artifacts found); not in effect: "+
+		`Policy "signed": field spec.rules[0].artifactType: no Verifier handles %q, so the rule could never be satisfied; add a Verifier with this artifact type. `+
+		"Remediation: Fix the Policy named here (its status says the same) or restore what it depends on; until then every image is denied.",
+		lastImage, servetest.NotationSignature)))
 
 	// Re-created, it decides again.
 	if err := r.c.Create(ctx, newVerifier()); err != nil {
