@@ -7,6 +7,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/controller"
+	"github.com/assayproj/assay/pkg/pullsecrets"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -77,6 +78,9 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
+	}
+	if cfg.PodPullSecrets {
+		s.pullSecrets = pullsecrets.New(mgr.GetAPIReader(), pullsecrets.Options{})
 	}
 	go func() { errc <- mgr.Start(ctx) }()
 	s.log.Info("watching the cluster's Store, Verifier and Policy objects", "leaderElection", cfg.LeaderElect, "namespace", ns)

@@ -211,6 +211,7 @@ func settingDefaults(d config.Config) map[string]any {
 		"serve.kubeconfig":                     d.Serve.Kubeconfig,
 		"serve.leader-elect":                   d.Serve.LeaderElect,
 		"serve.leader-election-namespace":      d.Serve.LeaderElectionNamespace,
+		"serve.pod-pull-secrets":               d.Serve.PodPullSecrets,
 		"cache.verdict-bytes":                  d.Cache.VerdictBytes,
 		"cache.verdict-ttl":                    d.Cache.VerdictTTL,
 		"cache.failure-ttl":                    d.Cache.FailureTTL,

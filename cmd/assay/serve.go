@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,9 @@ import (
 	"github.com/assayproj/assay/pkg/executor"
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/provider"
+	"github.com/assayproj/assay/pkg/pullsecrets"
 	"github.com/assayproj/assay/pkg/report"
+	"github.com/assayproj/assay/pkg/store"
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +77,7 @@ that does not load is logged and the previous one stays active.
 	f.String("config-source", d.Serve.ConfigSource, "where the Store, Verifier and Policy objects come from: file (--config) or cluster (custom resources)")
 	f.String("kubeconfig", "", "kubeconfig for --config-source cluster (default: $KUBECONFIG or in-cluster)")
 	f.Bool("leader-elect", false, "elect one replica to write the objects' status (every replica serves)")
+	f.Bool("pod-pull-secrets", false, "use the imagePullSecrets of the Pod and of its ServiceAccount named by a key (needs --config-source cluster and read access to those Secrets)")
 	f.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on --health-listen (unauthenticated: keep that port private)")
 	f.Int64("verdict-cache-bytes", d.Cache.VerdictBytes, "in-memory verdict cache budget in bytes (0 disables it)")
 	f.Duration("verdict-ttl", d.Cache.VerdictTTL, "how long a passing verdict is reused")
@@ -100,6 +104,7 @@ var serveFlagKeys = map[string]string{
 	"config-source":                  "serve.config-source",
 	"kubeconfig":                     "serve.kubeconfig",
 	"leader-elect":                   "serve.leader-elect",
+	"pod-pull-secrets":               "serve.pod-pull-secrets",
 	"verdict-cache-bytes":            "cache.verdict-bytes",
 	"verdict-ttl":                    "cache.verdict-ttl",
 	"failure-ttl":                    "cache.failure-ttl",
@@ -124,6 +129,10 @@ type server struct {
 	retired executor.CacheStats
 
 	reloads *prometheus.CounterVec
+
+	// pullSecrets reads the Pods' registry credentials
+	// (--pod-pull-secrets); nil when off.
+	pullSecrets *pullsecrets.Reader
 }
 
 var (
@@ -135,12 +144,41 @@ var (
 // key's namespace's own, when it has one (Namespaced objects in the
 // cluster), else the cluster-wide one.
 func (s *server) Verify(ctx context.Context, k provider.Key) (*report.Report, error) {
-	return s.engineFor(k.Namespace).exec.Verify(ctx, k.Reference)
+	ctx, unused := s.withPodCredentials(ctx, k)
+	rep, err := s.engineFor(k.Namespace).exec.Verify(ctx, k.Reference)
+	if err == nil && rep != nil && rep.Reason == report.ReasonRegistryError && len(unused) > 0 {
+		// The registry refused or failed; say which of the Pod's
+		// credentials were not there to try. The report may be shared
+		// with other callers, so it is copied.
+		r := *rep
+		r.Message += "; pull credentials not used: " + strings.Join(unused, "; ")
+		rep = &r
+	}
+	return rep, err
 }
 
 // Resolve implements provider.Resolver.
 func (s *server) Resolve(ctx context.Context, k provider.Key) (string, error) {
+	ctx, _ = s.withPodCredentials(ctx, k)
 	return s.engineFor(k.Namespace).exec.Resolve(ctx, k.Reference)
+}
+
+// withPodCredentials returns ctx carrying the registry credentials of the
+// Pod the key names (its imagePullSecrets and its ServiceAccount's) when
+// --pod-pull-secrets is on, and what could not be used.
+func (s *server) withPodCredentials(ctx context.Context, k provider.Key) (context.Context, []string) {
+	if s.pullSecrets == nil || k.Namespace == "" || (k.ServiceAccount == "" && len(k.PullSecrets) == 0) {
+		return ctx, nil
+	}
+	creds := s.pullSecrets.ForPod(ctx, k.Namespace, k.ServiceAccount, k.PullSecrets)
+	if len(creds.Unused) > 0 {
+		s.log.V(1).Info("pull credentials not used", "namespace", k.Namespace, "serviceAccount", k.ServiceAccount, "unused", creds.Unused)
+	}
+	cctx, err := store.WithDockerConfigs(ctx, creds.DockerConfigs)
+	if err != nil {
+		return ctx, append(creds.Unused, err.Error())
+	}
+	return cctx, creds.Unused
 }
 
 func (s *server) engineFor(namespace string) *engine {

@@ -85,6 +85,13 @@ type Serve struct {
 	// $POD_NAMESPACE, else "assay-system".
 	LeaderElect             bool   `mapstructure:"leader-elect"`
 	LeaderElectionNamespace string `mapstructure:"leader-election-namespace"`
+	// PodPullSecrets uses the registry credentials a Pod may use, its
+	// imagePullSecrets and its ServiceAccount's, for the keys that name
+	// them ("[namespace;serviceAccount=sa;pullSecrets=a,b]image"), before
+	// the Store's. It reads ServiceAccounts and Secrets in the Pods'
+	// namespaces, so it needs ConfigSource "cluster" and that access.
+	// Default false.
+	PodPullSecrets bool `mapstructure:"pod-pull-secrets"`
 	// Pprof serves Go's profiles under /debug/pprof/ on HealthListen.
 	// Default false: the health port is plain HTTP without authentication.
 	Pprof bool `mapstructure:"pprof"`
@@ -165,6 +172,9 @@ func (c Config) ValidateServe() error {
 	var errs []error
 	if s.ConfigSource != "file" && s.ConfigSource != "cluster" {
 		errs = append(errs, fmt.Errorf("serve.config-source: %q is not file or cluster", s.ConfigSource))
+	}
+	if s.PodPullSecrets && s.ConfigSource != "cluster" {
+		errs = append(errs, errors.New("serve.pod-pull-secrets: reads the Pods' Secrets from the cluster, so it needs serve.config-source cluster"))
 	}
 	if s.Listen == "" {
 		errs = append(errs, errors.New("serve.listen: must not be empty"))

@@ -281,8 +281,8 @@ func TestObjectsBecomeTheConfigurationAndReportReady(t *testing.T) {
 		eventually(t, "the Policy left out and named", func() (bool, string) {
 			l := e.applied.last()
 			return len(l.Policies) == 0 && len(l.PoliciesNotInEffect) == 1 &&
-				strings.HasPrefix(l.PoliciesNotInEffect[0], `Policy "signed": `) &&
-				strings.Contains(l.PoliciesNotInEffect[0], `no Verifier handles "application/vnd.cncf.notary.signature"`),
+					strings.HasPrefix(l.PoliciesNotInEffect[0], `Policy "signed": `) &&
+					strings.Contains(l.PoliciesNotInEffect[0], `no Verifier handles "application/vnd.cncf.notary.signature"`),
 				fmt.Sprintf("%d policies, not in effect %q", len(l.Policies), l.PoliciesNotInEffect)
 		})
 		v = verifier("notation", `{"level":"strict"}`)

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -25,6 +26,22 @@ func TestParseKey(t *testing.T) {
 		"a space in the reference":        {key: "nginx :1", wantErr: "contains ' '"},
 		"a control character":             {key: "nginx\x00", wantErr: "contains"},
 		"a key longer than the limit":     {key: strings.Repeat("a", provider.MaxKeyBytes+1), wantErr: "more than the limit"},
+		"the pod's service account and pull Secrets": {
+			key:  "[team-a;serviceAccount=builder;pullSecrets=regcred,ghcr.io-token]ghcr.io/x/y:1",
+			want: provider.Key{Namespace: "team-a", ServiceAccount: "builder", PullSecrets: []string{"regcred", "ghcr.io-token"}, Reference: "ghcr.io/x/y:1"},
+		},
+		"only the service account": {
+			key:  "[team-a;serviceAccount=default]nginx",
+			want: provider.Key{Namespace: "team-a", ServiceAccount: "default", Reference: "nginx"},
+		},
+		"an attribute without a value":  {key: "[team-a;serviceAccount]nginx", wantErr: "is not name=value"},
+		"an unknown attribute":          {key: "[team-a;node=x]nginx", wantErr: `unknown attribute "node"`},
+		"an attribute twice":            {key: "[team-a;serviceAccount=a;serviceAccount=b]nginx", wantErr: "given twice"},
+		"an empty Secret name":          {key: "[team-a;pullSecrets=a,,b]nginx", wantErr: `Secret ""`},
+		"a Secret name with a capital":  {key: "[team-a;pullSecrets=RegCred]nginx", wantErr: "lower-case letters"},
+		"a service account name with /": {key: "[team-a;serviceAccount=a/b]nginx", wantErr: "lower-case letters"},
+		"too many pull Secrets": {
+			key: "[team-a;pullSecrets=" + strings.TrimSuffix(strings.Repeat("s,", provider.MaxKeyPullSecrets+1), ",") + "]nginx", wantErr: "more than the limit of 32"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -35,7 +52,7 @@ func TestParseKey(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("ParseKey(%q) = %+v, %v; want %+v", tc.key, got, err, tc.want)
 			}
 		})
@@ -43,7 +60,8 @@ func TestParseKey(t *testing.T) {
 }
 
 func FuzzParseKey(f *testing.F) {
-	for _, s := range []string{"nginx", "[ns]nginx:1", "[", "[]", "[a]]b", "\x00", "[a-b]x@sha256:00"} {
+	for _, s := range []string{"nginx", "[ns]nginx:1", "[", "[]", "[a]]b", "\x00", "[a-b]x@sha256:00",
+		"[ns;serviceAccount=sa;pullSecrets=a,b.c]x", "[ns;pullSecrets=a]x", "[ns;=]x", "[ns;pullSecrets=]x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
@@ -57,12 +75,23 @@ func FuzzParseKey(f *testing.F) {
 		if k.Reference == "" || len(key) > provider.MaxKeyBytes {
 			t.Fatalf("accepted %q as %+v", key, k)
 		}
-		rebuilt := k.Reference
-		if k.Namespace != "" {
-			rebuilt = "[" + k.Namespace + "]" + rebuilt
-		}
-		if rebuilt != key {
+		if rebuilt := k.String(); rebuilt != key && !reorderedAttributes(key, rebuilt) {
 			t.Fatalf("%q parsed as %+v, which rebuilds as %q", key, k, rebuilt)
 		}
 	})
+}
+
+// reorderedAttributes holds when key and rebuilt differ only in the order
+// of the prefix's attributes (String writes serviceAccount first).
+func reorderedAttributes(key, rebuilt string) bool {
+	kp, kr, ok1 := strings.Cut(key, "]")
+	rp, rr, ok2 := strings.Cut(rebuilt, "]")
+	if !ok1 || !ok2 || kr != rr {
+		return false
+	}
+	a, b := strings.Split(kp, ";"), strings.Split(rp, ";")
+	if len(a) != len(b) || a[0] != b[0] {
+		return false
+	}
+	return len(a) == 3 && a[1] == b[2] && a[2] == b[1]
 }

@@ -233,3 +233,72 @@ func TestBearerTokenAuth(t *testing.T) {
 		})
 	}
 }
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRequestDockerConfigsAuthenticateTheirRequestsOnly(t *testing.T) {
+	for name, wrap := range map[string]func(http.Handler) http.Handler{
+		"basic":  registrytest.BasicAuth("user", "pass"),
+		"bearer": registrytest.BearerAuth(registrytest.BearerAuthOptions{AccessToken: "access", Username: "user", Password: "pass"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := registrytest.NewOlaregBehind(t, wrap)
+			host := srv.Host()
+			r := srv.Repository(t, "auth/app")
+			if name == "basic" {
+				r.Client = &auth.Client{Credential: auth.StaticCredential(host, auth.Credential{Username: "user", Password: "pass"})}
+			} else {
+				r.Client = &auth.Client{Credential: auth.StaticCredential(host, auth.Credential{AccessToken: "access"})}
+			}
+			registrytest.PushImage(t, r, "a")
+			registrytest.PushImage(t, r, "b")
+			s, err := store.New(store.Options{Registries: plain(host), DockerConfigPaths: []string{dockerConfig(t, map[string]any{})}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo := host + "/auth/app"
+			pod, err := store.WithDockerConfigs(context.Background(), [][]byte{mustJSON(t, basicAuths(host, "user", "pass"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			if _, err := s.Resolve(context.Background(), repo, "a"); !errors.Is(err, store.ErrUnauthorized) {
+				t.Fatalf("without the Pod's credentials: %v, want ErrUnauthorized", err)
+			}
+			if _, err := s.Resolve(pod, repo, "a"); err != nil {
+				t.Fatalf("with the Pod's credentials: %v", err)
+			}
+			// Neither the basic credential nor a token obtained with it
+			// serves a request made without it.
+			if _, err := s.Resolve(context.Background(), repo, "b"); !errors.Is(err, store.ErrUnauthorized) {
+				t.Fatalf("after a request with the Pod's credentials, without them: %v, want ErrUnauthorized", err)
+			}
+			// Other credentials for other hosts leave this one to the
+			// Store's own (none).
+			other, err := store.WithDockerConfigs(context.Background(), [][]byte{mustJSON(t, basicAuths("elsewhere.example", "user", "pass"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Resolve(other, repo, "b"); !errors.Is(err, store.ErrUnauthorized) {
+				t.Fatalf("with credentials for another host: %v, want ErrUnauthorized", err)
+			}
+		})
+	}
+}
+
+func TestWithDockerConfigsRefusesMalformedConfigs(t *testing.T) {
+	if _, err := store.WithDockerConfigs(context.Background(), [][]byte{[]byte("{not json")}); err == nil {
+		t.Fatal("a malformed docker config was accepted")
+	}
+	ctx := context.Background()
+	if got, err := store.WithDockerConfigs(ctx, nil); err != nil || got != ctx {
+		t.Fatalf("no configs: %v, %v; want ctx unchanged", got, err)
+	}
+}

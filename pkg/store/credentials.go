@@ -2,17 +2,22 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 )
 
 // credentialFunc returns the credential of a registry host as requests
-// see it (registry-1.docker.io for Docker Hub): the static credential of
-// its Options.Registries entry if it has one, else the docker config's.
+// see it (registry-1.docker.io for Docker Hub): the request's own docker
+// configs' (WithDockerConfigs) if they name the host, else the static
+// credential of its Options.Registries entry if it has one, else the
+// docker config's.
 func credentialFunc(registries map[string]RegistryOptions, docker credentials.Store) auth.CredentialFunc {
 	static := map[string]auth.Credential{}
 	for host, ro := range registries {
@@ -20,32 +25,148 @@ func credentialFunc(registries map[string]RegistryOptions, docker credentials.St
 			static[networkHost(host)] = c
 		}
 	}
-	var fromDocker auth.CredentialFunc
-	if docker != nil {
-		fromDocker = credentials.Credential(docker)
-	}
 	return func(ctx context.Context, hostport string) (auth.Credential, error) {
-		if c, ok := static[hostport]; ok {
-			return c, nil
-		}
-		if fromDocker == nil {
-			return auth.EmptyCredential, nil
-		}
-		c, err := fromDocker(ctx, hostport)
-		if err != nil || c != auth.EmptyCredential || hostport != "registry-1.docker.io" {
-			return c, err
-		}
-		// Docker Hub credentials are stored under
-		// "https://index.docker.io/v1/" by the docker CLI, which
-		// credentials.Credential looks up, but hand-written configs and
-		// Kubernetes pull secrets often use a bare host.
-		for _, alias := range []string{"docker.io", "index.docker.io"} {
-			if c, err := docker.Get(ctx, alias); err != nil || c != auth.EmptyCredential {
+		if rc := requestCredentialsOf(ctx); rc != nil {
+			c, err := lookup(ctx, rc.store, hostport)
+			if err != nil || c != auth.EmptyCredential {
 				return c, err
 			}
 		}
-		return auth.EmptyCredential, nil
+		if c, ok := static[hostport]; ok {
+			return c, nil
+		}
+		if docker == nil {
+			return auth.EmptyCredential, nil
+		}
+		return lookup(ctx, docker, hostport)
 	}
+}
+
+// lookup returns the credential docker holds for hostport.
+func lookup(ctx context.Context, docker credentials.Store, hostport string) (auth.Credential, error) {
+	c, err := credentials.Credential(docker)(ctx, hostport)
+	if err != nil || c != auth.EmptyCredential || hostport != "registry-1.docker.io" {
+		return c, err
+	}
+	// Docker Hub credentials are stored under
+	// "https://index.docker.io/v1/" by the docker CLI, which
+	// credentials.Credential looks up, but hand-written configs and
+	// Kubernetes pull secrets often use a bare host.
+	for _, alias := range []string{"docker.io", "index.docker.io"} {
+		if c, err := docker.Get(ctx, alias); err != nil || c != auth.EmptyCredential {
+			return c, err
+		}
+	}
+	return auth.EmptyCredential, nil
+}
+
+// requestCredentials are the docker configs of one request.
+type requestCredentials struct {
+	// id tells credential sets apart: authentication tokens and shared
+	// registry calls are kept per id.
+	id    string
+	store credentials.Store
+}
+
+type requestCredentialsKey struct{}
+
+// WithDockerConfigs returns ctx carrying docker configs (the JSON of
+// .dockerconfigjson pull Secrets) for the requests made with it: a
+// registry host they name is authenticated with them, before the
+// Registry's own credentials. They are meant for the credentials of one
+// Pod (its imagePullSecrets). Authentication tokens obtained with them
+// are kept apart from those of other credentials, and requests made
+// with them are not shared with requests made without them; content and
+// tags already read are shared, as they do not depend on who reads
+// them. With no configs it returns ctx unchanged.
+func WithDockerConfigs(ctx context.Context, configs [][]byte) (context.Context, error) {
+	if len(configs) == 0 {
+		return ctx, nil
+	}
+	s, err := dockerCredentials(configs, nil)
+	if err != nil {
+		return ctx, fmt.Errorf("store: %w", err)
+	}
+	h := sha256.New()
+	for _, c := range configs {
+		fmt.Fprintf(h, "%d:", len(c))
+		h.Write(c)
+	}
+	return context.WithValue(ctx, requestCredentialsKey{}, &requestCredentials{id: hex.EncodeToString(h.Sum(nil)), store: s}), nil
+}
+
+func requestCredentialsOf(ctx context.Context) *requestCredentials {
+	rc, _ := ctx.Value(requestCredentialsKey{}).(*requestCredentials)
+	return rc
+}
+
+// credentialsID is the id of ctx's request credentials, "" without.
+func credentialsID(ctx context.Context) string {
+	if rc := requestCredentialsOf(ctx); rc != nil {
+		return rc.id
+	}
+	return ""
+}
+
+// flightKey names a shared registry call: calls made with other request
+// credentials are not shared.
+func flightKey(ctx context.Context, repository, what string) string {
+	key := repository + "\x00" + what
+	if id := credentialsID(ctx); id != "" {
+		key = id + "\x00" + key
+	}
+	return key
+}
+
+// maxTokenCaches bounds the token caches kept for request credentials;
+// beyond it the oldest is dropped (its tokens are fetched again).
+const maxTokenCaches = 256
+
+// tokenCache keeps oras-go's authentication cache apart per request
+// credential set, so that a token obtained with one Pod's credentials is
+// never used for a request made with other credentials or none.
+type tokenCache struct {
+	base auth.Cache
+
+	mu    sync.Mutex
+	parts map[string]auth.Cache
+	order []string
+}
+
+func newTokenCache() *tokenCache {
+	return &tokenCache{base: auth.NewCache(), parts: map[string]auth.Cache{}}
+}
+
+func (c *tokenCache) of(ctx context.Context) auth.Cache {
+	id := credentialsID(ctx)
+	if id == "" {
+		return c.base
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.parts[id]; ok {
+		return p
+	}
+	if len(c.order) >= maxTokenCaches {
+		delete(c.parts, c.order[0])
+		c.order = c.order[1:]
+	}
+	p := auth.NewCache()
+	c.parts[id] = p
+	c.order = append(c.order, id)
+	return p
+}
+
+func (c *tokenCache) GetScheme(ctx context.Context, registry string) (auth.Scheme, error) {
+	return c.of(ctx).GetScheme(ctx, registry)
+}
+
+func (c *tokenCache) GetToken(ctx context.Context, registry string, scheme auth.Scheme, key string) (string, error) {
+	return c.of(ctx).GetToken(ctx, registry, scheme, key)
+}
+
+func (c *tokenCache) Set(ctx context.Context, registry string, scheme auth.Scheme, key string, fetch func(context.Context) (string, error)) (string, error) {
+	return c.of(ctx).Set(ctx, registry, scheme, key, fetch)
 }
 
 // dockerCredentials loads the in-memory docker configs, then the docker

@@ -631,3 +631,25 @@ func TestNewWrapsTheCallersHTTPClient(t *testing.T) {
 }
 
 type cookieJar struct{ http.CookieJar }
+
+func TestCallsWithOtherRequestCredentialsAreNotShared(t *testing.T) {
+	a, err := WithDockerConfigs(context.Background(), [][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTph"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := WithDockerConfigs(context.Background(), [][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTpi"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, ctx := range []context.Context{context.Background(), a, b} {
+		keys[flightKey(ctx, "r.example/app", "v1")] = true
+	}
+	if len(keys) != 3 {
+		t.Fatalf("no credentials and two credential sets gave %d distinct call keys, want 3", len(keys))
+	}
+	again, _ := WithDockerConfigs(context.Background(), [][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTph"}}}`)})
+	if flightKey(again, "r.example/app", "v1") != flightKey(a, "r.example/app", "v1") {
+		t.Error("the same credentials gave another call key: calls would not be shared")
+	}
+}

@@ -76,7 +76,7 @@ func New(opts Options) (*Registry, error) {
 	}
 	client := &auth.Client{
 		Client:     newHTTPClient(opts.HTTPClient, opts.MaxConcurrentRequests),
-		Cache:      auth.NewCache(),
+		Cache:      newTokenCache(),
 		Credential: credentialFunc(opts.Registries, docker),
 		ClientID:   opts.UserAgent,
 	}
@@ -158,7 +158,7 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 			return v.(ocispec.Descriptor), nil
 		}
 	}
-	desc, err := r.resolves.do(ctx, repository+"\x00"+reference, func(ctx context.Context) (ocispec.Descriptor, error) {
+	desc, err := r.resolves.do(ctx, flightKey(ctx, repository, reference), func(ctx context.Context) (ocispec.Descriptor, error) {
 		asked := r.opts.Now()
 		desc, err := repo.Resolve(ctx, reference)
 		if err != nil {
@@ -416,7 +416,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		}
 		return bytes.Clone(c.data), nil
 	}
-	b, err := r.fetches.do(ctx, repository+"\x00"+desc.Digest.String(), func(ctx context.Context) ([]byte, error) {
+	b, err := r.fetches.do(ctx, flightKey(ctx, repository, desc.Digest.String()), func(ctx context.Context) ([]byte, error) {
 		b, err := r.fetch(ctx, repo, desc)
 		if err != nil {
 			return nil, err
