@@ -146,7 +146,7 @@ var (
 func (s *server) Verify(ctx context.Context, k provider.Key) (*report.Report, error) {
 	ctx, unused := s.withPodCredentials(ctx, k)
 	rep, err := s.engineFor(k.Namespace).exec.Verify(ctx, k.Reference)
-	if err == nil && rep != nil && rep.Reason == report.ReasonRegistryError && len(unused) > 0 {
+	if rep != nil && !rep.IsSuccess && (rep.Reason == report.ReasonRegistryError || rep.Reason == report.ReasonSubjectNotFound) && len(unused) > 0 {
 		// The registry refused or failed; say which of the Pod's
 		// credentials were not there to try. The report may be shared
 		// with other callers, so it is copied.

@@ -3,7 +3,11 @@
 # the configuration of the Pod's namespace. Each key sent to the provider
 # is prefixed with the namespace in Ratify's form "[namespace]image", so
 # that Assay applies the Stores, Verifiers and Policies selected for that
-# namespace; messages show the image without the prefix.
+# namespace; messages show the image without the prefix. With the
+# parameter sendPullSecrets the prefix also names the Pod's ServiceAccount
+# and imagePullSecrets, "[namespace;serviceAccount=sa;pullSecrets=a,b]image",
+# so that an Assay run with --pod-pull-secrets reads the image with the
+# Pod's own registry credentials.
 #
 # The decision fails closed. A Pod whose namespace cannot be told, a system
 # error, a per-key error, a key the provider did not answer, an answer that
@@ -27,7 +31,7 @@ images := requested_images(input.review.object, parameters)
 # One key per image, as an array (a set or non-string keys make
 # external_data fail, which would admit). Undefined, so nothing is asked,
 # when the namespace is unknown.
-requests := namespaced_requests(images, pod_namespace(input.review))
+requests := namespaced_requests(images, key_prefix(input.review, parameters))
 
 keys := [r.key | some r in requests]
 
@@ -45,8 +49,37 @@ violation contains {"msg": msg} if {
 	some msg in namespace_problems(images, input.review, parameters)
 }
 
-# namespaced_requests pairs each image with its key "[namespace]image".
-namespaced_requests(imgs, namespace) := [{"key": concat("", ["[", namespace, "]", image]), "image": image} | some image in imgs]
+# namespaced_requests pairs each image with its key "[prefix]image".
+namespaced_requests(imgs, prefix) := [{"key": concat("", ["[", prefix, "]", image]), "image": image} | some image in imgs]
+
+# key_prefix is the namespace and, with sendPullSecrets, the Pod's pull
+# credentials. Undefined when the namespace is unknown.
+key_prefix(review, params) := concat("", [pod_namespace(review), pull_credentials(review.object, params)])
+
+pull_credentials(pod, params) := "" if {
+	object.get(params, "sendPullSecrets", false) != true
+} else := concat("", [";serviceAccount=", service_account(pod), pull_secrets_attribute(pod)])
+
+# service_account is the Pod's serviceAccountName; "default" when unset,
+# as the API server sets it.
+service_account(pod) := name if {
+	name := object.get(pod, ["spec", "serviceAccountName"], "")
+	is_string(name)
+	name != ""
+} else := "default"
+
+pull_secrets_attribute(pod) := "" if {
+	count(pull_secret_names(pod)) == 0
+} else := concat("", [";pullSecrets=", concat(",", pull_secret_names(pod))])
+
+# pull_secret_names are the names of the Pod's imagePullSecrets, in order.
+pull_secret_names(pod) := [name |
+	some ref in object.get(pod, ["spec", "imagePullSecrets"], [])
+	is_object(ref)
+	name := object.get(ref, "name", "")
+	is_string(name)
+	name != ""
+]
 
 # pod_namespace is the Pod's metadata.namespace or, when the object does
 # not carry it (as on many CREATE requests), the namespace of the

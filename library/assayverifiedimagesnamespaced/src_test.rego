@@ -114,6 +114,30 @@ test_keys_carry_the_namespace_prefix if {
 	requests_for([app, sidecar]) == [{"key": app_key, "image": app}, {"key": sidecar_key, "image": sidecar}]
 }
 
+test_keys_carry_the_pods_pull_credentials_when_asked if {
+	review := {"object": pod({
+		"serviceAccountName": "builder",
+		"imagePullSecrets": [{"name": "regcred"}, {"name": "ghcr"}, {"name": ""}, {}],
+		"containers": [{"name": "a", "image": app}],
+	})}
+	key_prefix(review, {}) == "team-a"
+	key_prefix(review, {"sendPullSecrets": false}) == "team-a"
+	key_prefix(review, {"sendPullSecrets": true}) == "team-a;serviceAccount=builder;pullSecrets=regcred,ghcr"
+}
+
+test_pull_credentials_default_to_the_default_service_account if {
+	key_prefix({"object": pod({"containers": []})}, {"sendPullSecrets": true}) == "team-a;serviceAccount=default"
+	key_prefix({"object": pod({"serviceAccountName": "", "imagePullSecrets": "garbage"})}, {"sendPullSecrets": true}) == "team-a;serviceAccount=default"
+}
+
+test_violation_sends_pull_credentials_in_the_keys if {
+	sent := keys with input as {
+		"review": {"object": pod({"imagePullSecrets": [{"name": "regcred"}], "containers": [{"name": "a", "image": app}]})},
+		"parameters": {"sendPullSecrets": true},
+	}
+	sent == ["[team-a;serviceAccount=default;pullSecrets=regcred]registry.example.com/team/app:v1"]
+}
+
 test_namespace_comes_from_the_object if {
 	pod_namespace({"object": pod({}), "namespace": "other"}) == "team-a"
 }

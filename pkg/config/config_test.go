@@ -48,6 +48,10 @@ func TestValidateServeNamesEveryBadKey(t *testing.T) {
 			func(c *config.Config) { c.Cache.VerdictBytes = -1 },
 			[]string{"cache.verdict-bytes"},
 		},
+		"the Pods' pull Secrets without the cluster": {
+			func(c *config.Config) { c.Serve.PodPullSecrets = true },
+			[]string{"serve.pod-pull-secrets", "serve.config-source cluster"},
+		},
 		"two problems at once": {
 			func(c *config.Config) { c.Serve.Listen = ""; c.Cache.FailureTTL = 0 },
 			[]string{"serve.listen", "cache.failure-ttl"},

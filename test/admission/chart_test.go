@@ -59,6 +59,9 @@ const (
 	// names, with the credentials of the private registry.
 	pullSecretName = "regcred"
 	namespacedFile = "assayverifiedimagesnamespaced/template.yaml"
+	// teamUser and teamPassword read the team registry; only Pods' own
+	// pull Secrets hold them.
+	teamUser, teamPassword = "team", "t0ken"
 )
 
 var namespacedGVK = schema.GroupVersionKind{Group: "constraints.gatekeeper.sh", Version: "v1beta1", Kind: "AssayVerifiedImagesNamespaced"}
@@ -68,8 +71,9 @@ type release struct {
 	srv *servetest.Server
 	// c reads and writes Assay's objects as the cluster administrator.
 	c client.Client
-	// private needs the pull Secret's credentials.
-	private *registrytest.Server
+	// private needs the pull Secret's credentials; team needs those of
+	// the Pods' own pull Secrets, which the Store does not have.
+	private, team *registrytest.Server
 	// installTook and upgradeTook are how long helm install and helm
 	// upgrade took.
 	installTook, upgradeTook time.Duration
@@ -140,6 +144,10 @@ func installChart(ctx context.Context) (*release, error) {
 		return nil, err
 	}
 	env.cleanup(r.private.Close)
+	if r.team, err = registrytest.StartOlaregBehind(registrytest.BasicAuth(teamUser, teamPassword)); err != nil {
+		return nil, err
+	}
+	env.cleanup(r.team.Close)
 	dockerConfig, err := json.Marshal(map[string]any{"auths": map[string]any{r.private.Host(): map[string]string{
 		"username": "robot", "password": "s3cret"}}})
 	if err != nil {
@@ -188,12 +196,15 @@ func installChart(ctx context.Context) (*release, error) {
 		"tls":     map[string]any{"ipAddresses": []any{"127.0.0.1"}},
 		"margin":  "500ms",
 		"log":     map[string]any{"level": "debug"},
+		// The Pods' own imagePullSecrets, sent by the constraint.
+		"podPullSecrets": map[string]any{"enabled": true},
 		"config": map[string]any{
 			"source": "cluster",
 			"stores": []any{map[string]any{"name": "registries", "spec": map[string]any{
 				"registries": []any{
 					map[string]any{"host": env.olareg.Host(), "plainHTTP": true},
 					map[string]any{"host": r.private.Host(), "plainHTTP": true},
+					map[string]any{"host": r.team.Host(), "plainHTTP": true},
 				},
 				"pullSecrets": []any{map[string]any{"name": pullSecretName, "namespace": chartNamespace}},
 			}}},
@@ -225,7 +236,7 @@ func installChart(ctx context.Context) (*release, error) {
 			"kinds":      []any{map[string]any{"apiGroups": []any{""}, "kinds": []any{"Pod"}}},
 			"namespaces": []any{chartPodNamespacePattern},
 		},
-		"parameters": map[string]any{"provider": chartProvider},
+		"parameters": map[string]any{"provider": chartProvider, "sendPullSecrets": true},
 	}}}); err != nil {
 		return nil, err
 	}
@@ -724,4 +735,85 @@ func TestNamespacedVerifierOverridesTheClusterOneInItsNamespaceOnly(t *testing.T
 	if stored, err := createIn(t, chartDefault, "cluster-signed", clusterSigned); err != nil || !stored {
 		t.Errorf("pod with %s signed by the cluster's CA in %s: %v (stored %v)", clusterSigned, chartDefault, err, stored)
 	}
+}
+
+func TestPodsOwnPullSecretsReadPrivateImages(t *testing.T) {
+	r := installedChart(t)
+	ctx := context.Background()
+	config, err := json.Marshal(map[string]any{"auths": map[string]any{r.team.Host(): map[string]string{"username": teamUser, "password": teamPassword}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: chartDefault, Name: "team-pull"},
+			Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: config}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: chartDefault, Name: "builder-pull"},
+			Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: config}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: chartDefault, Name: "builder"},
+			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "builder-pull"}}},
+	} {
+		if err := r.c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	// teamImage pushes a signed image of its own into the team registry.
+	teamImage := func(name string) string {
+		t.Helper()
+		repo, err := newRepository(r.team, path+"/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo.Client = &auth.Client{Credential: auth.StaticCredential(r.team.Host(), auth.Credential{Username: teamUser, Password: teamPassword})}
+		ref, err := pushImageTo(ctx, repo, env.leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	create := func(name string, mutate func(*corev1.Pod), image string) (bool, error) {
+		t.Helper()
+		p := pod(name, image)
+		mutate(p)
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := env.kube.CoreV1().Pods(chartDefault).Create(cctx, p, metav1.CreateOptions{})
+		_, getErr := env.kube.CoreV1().Pods(chartDefault).Get(cctx, name, metav1.GetOptions{})
+		return getErr == nil, err
+	}
+
+	// The Pod's own imagePullSecrets.
+	own := teamImage("own")
+	stored, err := create("own-pull-secret", func(p *corev1.Pod) {
+		p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "team-pull"}}
+	}, own)
+	if err != nil || !stored {
+		t.Fatalf("pod with imagePullSecrets team-pull and signed %s: %v (stored %v)", own, err, stored)
+	}
+
+	// Its ServiceAccount's imagePullSecrets.
+	bySA := teamImage("service-account")
+	stored, err = create("service-account-pull-secret", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "builder" }, bySA)
+	if err != nil || !stored {
+		t.Fatalf("pod running as builder (imagePullSecrets builder-pull) with signed %s: %v (stored %v)", bySA, err, stored)
+	}
+
+	// Without them the registry refuses Assay, and the Pod is denied
+	// saying so; a Secret the Pod names that does not exist is named.
+	none := teamImage("none")
+	stored, err = create("no-pull-secret", func(*corev1.Pod) {}, none)
+	if err == nil || stored {
+		t.Fatalf("pod without pull Secrets with %s from the team registry was admitted", none)
+	}
+	if want := fmt.Sprintf("image %q is not verified: REGISTRY_ERROR: ", none); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "refused access") {
+		t.Errorf("denial %q: want %q and the registry's refusal", err, want)
+	}
+	missing := teamImage("missing")
+	_, err = create("missing-pull-secret", func(p *corev1.Pod) {
+		p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "not-there"}}
+	}, missing)
+	if want := fmt.Sprintf("pull credentials not used: Secret %s/not-there does not exist", chartDefault); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("denial %v: want it to say %q", err, want)
+	}
+	t.Logf("without the Pod's credentials: %v", err)
 }

@@ -1372,3 +1372,36 @@ func docComments(text string) map[string]bool {
 	}
 	return documented
 }
+
+func TestPodPullSecrets(t *testing.T) {
+	m := render(t, map[string]any{"podPullSecrets": map[string]any{"enabled": true}, "config": map[string]any{"source": "cluster"}})
+	_, c := deployment(t, m)
+	if !slices.Contains(c.Args, "--pod-pull-secrets") {
+		t.Errorf("args %q lack --pod-pull-secrets", c.Args)
+	}
+	var cr rbacv1.ClusterRole
+	m.get(t, "ClusterRole", release+"-pull-secrets").into(t, &cr)
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets", "serviceaccounts"}, Verbs: []string{"get"}}}
+	if diff := cmp.Diff(want, cr.Rules); diff != "" {
+		t.Errorf("pull-secrets ClusterRole rules (-want +got):\n%s", diff)
+	}
+	var crb rbacv1.ClusterRoleBinding
+	m.get(t, "ClusterRoleBinding", release+"-pull-secrets").into(t, &crb)
+	if crb.RoleRef.Name != release+"-pull-secrets" || len(crb.Subjects) != 1 || crb.Subjects[0].Name != release || crb.Subjects[0].Namespace != namespace {
+		t.Errorf("binding %+v %+v: want the chart's ServiceAccount bound to %s-pull-secrets", crb.RoleRef, crb.Subjects, release)
+	}
+
+	// Off by default: no cluster-wide Secrets access, no flag.
+	m = render(t, map[string]any{"config": map[string]any{"source": "cluster"}})
+	if n := len(m.all("ClusterRole")); n != 1 {
+		t.Errorf("%d ClusterRoles without podPullSecrets, want 1", n)
+	}
+	if _, c := deployment(t, m); slices.Contains(c.Args, "--pod-pull-secrets") {
+		t.Error("--pod-pull-secrets passed while podPullSecrets is off")
+	}
+
+	out := renderFails(t, nil, "--set", "podPullSecrets.enabled=true")
+	if !strings.Contains(out, "podPullSecrets.enabled reads the Pods' Secrets from the cluster, so it needs config.source=cluster") {
+		t.Errorf("podPullSecrets with config.source=file: %s", out)
+	}
+}
