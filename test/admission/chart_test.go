@@ -55,6 +55,8 @@ const (
 	// Verifier and Policy apply. chartTeam has a NamespacedVerifier.
 	chartDefault = "chart-default"
 	chartTeam    = "chart-team-a"
+	// chartMutate is the only namespace the chart's Assigns mutate.
+	chartMutate = "chart-mutate"
 	// pullSecretName is the dockerconfigjson Secret the chart's Store
 	// names, with the credentials of the private registry.
 	pullSecretName = "regcred"
@@ -157,6 +159,8 @@ func installChart(ctx context.Context) (*release, error) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chartNamespace}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chartDefault}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: chartDefault, Name: "default"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chartMutate}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: chartMutate, Name: "default"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chartTeam}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: chartTeam, Name: "default"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: chartNamespace, Name: pullSecretName},
@@ -198,6 +202,8 @@ func installChart(ctx context.Context) (*release, error) {
 		"log":     map[string]any{"level": "debug"},
 		// The Pods' own imagePullSecrets, sent by the constraint.
 		"podPullSecrets": map[string]any{"enabled": true},
+		// Tag → digest by the chart's Assigns, in one namespace only.
+		"mutation": map[string]any{"enabled": true, "namespaces": []any{chartMutate}},
 		"config": map[string]any{
 			"source": "cluster",
 			"stores": []any{map[string]any{"name": "registries", "spec": map[string]any{
@@ -252,6 +258,11 @@ func installChart(ctx context.Context) (*release, error) {
 	env.cleanup(r.srv.Stop)
 	if err := waitConstraintEnforced(ctx, namespacedGVK, chartConstraint); err != nil {
 		return nil, err
+	}
+	for _, field := range []string{"containers", "initcontainers", "ephemeralcontainers"} {
+		if err := waitConstraintEnforced(ctx, assignGVK, chartReleaseName+"-"+field); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -816,4 +827,42 @@ func TestPodsOwnPullSecretsReadPrivateImages(t *testing.T) {
 		t.Errorf("denial %v: want it to say %q", err, want)
 	}
 	t.Logf("without the Pod's credentials: %v", err)
+}
+
+func TestChartsAssignsPinContainersAndInitContainers(t *testing.T) {
+	installedChart(t)
+	ctx := context.Background()
+	pods := env.kube.CoreV1().Pods(chartMutate)
+	app, init := push(t, "app", true), push(t, "init", true)
+	wantApp, err := pinned(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInit, err := pinned(ctx, init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pod("pinned", app)
+	p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: init}}
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("pod with signed %s and init container %s: %v", app, init, err)
+	}
+	got, err := pods.Get(ctx, "pinned", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.Containers[0].Image != wantApp || got.Spec.InitContainers[0].Image != wantInit {
+		t.Errorf("stored images %s and %s, want %s and %s", got.Spec.Containers[0].Image, got.Spec.InitContainers[0].Image, wantApp, wantInit)
+	}
+
+	// An unsigned init container is pinned too, and denied by that name.
+	unsigned := push(t, "unsigned-init", false)
+	wantUnsigned, err := pinned(ctx, unsigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = pod("pinned-unsigned-init", push(t, "app2", true))
+	p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: unsigned}}
+	_, err = pods.Create(ctx, p, metav1.CreateOptions{})
+	expectDenied(t, err, denial(chartConstraint, notSigned(wantUnsigned)))
 }

@@ -81,7 +81,7 @@ const (
 	// the other tests see the images as they wrote them.
 	mutateNamespace = "assay-mutate"
 	// assignName is the Assign of spec.containers[name:*].image.
-	assignName = "assay-containers"
+	assignName = "e2e-containers"
 	// auditInterval is Gatekeeper's --audit-interval in seconds.
 	auditInterval = 10
 	// auditNamespace holds the Pods that exist before the constraint does:

@@ -819,6 +819,7 @@ type assign struct {
 		Match struct {
 			Scope              string   `json:"scope"`
 			ExcludedNamespaces []string `json:"excludedNamespaces"`
+			Namespaces         []string `json:"namespaces"`
 		} `json:"match"`
 		Location   string `json:"location"`
 		Parameters struct {
@@ -838,6 +839,7 @@ func TestMutationAssigns(t *testing.T) {
 		ns            string
 		values        map[string]any
 		wantExcluded  []string
+		wantOnly      []string
 		wantPolicy    string
 		wantPolicyArg string
 	}{
@@ -855,6 +857,13 @@ func TestMutationAssigns(t *testing.T) {
 			},
 			wantExcluded: []string{"kube-system", "opa", "security", "legacy-*"},
 			wantPolicy:   "Ignore",
+		},
+		"only some namespaces, for a gradual rollout": {
+			ns:           namespace,
+			values:       map[string]any{"mutation": map[string]any{"enabled": true, "namespaces": []string{"team-a", "canary-*"}}},
+			wantExcluded: []string{"kube-system", "gatekeeper-system", "assay-system"},
+			wantOnly:     []string{"team-a", "canary-*"},
+			wantPolicy:   "Fail",
 		},
 	}
 	for name, tc := range tests {
@@ -876,6 +885,9 @@ func TestMutationAssigns(t *testing.T) {
 					if !slices.Contains(a.Spec.Match.ExcludedNamespaces, ns) {
 						t.Errorf("Assign %s does not exclude namespace %s (excludes %v)", o.Name, ns, a.Spec.Match.ExcludedNamespaces)
 					}
+				}
+				if !slices.Equal(a.Spec.Match.Namespaces, tc.wantOnly) {
+					t.Errorf("Assign %s matches namespaces %v, want %v", o.Name, a.Spec.Match.Namespaces, tc.wantOnly)
 				}
 				if a.Spec.Match.Scope != "Namespaced" || len(a.Spec.ApplyTo) != 1 || !slices.Equal(a.Spec.ApplyTo[0].Kinds, []string{"Pod"}) {
 					t.Errorf("Assign %s applies to %+v in scope %q: want Pods, Namespaced", o.Name, a.Spec.ApplyTo, a.Spec.Match.Scope)
