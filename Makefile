@@ -138,5 +138,17 @@ demo: build
 serve-demo: build
 	$(GO) run ./test/demo --assay $(BIN)/assay --plugin-dir $(PLUGINS) --wait
 
+## image: the container image the chart runs (static binaries, pkg/ociimage), as an OCI layout in bin/image; IMAGE=<registry/repo:tag> also pushes it
+.PHONY: image
+image:
+	@mkdir -p $(BIN)/static/plugins
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/static/assay ./cmd/assay
+	@for p in $(PLUGIN_NAMES); do \
+		echo "CGO_ENABLED=0 $(GO) build -o $(BIN)/static/plugins/$$p ./plugins/$$p"; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/static/plugins/$$p ./plugins/$$p || exit 1; \
+	done
+	cd $(BIN)/static/plugins && sha256sum $(PLUGIN_NAMES) > SHA256SUMS
+	$(GO) run ./hack/image -assay $(BIN)/static/assay -plugins $(BIN)/static/plugins -out $(BIN)/image -tag $(VERSION) -version $(VERSION) $(if $(IMAGE),-push $(IMAGE))
+
 clean:
 	rm -rf $(BIN)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -18,18 +19,33 @@ const Module = "github.com/assayproj/assay"
 // dir/plugins/SHA256SUMS the way `make build` does. It returns the
 // binary's path and the plugin directory.
 func Build(dir string, plugins map[string]string) (assay, pluginDir string, err error) {
+	return build(dir, plugins, false)
+}
+
+// BuildStatic is Build with CGO_ENABLED=0 and -trimpath, as `make image`
+// builds the binaries of the container image.
+func BuildStatic(dir string, plugins map[string]string) (assay, pluginDir string, err error) {
+	return build(dir, plugins, true)
+}
+
+func build(dir string, plugins map[string]string, static bool) (assay, pluginDir string, err error) {
 	assay = filepath.Join(dir, "assay")
 	pluginDir = filepath.Join(dir, "plugins")
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		return "", "", err
 	}
-	if err := goBuild(assay, Module+"/cmd/assay"); err != nil {
+	if err := goBuild(assay, Module+"/cmd/assay", static); err != nil {
 		return "", "", err
 	}
+	names := make([]string, 0, len(plugins))
+	for name := range plugins {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	var sums strings.Builder
-	for name, pkg := range plugins {
+	for _, name := range names {
 		out := filepath.Join(pluginDir, name)
-		if err := goBuild(out, pkg); err != nil {
+		if err := goBuild(out, plugins[name], static); err != nil {
 			return "", "", err
 		}
 		data, err := os.ReadFile(out)
@@ -45,8 +61,15 @@ func Build(dir string, plugins map[string]string) (assay, pluginDir string, err 
 	return assay, pluginDir, nil
 }
 
-func goBuild(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+func goBuild(out, pkg string, static bool) error {
+	args := []string{"build", "-o", out}
+	if static {
+		args = append(args, "-trimpath")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	if static {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}

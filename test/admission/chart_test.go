@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,12 +29,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/notationtest"
+	"github.com/assayproj/assay/pkg/ociimage"
 	"github.com/assayproj/assay/pkg/registrytest"
 	"github.com/assayproj/assay/pkg/servetest"
 )
@@ -252,7 +255,11 @@ func installChart(ctx context.Context) (*release, error) {
 	}
 	r.upgradeTook = time.Since(start)
 
-	if r.srv, err = runDeployment(ctx, chartNamespace, chartReleaseName); err != nil {
+	img, err := buildImage(ctx, filepath.Join(env.dir, "image"))
+	if err != nil {
+		return nil, fmt.Errorf("the chart's image: %w", err)
+	}
+	if r.srv, err = runDeployment(ctx, chartNamespace, chartReleaseName, img); err != nil {
 		return nil, err
 	}
 	env.cleanup(r.srv.Stop)
@@ -315,7 +322,7 @@ func waitConstraintEnforced(ctx context.Context, gvk schema.GroupVersionKind, na
 // environment is resolved, and it reaches the API server with a token of
 // the Deployment's ServiceAccount, so the chart's RBAC is what it has.
 // Listeners move to loopback; the plugin directory is the test's build.
-func runDeployment(ctx context.Context, ns, name string) (*servetest.Server, error) {
+func runDeployment(ctx context.Context, ns, name string, img *image) (*servetest.Server, error) {
 	d, err := env.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -330,8 +337,12 @@ func runDeployment(ctx context.Context, ns, name string) (*servetest.Server, err
 	if c == nil {
 		return nil, fmt.Errorf("deployment %s/%s has no container assay", ns, name)
 	}
-	if len(c.Command) != 1 || c.Command[0] != "assay" {
-		return nil, fmt.Errorf("container assay runs %q, want the assay binary", c.Command)
+	if len(c.Command) != 1 {
+		return nil, fmt.Errorf("container assay runs %q, want one command", c.Command)
+	}
+	bin, err := img.lookPath(c.Command[0])
+	if err != nil {
+		return nil, err
 	}
 	root := filepath.Join(env.dir, "pods", ns, name)
 	volumes := map[string]string{}
@@ -366,13 +377,13 @@ func runDeployment(ctx context.Context, ns, name string) (*servetest.Server, err
 				args[i+1] = "127.0.0.1:0"
 				i++
 				continue
-			case "--plugin-dir":
-				args[i+1] = pluginDir
-				i++
-				continue
 			}
 		}
-		// The longest mount path that holds the file names it.
+		// A file: in the longest mount path that holds it, else in the
+		// image (the chart's pluginDir).
+		if !strings.HasPrefix(args[i], "/") {
+			continue
+		}
 		best := ""
 		for path := range mounts {
 			if strings.HasPrefix(args[i], path+"/") && len(path) > len(best) {
@@ -381,10 +392,14 @@ func runDeployment(ctx context.Context, ns, name string) (*servetest.Server, err
 		}
 		if best != "" {
 			args[i] = mounts[best] + strings.TrimPrefix(args[i], best)
+		} else {
+			args[i] = filepath.Join(img.root, args[i])
 		}
 	}
 
-	var environ []string
+	// The image's environment (its CA bundle in the root filesystem), then
+	// the container's.
+	environ := []string{"SSL_CERT_FILE=" + filepath.Join(img.root, ociimage.CAFile)}
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
@@ -428,7 +443,52 @@ func runDeployment(ctx context.Context, ns, name string) (*servetest.Server, err
 	}
 	start, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return servetest.Start(start, servetest.Options{Assay: assayBin, TLS: material, Args: args, Env: environ, Exact: true})
+	return servetest.Start(start, servetest.Options{Assay: bin, TLS: material, Args: args, Env: environ, Exact: true})
+}
+
+// image is the container image the chart names, built as `make image`
+// builds it (static binaries, pkg/ociimage) and unpacked, as a node would.
+type image struct {
+	root   string // the root filesystem
+	config ocispec.Image
+}
+
+// buildImage builds the image with the notation plugin into an OCI
+// layout and unpacks it under dir/rootfs.
+func buildImage(ctx context.Context, dir string) (*image, error) {
+	assay, plugins, err := servetest.BuildStatic(filepath.Join(dir, "static"), map[string]string{"notation": servetest.Module + "/plugins/notation"})
+	if err != nil {
+		return nil, err
+	}
+	layout, err := oci.New(filepath.Join(dir, "layout"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ociimage.Build(ctx, layout, "e2e", ociimage.Options{Assay: assay, PluginDir: plugins, Version: "e2e"}); err != nil {
+		return nil, err
+	}
+	img := &image{root: filepath.Join(dir, "rootfs")}
+	if img.config, err = ociimage.Unpack(ctx, layout, "e2e", img.root); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// lookPath finds command on the image's PATH, in its root filesystem.
+func (img *image) lookPath(command string) (string, error) {
+	for _, e := range img.config.Config.Env {
+		v, ok := strings.CutPrefix(e, "PATH=")
+		if !ok {
+			continue
+		}
+		for _, d := range filepath.SplitList(v) {
+			p := filepath.Join(img.root, d, command)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("command %q is not on the image's PATH (%v)", command, img.config.Config.Env)
 }
 
 // materialize writes volume v of a Pod in namespace ns into dir, as the

@@ -25,6 +25,8 @@ var allowed = map[string][]string{
 	"pkg/apis/v1alpha1":  {},
 	"pkg/store":          {},
 	"pkg/cache":          {},
+	"pkg/pullsecrets":    {},
+	"pkg/ociimage":       {},
 	"pkg/executor":       {"pkg/report"},
 	"pkg/provider":       {"pkg/report"},
 	"pkg/servetest":      {},

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/catalog"
+	"github.com/assayproj/assay/pkg/ociimage"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -1415,5 +1417,26 @@ func TestPodPullSecrets(t *testing.T) {
 	out := renderFails(t, nil, "--set", "podPullSecrets.enabled=true")
 	if !strings.Contains(out, "podPullSecrets.enabled reads the Pods' Secrets from the cluster, so it needs config.source=cluster") {
 		t.Errorf("podPullSecrets with config.source=file: %s", out)
+	}
+}
+
+// TestTheChartRunsTheImageAsBuilt ties the chart's defaults to the image
+// pkg/ociimage builds (`make image`).
+func TestTheChartRunsTheImageAsBuilt(t *testing.T) {
+	m := render(t, nil)
+	d, c := deployment(t, m)
+	if v, _ := flag(c.Args, "--plugin-dir"); v != ociimage.PluginDir {
+		t.Errorf("--plugin-dir %q, want the image's %s", v, ociimage.PluginDir)
+	}
+	if !slices.Equal(c.Command, []string{path.Base(ociimage.BinaryPath)}) {
+		t.Errorf("command %q, want %q on the image's PATH", c.Command, path.Base(ociimage.BinaryPath))
+	}
+	for what, uid := range map[string]*int64{"pod": d.Spec.Template.Spec.SecurityContext.RunAsUser, "container": c.SecurityContext.RunAsUser} {
+		if uid == nil || *uid != ociimage.UID {
+			t.Errorf("%s runAsUser %v, want the image's user %d", what, uid, ociimage.UID)
+		}
+	}
+	if !strings.HasPrefix(c.Image, "ghcr.io/assayproj/assay:") {
+		t.Errorf("image %s", c.Image)
 	}
 }
