@@ -72,6 +72,11 @@ func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlu
 	if len(storeSpec.PullSecrets) > 0 && len(objs.DockerConfigs) == 0 {
 		return nil, usageError(fmt.Errorf("Store %q field spec.pullSecrets: Secrets are read only with --config-source cluster; use dockerConfigPaths in a file", objs.Stores[0].Name))
 	}
+	for _, v := range objs.Verifiers {
+		if field, ok := catalog.HasValueFrom(v.Spec.Parameters.Raw); ok {
+			return nil, usageError(fmt.Errorf("Verifier %q field %s: valueFrom reads Secrets and ConfigMaps, which only --config-source cluster does; in a file give the PEM inline or a file path", v.Name, field))
+		}
+	}
 	so := storeOptions(storeSpec, g.cfg.CacheBytes)
 	so.DockerConfigs = objs.DockerConfigs
 	so.MaxConcurrentRequests = g.cfg.RegistryConcurrency

@@ -128,8 +128,9 @@ func start(t *testing.T) *env {
 			}
 			return nil
 		},
-		Log:  logr.Discard(),
-		Name: "configuration-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())),
+		Log:          logr.Discard(),
+		SecretResync: time.Second,
+		Name:         "configuration-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
@@ -360,4 +361,85 @@ func TestANamespacesOwnObjectsReplaceTheClustersThereOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitReady(t, np, metav1.ConditionFalse, controller.ReasonInvalid, `no Verifier handles "application/spdx+json"`)
+}
+
+func TestVerifierParametersFromConfigMapsAndSecrets(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "assay-system"}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "assay-system", Name: "ca"}, Data: map[string]string{"root.pem": "PEM-1"}}
+	for _, o := range []client.Object{ns, cm} {
+		if err := e.c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := verifier("notation", `{"level":"strict","ca":{"valueFrom":{"configMapKeyRef":{"namespace":"assay-system","name":"ca","key":"root.pem"}}}}`)
+	if err := e.c.Create(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(t, v, metav1.ConditionTrue, controller.ReasonApplied, "in effect")
+	params := func() string {
+		l := e.applied.last()
+		if l == nil || len(l.Verifiers) != 1 {
+			return ""
+		}
+		return string(l.Verifiers[0].Spec.Parameters.Raw)
+	}
+	eventually(t, "the ConfigMap's value in the parameters", func() (bool, string) {
+		return params() == `{"ca":"PEM-1","level":"strict"}`, params()
+	})
+
+	// A new value is read again within the resync.
+	cm.Data["root.pem"] = "PEM-2"
+	if err := e.c.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ConfigMap's new value in the parameters", func() (bool, string) {
+		return params() == `{"ca":"PEM-2","level":"strict"}`, params()
+	})
+
+	// Gone: the Verifier explains, and the last value read stays.
+	if err := e.c.Delete(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(t, v, metav1.ConditionFalse, controller.ReasonInvalid,
+		"field spec.parameters.ca: ConfigMap assay-system/ca does not exist; generation 1 stays in effect")
+	if got := params(); got != `{"ca":"PEM-2","level":"strict"}` {
+		t.Errorf("parameters in effect %s, want the last good ones", got)
+	}
+
+	// A Secret's key, from a namespaced Verifier: only its own namespace.
+	team := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "keys"}, Data: map[string][]byte{"cosign.pub": []byte("KEY")}}
+	for _, o := range []client.Object{team, sec} {
+		if err := e.c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nv := &v1alpha1.NamespacedVerifier{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "notation"}, Spec: v.Spec}
+	nv.Spec.Parameters.Raw = []byte(`{"key":{"valueFrom":{"secretKeyRef":{"name":"keys","key":"cosign.pub"}}}}`)
+	if err := e.c.Create(ctx, nv); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(t, nv, metav1.ConditionTrue, controller.ReasonApplied, "in effect")
+	eventually(t, "team-a's Verifier with the Secret's value", func() (bool, string) {
+		e.applied.mu.Lock()
+		defer e.applied.mu.Unlock()
+		if len(e.applied.calls) == 0 {
+			return false, "nothing applied"
+		}
+		team := e.applied.calls[len(e.applied.calls)-1].Namespaces["team-a"]
+		if team == nil || len(team.Verifiers) != 1 {
+			return false, "no configuration for team-a"
+		}
+		got := string(team.Verifiers[0].Spec.Parameters.Raw)
+		return got == `{"key":"KEY"}`, got
+	})
+	other := &v1alpha1.NamespacedVerifier{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "sneaky"}, Spec: v.Spec}
+	other.Spec.ArtifactTypes = []string{"application/vnd.dev.cosign.artifact.sig.v1+json"}
+	other.Spec.Parameters.Raw = []byte(`{"key":{"valueFrom":{"secretKeyRef":{"namespace":"assay-system","name":"keys","key":"k"}}}}`)
+	if err := e.c.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(t, other, metav1.ConditionFalse, controller.ReasonInvalid, `may only use its own namespace's Secrets`)
 }

@@ -78,12 +78,14 @@ type Reconciler struct {
 	// Name of the controller, unique in the process (controller-runtime
 	// names its metrics after it). Default "assay-configuration".
 	Name string
-	// Secrets reads the Stores' pullSecrets (Get only, uncached, so
-	// Assay needs no permission to list or watch Secrets). If nil,
-	// Client is used.
+	// Secrets reads the Stores' pullSecrets and the Secrets and
+	// ConfigMaps of the Verifiers' valueFrom references (Get only,
+	// uncached, so Assay needs no permission to list or watch them). If
+	// nil, Client is used.
 	Secrets client.Reader
-	// SecretResync is how often the pullSecrets are read again, to see
-	// rotated credentials; 0 means DefaultSecretResync.
+	// SecretResync is how often the pullSecrets and valueFrom references
+	// are read again, to see rotated credentials and trust material; 0
+	// means DefaultSecretResync.
 	SecretResync time.Duration
 
 	mu        sync.Mutex
@@ -147,8 +149,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			delete(r.lastGood, k)
 		}
 	}
-	scopes := scopesOf(live)
-	problems := r.check(ctx, live, scopes)
+	// Verifiers with valueFrom references are used with the referenced
+	// values in place: validated, applied and kept as last good so.
+	resolved, problems, referencing := r.resolve(ctx, live)
+	scopes := scopesOf(resolved)
+	r.check(ctx, resolved, scopes, problems)
 
 	cfg := Configuration{Namespaces: map[string]*catalog.Objects{}}
 	inEffect := map[string]int64{}
@@ -194,7 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		}
 	}
 	if applyErr == "" {
-		for k, o := range live {
+		for k, o := range resolved {
 			if problems[k] == "" {
 				r.lastGood[k] = o.DeepCopyObject().(client.Object)
 			}
@@ -202,8 +207,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		r.inEffect, r.prevScope = inEffect, chosenScopes
 	}
 	result := reconcile.Result{}
-	for _, o := range live { // invalid Stores too: their Secret may appear
-		if st := storeSpec(o); st != nil && len(st.PullSecrets) > 0 {
+	for k, o := range live { // invalid ones too: their Secret may appear
+		if st := storeSpec(o); (st != nil && len(st.PullSecrets) > 0) || referencing[k] {
 			result.RequeueAfter = r.SecretResync
 			if result.RequeueAfter <= 0 {
 				result.RequeueAfter = DefaultSecretResync
@@ -328,10 +333,9 @@ func (r *Reconciler) dockerConfigs(ctx context.Context, stores []v1alpha1.Store)
 }
 
 // check validates every scope's objects together, each Store's pull
-// Secrets and each Verifier with its plugin; it returns a message per
-// object with a problem.
-func (r *Reconciler) check(ctx context.Context, live map[string]client.Object, scopes map[string]map[string]client.Object) map[string]string {
-	problems := map[string]string{}
+// Secrets and each Verifier with its plugin; it adds a message per
+// object with a problem to problems.
+func (r *Reconciler) check(ctx context.Context, live map[string]client.Object, scopes map[string]map[string]client.Object, problems map[string]string) {
 	add := func(k, msg string) {
 		if strings.Contains(problems[k], msg) {
 			return
@@ -391,7 +395,6 @@ func (r *Reconciler) check(ctx context.Context, live map[string]client.Object, s
 			}
 		}
 	}
-	return problems
 }
 
 // writeStatus sets each object's Ready condition, if this replica leads.
@@ -476,6 +479,84 @@ func storeSpec(o client.Object) *v1alpha1.StoreSpec {
 		return &v.Spec
 	}
 	return nil
+}
+
+// resolve returns live with each Verifier's valueFrom references
+// replaced by the values they name, the problems of the references that
+// cannot be read (the object is then left as it is, for its last good
+// version to stand), and which objects have references (read again
+// every SecretResync).
+func (r *Reconciler) resolve(ctx context.Context, live map[string]client.Object) (map[string]client.Object, map[string]string, map[string]bool) {
+	reader := r.Secrets
+	if reader == nil {
+		reader = r.Client
+	}
+	out := make(map[string]client.Object, len(live))
+	problems := map[string]string{}
+	referencing := map[string]bool{}
+	for k, o := range live {
+		out[k] = o
+		v := asVerifier(o)
+		if v == nil {
+			continue
+		}
+		raw, refs, err := catalog.ResolveValueFrom(v.Spec.Parameters.Raw, o.GetNamespace(), func(ref catalog.ValueRef) (string, error) {
+			return readValue(ctx, reader, ref)
+		})
+		referencing[k] = len(refs) > 0
+		if err != nil {
+			problems[k] = err.Error()
+			continue
+		}
+		if len(refs) == 0 {
+			continue
+		}
+		c := o.DeepCopyObject().(client.Object)
+		switch v := c.(type) {
+		case *v1alpha1.Verifier:
+			v.Spec.Parameters.Raw = raw
+		case *v1alpha1.NamespacedVerifier:
+			v.Spec.Parameters.Raw = raw
+		}
+		out[k] = c
+	}
+	return out, problems, referencing
+}
+
+// readValue reads the string a valueFrom reference names.
+func readValue(ctx context.Context, reader client.Reader, ref catalog.ValueRef) (string, error) {
+	get := func(obj client.Object) error {
+		err := reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, obj)
+		switch {
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("%s %s/%s does not exist", ref.Kind, ref.Namespace, ref.Name)
+		case err != nil:
+			return fmt.Errorf("read %s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, err)
+		}
+		return nil
+	}
+	var data map[string][]byte
+	if ref.Kind == "Secret" {
+		s := &corev1.Secret{}
+		if err := get(s); err != nil {
+			return "", err
+		}
+		data = s.Data
+	} else {
+		cm := &corev1.ConfigMap{}
+		if err := get(cm); err != nil {
+			return "", err
+		}
+		if v, ok := cm.Data[ref.Key]; ok {
+			return v, nil
+		}
+		data = cm.BinaryData
+	}
+	b, ok := data[ref.Key]
+	if !ok {
+		return "", fmt.Errorf("%s %s/%s has no key %q", ref.Kind, ref.Namespace, ref.Name, ref.Key)
+	}
+	return string(b), nil
 }
 
 // asVerifier returns a Verifier (or NamespacedVerifier) as a Verifier.

@@ -358,11 +358,14 @@ func TestVerifierDeletedThenRecreatedChangesTheDecision(t *testing.T) {
 	// every attempt after a change uses an image never asked about.
 	r := installedChart(t)
 	ctx := context.Background()
+	// The Verifier as the chart made it, re-applied after its deletion.
+	installed := &v1alpha1.Verifier{}
+	if err := r.c.Get(ctx, client.ObjectKey{Name: "notation"}, installed); err != nil {
+		t.Fatal(err)
+	}
 	newVerifier := func() *v1alpha1.Verifier {
-		v := &v1alpha1.Verifier{ObjectMeta: metav1.ObjectMeta{Name: "notation"}, Spec: v1alpha1.VerifierSpec{
-			Plugin: "notation", ArtifactTypes: []string{servetest.NotationSignature}}}
-		v.Spec.Parameters.Raw = env.params
-		return v
+		return &v1alpha1.Verifier{ObjectMeta: metav1.ObjectMeta{Name: "notation", Labels: installed.Labels, Annotations: installed.Annotations},
+			Spec: *installed.Spec.DeepCopy()}
 	}
 	pods := env.kube.CoreV1().Pods(chartDefault)
 	attempt := 0

@@ -189,10 +189,22 @@ func installChart(ctx context.Context) (*release, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The Verifier's CA comes from a ConfigMap of the release namespace
+	// (valueFrom), as an administrator would keep it.
 	var params map[string]any
 	if err := json.Unmarshal(env.params, &params); err != nil {
 		return nil, err
 	}
+	caPEM, err := notationCA(params)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: chartNamespace, Name: caConfigMap},
+		Data: map[string]string{"ca.pem": caPEM}}); err != nil {
+		return nil, err
+	}
+	setNotationCA(params, map[string]any{"valueFrom": map[string]any{"configMapKeyRef": map[string]any{
+		"namespace": chartNamespace, "name": caConfigMap, "key": "ca.pem"}}})
 	values := map[string]any{
 		"providers": map[string]any{
 			"baseURL": fmt.Sprintf("https://127.0.0.1:%d", port),
@@ -272,6 +284,28 @@ func installChart(ctx context.Context) (*release, error) {
 		}
 	}
 	return r, nil
+}
+
+// caConfigMap holds the PEM of the CA the chart's Verifier trusts.
+const caConfigMap = "notation-ca"
+
+// notationCA returns the one certificate of the notation parameters'
+// trust store (notationtest.NewParams writes one).
+func notationCA(params map[string]any) (string, error) {
+	for _, store := range params["trustStores"].(map[string]any)["ca"].(map[string]any) {
+		certs := store.(map[string]any)["certificates"].([]any)
+		if len(certs) == 1 {
+			return certs[0].(string), nil
+		}
+	}
+	return "", fmt.Errorf("notation parameters without one CA certificate: %v", params["trustStores"])
+}
+
+// setNotationCA replaces that certificate by v.
+func setNotationCA(params map[string]any, v any) {
+	for _, store := range params["trustStores"].(map[string]any)["ca"].(map[string]any) {
+		store.(map[string]any)["certificates"] = []any{v}
+	}
 }
 
 func writeYAML(path string, v any) error {
@@ -925,4 +959,75 @@ func TestChartsAssignsPinContainersAndInitContainers(t *testing.T) {
 	p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: unsigned}}
 	_, err = pods.Create(ctx, p, metav1.CreateOptions{})
 	expectDenied(t, err, denial(chartConstraint, notSigned(wantUnsigned)))
+}
+
+func TestVerifierTrustsTheCAOfItsConfigMap(t *testing.T) {
+	r := installedChart(t)
+	ctx := context.Background()
+	v := &v1alpha1.Verifier{}
+	if err := r.c.Get(ctx, client.ObjectKey{Name: "notation"}, v); err != nil {
+		t.Fatal(err)
+	}
+	// The chart's Verifier names the ConfigMap, not the PEM.
+	if !strings.Contains(string(v.Spec.Parameters.Raw), `"configMapKeyRef"`) {
+		t.Fatalf("the chart's Verifier parameters hold no valueFrom: %s", v.Spec.Parameters.Raw)
+	}
+	// Its CA signed env.leaf: signed images are admitted (the other
+	// tests), and the ConfigMap is what made the CA trusted: a ConfigMap
+	// holding another CA makes the same kind of image untrusted once the
+	// controllers read it again (every minute, or on any edit of a
+	// verification object).
+	other, err := notationtest.NewCA(notationtest.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := r.c.Get(ctx, client.ObjectKey{Namespace: chartNamespace, Name: caConfigMap}, cm); err != nil {
+		t.Fatal(err)
+	}
+	good := cm.Data["ca.pem"]
+	cm.Data["ca.pem"] = notationtest.PEM(other.Root())
+	if err := r.c.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cm := &corev1.ConfigMap{}
+		if err := r.c.Get(ctx, client.ObjectKey{Namespace: chartNamespace, Name: caConfigMap}, cm); err == nil {
+			cm.Data["ca.pem"] = good
+			_ = r.c.Update(ctx, cm)
+		}
+	})
+	// An edit of the Policy (a new generation) makes the controllers read
+	// the ConfigMap now rather than at the next resync.
+	p := &v1alpha1.Policy{}
+	if err := r.c.Get(ctx, client.ObjectKey{Name: "signed"}, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Rules[0].Mode = v1alpha1.ModeAll
+	if err := r.c.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p := &v1alpha1.Policy{}
+		if err := r.c.Get(ctx, client.ObjectKey{Name: "signed"}, p); err == nil {
+			p.Spec.Rules[0].Mode = ""
+			_ = r.c.Update(ctx, p)
+		}
+	})
+	var last attempt
+	deadline := time.Now().Add(20 * time.Second) // a polling bound
+	for i := 0; ; i++ {
+		last.name = fmt.Sprintf("other-ca-%d", i)
+		last.image = push(t, last.name, true)
+		var stored bool
+		stored, last.err = createIn(t, chartDefault, last.name, last.image)
+		if !stored && last.err != nil && strings.Contains(last.err.Error(), "SIGNATURE_UNTRUSTED") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with another CA in the ConfigMap, pod %s with %s: %v (stored %v)", last.name, last.image, last.err, stored)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("with another CA in the ConfigMap: %v", last.err)
 }

@@ -281,3 +281,28 @@ spec:
 		})
 	}
 }
+
+func TestAFileCannotTakeTrustMaterialFromTheCluster(t *testing.T) {
+	cfg := writeFile(t, `apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: notation}
+spec:
+  plugin: notation
+  artifactTypes: [application/vnd.cncf.notary.signature]
+  parameters:
+    trustStores:
+      ca:
+        corp:
+          certificates:
+            - valueFrom: {configMapKeyRef: {namespace: assay-system, name: ca, key: root.pem}}
+`)
+	res := runAssay(t, "--config", cfg, "verify", "localhost:1/none:v1")
+	if res.code != 2 {
+		t.Fatalf("exit code %d, want 2\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, w := range []string{`Verifier "notation"`, "spec.parameters.trustStores.ca.corp.certificates[0]", "valueFrom", "--config-source cluster", "inline"} {
+		if !strings.Contains(res.stderr, w) {
+			t.Errorf("error lacks %q:\n%s", w, res.stderr)
+		}
+	}
+}

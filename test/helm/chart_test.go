@@ -926,6 +926,7 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	}
 	wantNamespaced := []rule{
 		{"", "secrets", "get"},
+		{"", "configmaps", "get"},
 		{"coordination.k8s.io", "leases", "get,create,update"},
 	}
 	flatten := func(t *testing.T, what string, rules []rbacv1.PolicyRule) []rule {
