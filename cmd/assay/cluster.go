@@ -54,6 +54,10 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionID:        "assay-status-writer",
 		LeaderElectionNamespace: ns,
+		// The process exits once the manager stops, so the Lease can be
+		// given up at once: another replica takes over in a retry period
+		// (2 s) instead of the Lease's duration (15 s).
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("controller manager: %w", err)
@@ -82,7 +86,11 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 	if cfg.PodPullSecrets {
 		s.pullSecrets = pullsecrets.New(mgr.GetAPIReader(), pullsecrets.Options{})
 	}
-	go func() { errc <- mgr.Start(ctx) }()
+	s.managerDone = make(chan struct{})
+	go func() {
+		defer close(s.managerDone)
+		errc <- mgr.Start(ctx)
+	}()
 	s.log.Info("watching the cluster's Store, Verifier and Policy objects", "leaderElection", cfg.LeaderElect, "namespace", ns)
 	return nil
 }

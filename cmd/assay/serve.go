@@ -130,6 +130,10 @@ type server struct {
 
 	reloads *prometheus.CounterVec
 
+	// managerDone is closed when the controllers' manager has stopped
+	// (and given up the leader election Lease); nil without one.
+	managerDone chan struct{}
+
 	// pullSecrets reads the Pods' registry credentials
 	// (--pod-pull-secrets); nil when off.
 	pullSecrets *pullsecrets.Reader
@@ -298,6 +302,15 @@ func (g *globals) serve(ctx context.Context) error {
 	defer stop()
 	_ = https.Shutdown(shutdownCtx)
 	_ = health.Shutdown(shutdownCtx)
+	if s.managerDone != nil {
+		// Let the manager give up the Lease, so that another replica
+		// leads at once.
+		cancel()
+		select {
+		case <-s.managerDone:
+		case <-shutdownCtx.Done():
+		}
+	}
 	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}

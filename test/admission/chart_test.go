@@ -79,6 +79,8 @@ type release struct {
 	// private needs the pull Secret's credentials; team needs those of
 	// the Pods' own pull Secrets, which the Store does not have.
 	private, team *registrytest.Server
+	// img is the chart's image, unpacked.
+	img *image
 	// installTook and upgradeTook are how long helm install and helm
 	// upgrade took.
 	installTook, upgradeTook time.Duration
@@ -271,10 +273,11 @@ func installChart(ctx context.Context) (*release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the chart's image: %w", err)
 	}
-	if r.srv, err = runDeployment(ctx, chartNamespace, chartReleaseName, img); err != nil {
+	r.img = img
+	if r.srv, err = runDeployment(ctx, chartNamespace, chartReleaseName, img, 0); err != nil {
 		return nil, err
 	}
-	env.cleanup(r.srv.Stop)
+	env.cleanup(func() { r.srv.Stop() })
 	if err := waitConstraintEnforced(ctx, namespacedGVK, chartConstraint); err != nil {
 		return nil, err
 	}
@@ -356,7 +359,10 @@ func waitConstraintEnforced(ctx context.Context, gvk schema.GroupVersionKind, na
 // environment is resolved, and it reaches the API server with a token of
 // the Deployment's ServiceAccount, so the chart's RBAC is what it has.
 // Listeners move to loopback; the plugin directory is the test's build.
-func runDeployment(ctx context.Context, ns, name string, img *image) (*servetest.Server, error) {
+//
+// replica 0 listens on the port of the Deployment (the Providers' URL);
+// other replicas on a port of their own.
+func runDeployment(ctx context.Context, ns, name string, img *image, replica int) (*servetest.Server, error) {
 	d, err := env.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -378,7 +384,7 @@ func runDeployment(ctx context.Context, ns, name string, img *image) (*servetest
 	if err != nil {
 		return nil, err
 	}
-	root := filepath.Join(env.dir, "pods", ns, name)
+	root := filepath.Join(env.dir, "pods", ns, fmt.Sprintf("%s-%d", name, replica))
 	volumes := map[string]string{}
 	for _, v := range spec.Volumes {
 		dir := filepath.Join(root, "volumes", v.Name)
@@ -405,6 +411,9 @@ func runDeployment(ctx context.Context, ns, name string, img *image) (*servetest
 					return nil, fmt.Errorf("--listen %q: want a port on every interface", args[i+1])
 				}
 				args[i+1] = "127.0.0.1" + args[i+1]
+				if replica > 0 {
+					args[i+1] = "127.0.0.1:0"
+				}
 				i++
 				continue
 			case "--health-listen":
@@ -1030,4 +1039,73 @@ func TestVerifierTrustsTheCAOfItsConfigMap(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("with another CA in the ConfigMap: %v", last.err)
+}
+
+// leads reports whether a replica's log says it acquired the Lease.
+func leads(s *servetest.Server) bool {
+	return strings.Contains(s.Output(), `"Successfully acquired lease" lock="assay-chart/assay-status-writer"`)
+}
+
+func TestReplicasAllServeAndOneWritesStatus(t *testing.T) {
+	r := installedChart(t)
+	ctx := context.Background()
+	second, err := runDeployment(ctx, chartNamespace, chartReleaseName, r.img, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(second.Stop)
+
+	// Both answer Gatekeeper.
+	signed := push(t, "signed", true)
+	for i, s := range []*servetest.Server{r.srv, second} {
+		resp, err := s.Post(ctx, "/v1/verify", "["+chartDefault+"]"+signed)
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+		if len(resp.Response.Items) != 1 || !strings.Contains(string(resp.Response.Items[0].Value), `"isSuccess":true`) {
+			t.Errorf("replica %d answered %+v", i, resp.Response.Items)
+		}
+	}
+	// The first holds the Lease; the second waits for it.
+	if !leads(r.srv) || leads(second) {
+		t.Fatalf("first leads %v, second leads %v; want the first only", leads(r.srv), leads(second))
+	}
+
+	// When the leader stops, the other takes the Lease and writes status:
+	// a Policy edit no Verifier can satisfy is reported.
+	r.srv.Stop()
+	t.Cleanup(func() {
+		srv, err := runDeployment(ctx, chartNamespace, chartReleaseName, r.img, 0)
+		if err != nil {
+			t.Errorf("restart replica 0: %v", err)
+			return
+		}
+		r.srv = srv
+	})
+	stopped := time.Now()
+	deadline := stopped.Add(30 * time.Second) // a polling bound
+	for !leads(second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second replica did not take the Lease:\n%s", second.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the second replica took the Lease %s after the first stopped", time.Since(stopped).Round(100*time.Millisecond))
+	p := &v1alpha1.Policy{}
+	if err := r.c.Get(ctx, client.ObjectKey{Name: "signed"}, p); err != nil {
+		t.Fatal(err)
+	}
+	good := p.Spec.DeepCopy()
+	p.Spec.Rules = append(p.Spec.Rules, v1alpha1.PolicyRule{ArtifactType: "application/spdx+json", Required: true})
+	if err := r.c.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p := &v1alpha1.Policy{}
+		if err := r.c.Get(ctx, client.ObjectKey{Name: "signed"}, p); err == nil {
+			p.Spec = *good
+			_ = r.c.Update(ctx, p)
+		}
+	})
+	waitReady(t, r.c, &v1alpha1.Policy{}, "signed", metav1.ConditionFalse, "Invalid", `no Verifier handles "application/spdx+json"`)
 }
