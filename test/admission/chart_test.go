@@ -999,11 +999,41 @@ func TestVerifierTrustsTheCAOfItsConfigMap(t *testing.T) {
 	if err := r.c.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
+	// Put back: the ConfigMap, then the Policy (whose edit makes the
+	// controllers read the ConfigMap again), then wait until signed
+	// images are admitted again, for the tests after this one.
 	t.Cleanup(func() {
 		cm := &corev1.ConfigMap{}
-		if err := r.c.Get(ctx, client.ObjectKey{Namespace: chartNamespace, Name: caConfigMap}, cm); err == nil {
-			cm.Data["ca.pem"] = good
-			_ = r.c.Update(ctx, cm)
+		if err := r.c.Get(ctx, client.ObjectKey{Namespace: chartNamespace, Name: caConfigMap}, cm); err != nil {
+			t.Error(err)
+			return
+		}
+		cm.Data["ca.pem"] = good
+		if err := r.c.Update(ctx, cm); err != nil {
+			t.Error(err)
+			return
+		}
+		p := &v1alpha1.Policy{}
+		if err := r.c.Get(ctx, client.ObjectKey{Name: "signed"}, p); err != nil {
+			t.Error(err)
+			return
+		}
+		p.Spec.Rules[0].Mode = ""
+		if err := r.c.Update(ctx, p); err != nil {
+			t.Error(err)
+			return
+		}
+		deadline := time.Now().Add(20 * time.Second) // a polling bound
+		for i := 0; ; i++ {
+			name := fmt.Sprintf("restored-ca-%d", i)
+			if stored, _ := createIn(t, chartDefault, name, push(t, name, true)); stored {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Error("signed images are still denied after the ConfigMap was put back")
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 	// An edit of the Policy (a new generation) makes the controllers read
@@ -1016,13 +1046,6 @@ func TestVerifierTrustsTheCAOfItsConfigMap(t *testing.T) {
 	if err := r.c.Update(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		p := &v1alpha1.Policy{}
-		if err := r.c.Get(ctx, client.ObjectKey{Name: "signed"}, p); err == nil {
-			p.Spec.Rules[0].Mode = ""
-			_ = r.c.Update(ctx, p)
-		}
-	})
 	var last attempt
 	deadline := time.Now().Add(20 * time.Second) // a polling bound
 	for i := 0; ; i++ {
