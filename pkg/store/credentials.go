@@ -25,9 +25,10 @@ func credentialFunc(registries map[string]RegistryOptions, docker credentials.St
 			static[networkHost(host)] = c
 		}
 	}
+	fromDocker := dockerLookup(docker)
 	return func(ctx context.Context, hostport string) (auth.Credential, error) {
 		if rc := requestCredentialsOf(ctx); rc != nil {
-			c, err := lookup(ctx, rc.store, hostport)
+			c, err := rc.lookup(ctx, hostport)
 			if err != nil || c != auth.EmptyCredential {
 				return c, err
 			}
@@ -35,37 +36,41 @@ func credentialFunc(registries map[string]RegistryOptions, docker credentials.St
 		if c, ok := static[hostport]; ok {
 			return c, nil
 		}
-		if docker == nil {
-			return auth.EmptyCredential, nil
-		}
-		return lookup(ctx, docker, hostport)
+		return fromDocker(ctx, hostport)
 	}
 }
 
-// lookup returns the credential docker holds for hostport.
-func lookup(ctx context.Context, docker credentials.Store, hostport string) (auth.Credential, error) {
-	c, err := credentials.Credential(docker)(ctx, hostport)
-	if err != nil || c != auth.EmptyCredential || hostport != "registry-1.docker.io" {
-		return c, err
+// dockerLookup returns the credentials docker holds by host; with a nil
+// store, none.
+func dockerLookup(docker credentials.Store) auth.CredentialFunc {
+	if docker == nil {
+		return func(context.Context, string) (auth.Credential, error) { return auth.EmptyCredential, nil }
 	}
-	// Docker Hub credentials are stored under
-	// "https://index.docker.io/v1/" by the docker CLI, which
-	// credentials.Credential looks up, but hand-written configs and
-	// Kubernetes pull secrets often use a bare host.
-	for _, alias := range []string{"docker.io", "index.docker.io"} {
-		if c, err := docker.Get(ctx, alias); err != nil || c != auth.EmptyCredential {
+	byHost := credentials.Credential(docker)
+	return func(ctx context.Context, hostport string) (auth.Credential, error) {
+		c, err := byHost(ctx, hostport)
+		if err != nil || c != auth.EmptyCredential || hostport != "registry-1.docker.io" {
 			return c, err
 		}
+		// Docker Hub credentials are stored under
+		// "https://index.docker.io/v1/" by the docker CLI, which
+		// credentials.Credential looks up, but hand-written configs and
+		// Kubernetes pull secrets often use a bare host.
+		for _, alias := range []string{"docker.io", "index.docker.io"} {
+			if c, err := docker.Get(ctx, alias); err != nil || c != auth.EmptyCredential {
+				return c, err
+			}
+		}
+		return auth.EmptyCredential, nil
 	}
-	return auth.EmptyCredential, nil
 }
 
 // requestCredentials are the docker configs of one request.
 type requestCredentials struct {
 	// id tells credential sets apart: authentication tokens and shared
 	// registry calls are kept per id.
-	id    string
-	store credentials.Store
+	id     string
+	lookup auth.CredentialFunc
 }
 
 type requestCredentialsKey struct{}
@@ -92,7 +97,7 @@ func WithDockerConfigs(ctx context.Context, configs [][]byte) (context.Context, 
 		fmt.Fprintf(h, "%d:", len(c))
 		h.Write(c)
 	}
-	return context.WithValue(ctx, requestCredentialsKey{}, &requestCredentials{id: hex.EncodeToString(h.Sum(nil)), store: s}), nil
+	return context.WithValue(ctx, requestCredentialsKey{}, &requestCredentials{id: hex.EncodeToString(h.Sum(nil)), lookup: dockerLookup(s)}), nil
 }
 
 func requestCredentialsOf(ctx context.Context) *requestCredentials {

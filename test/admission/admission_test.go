@@ -64,9 +64,15 @@ func push(t *testing.T, name string, signed bool) string {
 	return pushTo(t, env.olareg, name, signed)
 }
 
+// repoPath is the repository path of test t's images, below which
+// each image has a name of its own.
+func repoPath(t *testing.T) string {
+	return "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+}
+
 func pushTo(t *testing.T, reg *registrytest.Server, name string, signed bool) string {
 	t.Helper()
-	path := "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-") + "/" + name
+	path := repoPath(t) + "/" + name
 	leaf := env.leaf
 	if !signed {
 		leaf = nil
@@ -470,7 +476,7 @@ func TestServingCertificateRotationFailsNoAdmission(t *testing.T) {
 			default:
 			}
 			r := result{name: fmt.Sprintf("rotation-%d", i)}
-			path := "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-") + "/" + r.name
+			path := repoPath(t) + "/" + r.name
 			if r.image, r.err = pushImage(ctx, env.olareg, path, env.leaf); r.err == nil {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				_, r.err = env.kube.CoreV1().Pods("default").Create(cctx, pod(r.name, r.image), metav1.CreateOptions{})

@@ -278,11 +278,11 @@ func installChart(ctx context.Context) (*release, error) {
 		return nil, err
 	}
 	env.cleanup(func() { r.srv.Stop() })
-	if err := waitConstraintEnforced(ctx, namespacedGVK, chartConstraint); err != nil {
+	if err := env.waitConstraintEnforced(ctx, namespacedGVK, chartConstraint); err != nil {
 		return nil, err
 	}
 	for _, field := range []string{"containers", "initcontainers", "ephemeralcontainers"} {
-		if err := waitConstraintEnforced(ctx, assignGVK, chartReleaseName+"-"+field); err != nil {
+		if err := env.waitConstraintEnforced(ctx, assignGVK, chartReleaseName+"-"+field); err != nil {
 			return nil, err
 		}
 	}
@@ -332,22 +332,6 @@ func waitForKind(ctx context.Context, gvk schema.GroupVersionKind) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("constraint kind %s not served: %w", gvk.Kind, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-func waitConstraintEnforced(ctx context.Context, gvk schema.GroupVersionKind, name string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gvk)
-		err := env.c.Get(ctx, client.ObjectKey{Name: name}, u)
-		if err == nil && enforcedBy(u, gatekeeperPod) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("constraint %s not enforced: %v, status %v", name, err, u.Object["status"])
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -467,10 +451,17 @@ func runDeployment(ctx context.Context, ns, name string, img *image, replica int
 
 	// The test reaches it as Gatekeeper does: the Providers' CA, and
 	// Gatekeeper's certificate as the client's.
-	caPEM, err := os.ReadFile(filepath.Join(volumes["tls"], "..", "..", "ca.crt"))
-	if err != nil {
-		return nil, err
+	var tlsSecret string
+	for _, v := range spec.Volumes {
+		if v.Name == "tls" && v.Secret != nil {
+			tlsSecret = v.Secret.SecretName
+		}
 	}
+	s, err := env.kube.CoreV1().Secrets(ns).Get(ctx, tlsSecret, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("the serving certificate's Secret: %w", err)
+	}
+	caPEM := s.Data["ca.crt"]
 	block, _ := pem.Decode(caPEM)
 	if block == nil {
 		return nil, errors.New("the release's ca.crt is not PEM")
@@ -535,8 +526,7 @@ func (img *image) lookPath(command string) (string, error) {
 }
 
 // materialize writes volume v of a Pod in namespace ns into dir, as the
-// kubelet projects it. The release's TLS Secret's ca.crt is also written
-// two levels above, for the test's client.
+// kubelet projects it.
 func materialize(ctx context.Context, ns string, v corev1.Volume, dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -552,11 +542,6 @@ func materialize(ctx context.Context, ns string, v corev1.Volume, dir string) er
 			return err
 		}
 		data, items = s.Data, v.Secret.Items
-		if v.Name == "tls" {
-			if err := os.WriteFile(filepath.Join(dir, "..", "..", "ca.crt"), s.Data["ca.crt"], 0o600); err != nil {
-				return err
-			}
-		}
 	case v.ConfigMap != nil:
 		cm, err := env.kube.CoreV1().ConfigMaps(ns).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{})
 		if err != nil {
@@ -618,10 +603,17 @@ type attempt struct {
 // whether the API server stored it.
 func createIn(t *testing.T, ns, name string, images ...string) (stored bool, err error) {
 	t.Helper()
+	return createPodIn(t, ns, pod(name, images...))
+}
+
+// createPodIn creates p in namespace ns and reports whether the API
+// server stored it.
+func createPodIn(t *testing.T, ns string, p *corev1.Pod) (stored bool, err error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = env.kube.CoreV1().Pods(ns).Create(ctx, pod(name, images...), metav1.CreateOptions{})
-	_, getErr := env.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	_, err = env.kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	_, getErr := env.kube.CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
 	return getErr == nil, err
 }
 
@@ -690,7 +682,7 @@ func waitReady(t *testing.T, c client.Client, o client.Object, name string, stat
 func TestRegistryCredentialsComeFromThePullSecret(t *testing.T) {
 	r := installedChart(t)
 	ctx := context.Background()
-	path := "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	path := repoPath(t)
 	repo, err := newRepository(r.private, path+"/app")
 	if err != nil {
 		t.Fatal(err)
@@ -797,7 +789,7 @@ func TestNamespacedVerifierOverridesTheClusterOneInItsNamespaceOnly(t *testing.T
 	t.Cleanup(func() { _ = r.c.Delete(ctx, nv) })
 	waitReady(t, r.c, nv, "notation", metav1.ConditionTrue, "Applied", "")
 
-	path := "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	path := repoPath(t)
 	pushSigned := func(name string, leaf *notationtest.Leaf) string {
 		t.Helper()
 		ref, err := pushImage(ctx, env.olareg, path+"/"+name, leaf)
@@ -870,7 +862,7 @@ func TestPodsOwnPullSecretsReadPrivateImages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := "admission/" + strings.Trim(nonRepoChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	path := repoPath(t)
 	// teamImage pushes a signed image of its own into the team registry.
 	teamImage := func(name string) string {
 		t.Helper()
@@ -889,11 +881,7 @@ func TestPodsOwnPullSecretsReadPrivateImages(t *testing.T) {
 		t.Helper()
 		p := pod(name, image)
 		mutate(p)
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		_, err := env.kube.CoreV1().Pods(chartDefault).Create(cctx, p, metav1.CreateOptions{})
-		_, getErr := env.kube.CoreV1().Pods(chartDefault).Get(cctx, name, metav1.GetOptions{})
-		return getErr == nil, err
+		return createPodIn(t, chartDefault, p)
 	}
 
 	// The Pod's own imagePullSecrets.

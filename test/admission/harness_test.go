@@ -764,23 +764,32 @@ func (e *environment) createConstraint(ctx context.Context, constraint *unstruct
 	}
 }
 
+// waitConstraintEnforced waits until the status of Gatekeeper object
+// name (a constraint or a mutator) says Gatekeeper's pod enforces it.
+func (e *environment) waitConstraintEnforced(ctx context.Context, gvk schema.GroupVersionKind, name string) error {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		err := e.c.Get(ctx, client.ObjectKey{Name: name}, u)
+		if err == nil && enforcedBy(u, gatekeeperPod) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s %s not enforced by %s: %v, status %v", gvk.Kind, name, gatekeeperPod, err, u.Object["status"])
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 // waitEnforced waits until the constraint's status says Gatekeeper's pod
 // enforces it, then until the webhook denies a dry-run Pod with an
 // unsigned image: only then is every piece of the chain in place.
 func (e *environment) waitEnforced(ctx context.Context) error {
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(constraintGVK)
-		err := e.c.Get(ctx, client.ObjectKey{Name: e.constraintName}, u)
-		if err == nil && enforcedBy(u, gatekeeperPod) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("constraint %s not enforced by %s: %v, status %v", e.constraintName, gatekeeperPod, err, u.Object["status"])
-		}
-		time.Sleep(250 * time.Millisecond)
+	if err := e.waitConstraintEnforced(ctx, constraintGVK, e.constraintName); err != nil {
+		return err
 	}
+	deadline := time.Now().Add(90 * time.Second)
 	probe, err := pushImage(ctx, e.olareg, "admission/probe/unsigned", nil)
 	if err != nil {
 		return err
@@ -802,19 +811,10 @@ func (e *environment) waitEnforced(ctx context.Context) error {
 // enforces it, then until a dry-run Pod in mutateNamespace with a signed
 // image by tag comes back with the image pinned to its digest.
 func (e *environment) waitMutating(ctx context.Context) error {
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(assignGVK)
-		err := e.c.Get(ctx, client.ObjectKey{Name: assignName}, u)
-		if err == nil && enforcedBy(u, gatekeeperPod) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("assign %s not enforced by %s: %v, status %v", assignName, gatekeeperPod, err, u.Object["status"])
-		}
-		time.Sleep(250 * time.Millisecond)
+	if err := e.waitConstraintEnforced(ctx, assignGVK, assignName); err != nil {
+		return err
 	}
+	deadline := time.Now().Add(90 * time.Second)
 	probe, err := pushImage(ctx, e.olareg, "admission/probe/mutate", e.leaf)
 	if err != nil {
 		return err
