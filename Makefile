@@ -109,8 +109,12 @@ LOAD = $(GO) run ./test/load -assay $(BIN)/assay -plugin-dir $(PLUGINS) $(LOAD_F
 load: build
 	$(LOAD)
 
-## lint: go vet, gofmt and the package dependency rules
-lint: vet fmt-check
+## lint: go vet, gofmt, and no build output tracked by git (hack/check-tracked.sh); the package dependency rules are a test (test/arch)
+lint: vet fmt-check tracked-check
+
+.PHONY: tracked-check
+tracked-check:
+	bash hack/check-tracked.sh
 
 vet:
 	$(GO) vet ./...
