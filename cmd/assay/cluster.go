@@ -7,7 +7,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/controller"
-	"github.com/assayproj/assay/pkg/pullsecrets"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -17,11 +17,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
-// watchCluster starts the controllers that turn the cluster's Store,
-// Verifier and Policy objects into the configuration. The manager's
-// error, if it stops, goes to errc.
-func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
-	cfg := s.g.cfg.Serve
+// newManager makes the controllers' manager for --config-source cluster.
+func (g *globals) newManager(log logr.Logger) (ctrl.Manager, error) {
+	cfg := g.cfg.Serve
 	var rc *rest.Config
 	var err error
 	if cfg.Kubeconfig != "" {
@@ -30,14 +28,14 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 		rc, err = ctrl.GetConfig()
 	}
 	if err != nil {
-		return usageError(fmt.Errorf("serve.config-source cluster: no Kubernetes configuration: %w", err))
+		return nil, usageError(fmt.Errorf("serve.config-source cluster: no Kubernetes configuration: %w", err))
 	}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return err
+		return nil, err
 	}
 	if err := corev1.AddToScheme(scheme); err != nil {
-		return err
+		return nil, err
 	}
 	ns := cfg.LeaderElectionNamespace
 	if ns == "" {
@@ -48,7 +46,7 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 	}
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
 		Scheme:                  scheme,
-		Logger:                  s.log.WithName("controller"),
+		Logger:                  log.WithName("controller"),
 		Metrics:                 metricsserver.Options{BindAddress: "0"}, // Assay serves its own /metrics
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          cfg.LeaderElect,
@@ -60,68 +58,32 @@ func (s *server) watchCluster(ctx context.Context, errc chan<- error) error {
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
-		return fmt.Errorf("controller manager: %w", err)
+		return nil, fmt.Errorf("controller manager: %w", err)
 	}
 	_ = mgr.AddHealthzCheck("ping", healthz.Ping)
-	r := &controller.Reconciler{
-		Client: mgr.GetClient(),
-		Apply: func(ctx context.Context, c controller.Configuration) error {
-			if err := s.installConfiguration(ctx, c); err != nil {
-				s.reloads.WithLabelValues("failed").Inc()
-				return err
-			}
-			s.reloads.WithLabelValues("ok").Inc()
-			return nil
-		},
-		CheckVerifier: func(ctx context.Context, v v1alpha1.Verifier) error {
-			return checkVerifier(ctx, s.host, "cluster", v)
-		},
-		Elected: mgr.Elected(),
-		Secrets: mgr.GetAPIReader(),
-		Log:     s.log.WithName("configuration"),
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if cfg.PodPullSecrets {
-		s.pullSecrets = pullsecrets.New(mgr.GetAPIReader(), pullsecrets.Options{})
-	}
-	s.managerDone = make(chan struct{})
-	go func() {
-		defer close(s.managerDone)
-		errc <- mgr.Start(ctx)
-	}()
-	s.log.Info("watching the cluster's Store, Verifier and Policy objects", "leaderElection", cfg.LeaderElect, "namespace", ns)
-	return nil
+	log.Info("watching the cluster's Store, Verifier and Policy objects", "leaderElection", cfg.LeaderElect, "namespace", ns)
+	return mgr, nil
 }
 
-// installConfiguration wires the cluster-wide engine and one per
-// namespace with objects of its own, and swaps them all in; on any error
-// nothing changes.
-func (s *server) installConfiguration(ctx context.Context, c controller.Configuration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	def, err := s.newEngine(ctx, c.Cluster, []byte("cluster:"+c.ID))
-	if err != nil {
-		return err
+// startControllers runs the reconciler that puts the cluster's objects in
+// effect in target. The manager's error, if it stops, goes to errc; the
+// returned channel is closed once it has stopped (and given up the
+// leader election Lease).
+func startControllers(ctx context.Context, mgr ctrl.Manager, target controller.Target, log logr.Logger, errc chan<- error) (chan struct{}, error) {
+	r := &controller.Reconciler{
+		Client:  mgr.GetClient(),
+		Target:  target,
+		Elected: mgr.Elected(),
+		Secrets: mgr.GetAPIReader(),
+		Log:     log.WithName("configuration"),
 	}
-	namespaces := map[string]*engine{}
-	for ns, objs := range c.Namespaces {
-		e, err := s.newEngine(ctx, objs, []byte("namespace "+ns+":"+c.ID))
-		if err != nil {
-			def.Close()
-			for _, e := range namespaces {
-				e.Close()
-			}
-			return fmt.Errorf("namespace %s: %w", ns, err)
-		}
-		namespaces[ns] = e
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, err
 	}
-	s.retire(s.current.Swap(def))
-	if old := s.namespaces.Swap(&namespaces); old != nil {
-		for _, e := range *old {
-			s.retire(e)
-		}
-	}
-	return nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		errc <- mgr.Start(ctx)
+	}()
+	return done, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/assayproj/assay/pkg/engine"
 	"github.com/assayproj/assay/pkg/report"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -25,11 +26,11 @@ usage or configuration error.`,
   assay verify --config assay.yaml -o json ghcr.io/org/app@sha256:...`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.prepare(cmd.Context(), output, true)
+			eng, closeFn, err := g.prepare(cmd.Context(), output, false)
 			if err != nil {
 				return err
 			}
-			defer eng.Close()
+			defer closeFn()
 
 			reports := verifyAll(cmd.Context(), g, eng, args)
 			if err := writeReports(cmd, output, reports, writeVerify); err != nil {
@@ -48,21 +49,17 @@ usage or configuration error.`,
 }
 
 // prepare checks the output format, reads the verification objects and
-// wires the engine; withPlugins false skips the plugin host.
-func (g *globals) prepare(ctx context.Context, output string, withPlugins bool) (*engine, error) {
+// wires the engine; discoverOnly starts no plugin.
+func (g *globals) prepare(ctx context.Context, output string, discoverOnly bool) (*engine.Engine, func(), error) {
 	if output != "text" && output != "json" {
-		return nil, usageError(fmt.Errorf("--output: %q is not text or json", output))
+		return nil, nil, usageError(fmt.Errorf("--output: %q is not text or json", output))
 	}
-	objs, err := g.loadObjects()
-	if err != nil {
-		return nil, err
-	}
-	return g.newEngine(ctx, objs, withPlugins)
+	return g.newCLIEngine(ctx, discoverOnly)
 }
 
 // verifyAll verifies refs concurrently, each within the time budget, and
 // returns the reports in input order.
-func verifyAll(ctx context.Context, g *globals, eng *engine, refs []string) []*report.Report {
+func verifyAll(ctx context.Context, g *globals, eng *engine.Engine, refs []string) []*report.Report {
 	reports := make([]*report.Report, len(refs))
 	var eg errgroup.Group
 	eg.SetLimit(g.cfg.Concurrency)
@@ -70,7 +67,7 @@ func verifyAll(ctx context.Context, g *globals, eng *engine, refs []string) []*r
 		eg.Go(func() error {
 			ctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
 			defer cancel()
-			rep, err := eng.exec.Verify(ctx, ref)
+			rep, err := eng.Verify(ctx, ref)
 			if err != nil {
 				g.log.V(1).Info("subject not pinned", "reference", ref, "error", err.Error())
 			}
@@ -111,14 +108,14 @@ func newDiscoverCommand(g *globals) *cobra.Command {
 		Short: "Show the tree of artifacts attached to an image",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.prepare(cmd.Context(), output, false)
+			eng, closeFn, err := g.prepare(cmd.Context(), output, true)
 			if err != nil {
 				return err
 			}
-			defer eng.Close()
+			defer closeFn()
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.cfg.Timeout)
 			defer cancel()
-			rep, pinErr := eng.exec.Discover(ctx, args[0])
+			rep, pinErr := eng.Discover(ctx, args[0])
 			if err := writeReports(cmd, output, []*report.Report{rep}, writeDiscover); err != nil {
 				return &exitError{code: exitInternal, err: err}
 			}

@@ -53,7 +53,21 @@ type applied struct {
 	fail  error
 }
 
-func (a *applied) apply(_ context.Context, cfg controller.Configuration) error {
+// applied is the reconciler's Target in these tests: it records what is
+// applied and rejects Verifiers whose parameters say "broken": true.
+var _ controller.Target = (*applied)(nil)
+
+// CheckVerifier refuses a Verifier whose parameters say "broken": true.
+func (a *applied) CheckVerifier(_ context.Context, v v1alpha1.Verifier) error {
+	var p map[string]any
+	_ = json.Unmarshal(v.Spec.Parameters.Raw, &p)
+	if p["broken"] == true {
+		return errors.New(`field spec.parameters.trustPolicyDocument: plugin "notation" rejects it: no trust policies`)
+	}
+	return nil
+}
+
+func (a *applied) Apply(_ context.Context, cfg controller.Configuration) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.fail != nil {
@@ -118,16 +132,8 @@ func start(t *testing.T) *env {
 	}
 	a := &applied{}
 	r := &controller.Reconciler{
-		Client: mgr.GetClient(),
-		Apply:  a.apply,
-		CheckVerifier: func(_ context.Context, v v1alpha1.Verifier) error {
-			var p map[string]any
-			_ = json.Unmarshal(v.Spec.Parameters.Raw, &p)
-			if p["broken"] == true {
-				return errors.New(`field spec.parameters.trustPolicyDocument: plugin "notation" rejects it: no trust policies`)
-			}
-			return nil
-		},
+		Client:       mgr.GetClient(),
+		Target:       a,
 		Log:          logr.Discard(),
 		SecretResync: time.Second,
 		Name:         "configuration-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())),

@@ -54,22 +54,25 @@ type Configuration struct {
 	ID string
 }
 
-// ApplyFunc puts a validated configuration in effect.
-type ApplyFunc func(ctx context.Context, cfg Configuration) error
-
-// CheckVerifierFunc asks a Verifier's plugin whether it accepts the
-// Verifier (artifact types, parameters). It returns an error naming the
-// field, or nil. A NamespacedVerifier is checked as a Verifier.
-type CheckVerifierFunc func(ctx context.Context, v v1alpha1.Verifier) error
+// Target is what the reconciler puts the configuration in effect in: the
+// serving runtime (pkg/engine) implements it.
+type Target interface {
+	// Apply puts a validated configuration in effect, or returns why it
+	// could not, leaving the previous one in effect.
+	Apply(ctx context.Context, cfg Configuration) error
+	// CheckVerifier asks a Verifier's plugin whether it accepts the
+	// Verifier (artifact types, parameters). It returns an error naming
+	// the field, or nil. A NamespacedVerifier is checked as a Verifier.
+	CheckVerifier(ctx context.Context, v v1alpha1.Verifier) error
+}
 
 // Reconciler keeps the configuration in step with the cluster's objects.
 type Reconciler struct {
 	// Client reads the objects and writes their status. Required.
 	Client client.Client
-	// Apply receives every configuration that changed. Required.
-	Apply ApplyFunc
-	// CheckVerifier validates Verifiers against their plugin. Optional.
-	CheckVerifier CheckVerifierFunc
+	// Target receives every configuration that changed, and checks each
+	// Verifier against its plugin. Required.
+	Target Target
 	// Elected is closed when this replica may write status (the leader);
 	// nil means always.
 	Elected <-chan struct{}
@@ -105,8 +108,8 @@ var key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "configur
 // replica (it does not need leader election); status writes wait for
 // Elected.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Client == nil || r.Apply == nil {
-		return errors.New("controller: Reconciler needs a Client and an Apply function")
+	if r.Client == nil || r.Target == nil {
+		return errors.New("controller: Reconciler needs a Client and a Target")
 	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{key}
@@ -189,7 +192,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	cfg.ID = configID(cfg)
 	applyErr := ""
 	if cfg.ID != r.applied {
-		if err := r.Apply(ctx, cfg); err != nil {
+		if err := r.Target.Apply(ctx, cfg); err != nil {
 			applyErr = err.Error()
 			r.Log.Error(err, "configuration not applied; the previous one stays in effect")
 		} else {
@@ -381,7 +384,7 @@ func (r *Reconciler) check(ctx context.Context, live map[string]client.Object, s
 			}
 		}
 	}
-	if r.CheckVerifier != nil {
+	{
 		for k, o := range live {
 			if problems[k] != "" {
 				continue
@@ -390,7 +393,7 @@ func (r *Reconciler) check(ctx context.Context, live map[string]client.Object, s
 			if v == nil {
 				continue
 			}
-			if err := r.CheckVerifier(ctx, *v); err != nil {
+			if err := r.Target.CheckVerifier(ctx, *v); err != nil {
 				add(k, err.Error())
 			}
 		}

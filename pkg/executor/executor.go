@@ -110,9 +110,10 @@ type Options struct {
 
 // Executor verifies subjects. It is safe for concurrent use.
 type Executor struct {
-	opts     Options
-	flights  flights
-	counters cacheCounters
+	opts Options
+	// flights and counters are shared with the Executors made by With.
+	flights  *flights
+	counters *cacheCounters
 }
 
 // New validates opts and applies defaults.
@@ -182,7 +183,20 @@ func New(opts Options) (*Executor, error) {
 			seen[r.ArtifactType] = true
 		}
 	}
-	return &Executor{opts: opts}, nil
+	return &Executor{opts: opts, flights: &flights{}, counters: &cacheCounters{}}, nil
+}
+
+// With returns an Executor that reads the registry through s (a view of
+// the same registries with other credentials, such as a Pod's) and is
+// otherwise e: the same verifiers, Policy and verdict cache, and the same
+// shared verifications and counters. A nil s returns e.
+func (e *Executor) With(s Store) *Executor {
+	if s == nil {
+		return e
+	}
+	w := *e
+	w.opts.Store = s
+	return &w
 }
 
 // Policy modes.

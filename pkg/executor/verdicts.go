@@ -50,13 +50,23 @@ type CacheStats struct {
 	Errors int64
 }
 
+// Add adds o's counters to s.
+func (s *CacheStats) Add(o CacheStats) {
+	s.Hits += o.Hits
+	s.Misses += o.Misses
+	s.Shared += o.Shared
+	s.Stored += o.Stored
+	s.Uncacheable += o.Uncacheable
+	s.Errors += o.Errors
+}
+
 type cacheCounters struct {
 	hits, misses, shared, stored, uncacheable, errors atomic.Int64
 }
 
 // CacheStats returns the verdict cache's counters.
 func (e *Executor) CacheStats() CacheStats {
-	c := &e.counters
+	c := e.counters
 	return CacheStats{
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Shared: c.shared.Load(),
 		Stored: c.stored.Load(), Uncacheable: c.uncacheable.Load(), Errors: c.errors.Load(),

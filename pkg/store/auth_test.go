@@ -264,7 +264,7 @@ func TestRequestDockerConfigsAuthenticateTheirRequestsOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			repo := host + "/auth/app"
-			pod, err := store.WithDockerConfigs(context.Background(), [][]byte{mustJSON(t, basicAuths(host, "user", "pass"))})
+			pod, err := s.WithDockerConfigs([][]byte{mustJSON(t, basicAuths(host, "user", "pass"))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -272,7 +272,7 @@ func TestRequestDockerConfigsAuthenticateTheirRequestsOnly(t *testing.T) {
 			if _, err := s.Resolve(context.Background(), repo, "a"); !errors.Is(err, store.ErrUnauthorized) {
 				t.Fatalf("without the Pod's credentials: %v, want ErrUnauthorized", err)
 			}
-			if _, err := s.Resolve(pod, repo, "a"); err != nil {
+			if _, err := pod.Resolve(context.Background(), repo, "a"); err != nil {
 				t.Fatalf("with the Pod's credentials: %v", err)
 			}
 			// Neither the basic credential nor a token obtained with it
@@ -282,11 +282,11 @@ func TestRequestDockerConfigsAuthenticateTheirRequestsOnly(t *testing.T) {
 			}
 			// Other credentials for other hosts leave this one to the
 			// Store's own (none).
-			other, err := store.WithDockerConfigs(context.Background(), [][]byte{mustJSON(t, basicAuths("elsewhere.example", "user", "pass"))})
+			other, err := s.WithDockerConfigs([][]byte{mustJSON(t, basicAuths("elsewhere.example", "user", "pass"))})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Resolve(other, repo, "b"); !errors.Is(err, store.ErrUnauthorized) {
+			if _, err := other.Resolve(context.Background(), repo, "b"); !errors.Is(err, store.ErrUnauthorized) {
 				t.Fatalf("with credentials for another host: %v, want ErrUnauthorized", err)
 			}
 		})
@@ -294,11 +294,14 @@ func TestRequestDockerConfigsAuthenticateTheirRequestsOnly(t *testing.T) {
 }
 
 func TestWithDockerConfigsRefusesMalformedConfigs(t *testing.T) {
-	if _, err := store.WithDockerConfigs(context.Background(), [][]byte{[]byte("{not json")}); err == nil {
+	s, err := store.New(store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WithDockerConfigs([][]byte{[]byte("{not json")}); err == nil {
 		t.Fatal("a malformed docker config was accepted")
 	}
-	ctx := context.Background()
-	if got, err := store.WithDockerConfigs(ctx, nil); err != nil || got != ctx {
-		t.Fatalf("no configs: %v, %v; want ctx unchanged", got, err)
+	if got, err := s.WithDockerConfigs(nil); err != nil || got != s {
+		t.Fatalf("no configs: %v, %v; want the Registry unchanged", got, err)
 	}
 }

@@ -13,33 +13,6 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 )
 
-// credentialFunc returns the credential of a registry host as requests
-// see it (registry-1.docker.io for Docker Hub): the request's own docker
-// configs' (WithDockerConfigs) if they name the host, else the static
-// credential of its Options.Registries entry if it has one, else the
-// docker config's.
-func credentialFunc(registries map[string]RegistryOptions, docker credentials.Store) auth.CredentialFunc {
-	static := map[string]auth.Credential{}
-	for host, ro := range registries {
-		if c, ok := ro.credential(); ok {
-			static[networkHost(host)] = c
-		}
-	}
-	fromDocker := dockerLookup(docker)
-	return func(ctx context.Context, hostport string) (auth.Credential, error) {
-		if rc := requestCredentialsOf(ctx); rc != nil {
-			c, err := rc.lookup(ctx, hostport)
-			if err != nil || c != auth.EmptyCredential {
-				return c, err
-			}
-		}
-		if c, ok := static[hostport]; ok {
-			return c, nil
-		}
-		return fromDocker(ctx, hostport)
-	}
-}
-
 // dockerLookup returns the credentials docker holds by host; with a nil
 // store, none.
 func dockerLookup(docker credentials.Store) auth.CredentialFunc {
@@ -65,52 +38,42 @@ func dockerLookup(docker credentials.Store) auth.CredentialFunc {
 	}
 }
 
-// requestCredentials are the docker configs of one request.
-type requestCredentials struct {
-	// id tells credential sets apart: authentication tokens and shared
-	// registry calls are kept per id.
-	id     string
-	lookup auth.CredentialFunc
-}
-
-type requestCredentialsKey struct{}
-
-// WithDockerConfigs returns ctx carrying docker configs (the JSON of
-// .dockerconfigjson pull Secrets) for the requests made with it: a
-// registry host they name is authenticated with them, before the
-// Registry's own credentials. They are meant for the credentials of one
-// Pod (its imagePullSecrets). Authentication tokens obtained with them
-// are kept apart from those of other credentials, and requests made
-// with them are not shared with requests made without them; content and
-// tags already read are shared, as they do not depend on who reads
-// them. With no configs it returns ctx unchanged.
-func WithDockerConfigs(ctx context.Context, configs [][]byte) (context.Context, error) {
+// WithDockerConfigs returns a view of r for the credentials of one Pod:
+// docker config JSON documents (the .dockerconfigjson of its
+// imagePullSecrets) whose "auths" authenticate a registry host they
+// name, before r's own credentials. The view shares r's Stack:
+// authentication tokens obtained with these credentials are kept apart
+// from those of other credentials, and requests made with them are not
+// shared with requests made without them; content and tags already read
+// are shared, as they do not depend on who reads them. With no configs
+// it returns r.
+func (r *Registry) WithDockerConfigs(configs [][]byte) (*Registry, error) {
 	if len(configs) == 0 {
-		return ctx, nil
+		return r, nil
 	}
 	s, err := dockerCredentials(configs, nil)
 	if err != nil {
-		return ctx, fmt.Errorf("store: %w", err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", r.creds.id)
 	for _, c := range configs {
 		fmt.Fprintf(h, "%d:", len(c))
 		h.Write(c)
 	}
-	return context.WithValue(ctx, requestCredentialsKey{}, &requestCredentials{id: hex.EncodeToString(h.Sum(nil)), lookup: dockerLookup(s)}), nil
-}
-
-func requestCredentialsOf(ctx context.Context) *requestCredentials {
-	rc, _ := ctx.Value(requestCredentialsKey{}).(*requestCredentials)
-	return rc
-}
-
-// credentialsID is the id of ctx's request credentials, "" without.
-func credentialsID(ctx context.Context) string {
-	if rc := requestCredentialsOf(ctx); rc != nil {
-		return rc.id
+	pod, parent := dockerLookup(s), r.creds.lookup
+	view := *r
+	view.creds = &credentialSet{
+		id: hex.EncodeToString(h.Sum(nil)),
+		lookup: func(ctx context.Context, hostport string) (auth.Credential, error) {
+			c, err := pod(ctx, hostport)
+			if err != nil || c != auth.EmptyCredential {
+				return c, err
+			}
+			return parent(ctx, hostport)
+		},
 	}
-	return ""
+	return &view, nil
 }
 
 // flightKey names a shared registry call: calls made with other request

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -237,7 +239,7 @@ func TestConcurrentResolvesShareOneRequest(t *testing.T) {
 			}
 		})
 	}
-	waitForWaiters(t, &r.resolves, repo+"\x00v1", n)
+	waitForWaiters(t, &r.stack.resolves, repo+"\x00v1", n)
 	close(release)
 	wg.Wait()
 	if heads.Load() != 1 {
@@ -570,7 +572,7 @@ func TestConcurrentRequestsToARegistryAreLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := r.client.Client.Transport.(*retrier).next.(*limiter)
+	l := r.stack.client.Client.Transport.(*retrier).next.(*limiter)
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Go(func() {
@@ -617,7 +619,7 @@ func TestNewWrapsTheCallersHTTPClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := r.client.Client
+	c := r.stack.client.Client
 	rt, ok := c.Transport.(*retrier)
 	if !ok {
 		t.Fatalf("transport %T, want the store's retries", c.Transport)
@@ -633,23 +635,36 @@ func TestNewWrapsTheCallersHTTPClient(t *testing.T) {
 type cookieJar struct{ http.CookieJar }
 
 func TestCallsWithOtherRequestCredentialsAreNotShared(t *testing.T) {
-	a, err := WithDockerConfigs(context.Background(), [][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTph"}}}`)})
+	r, err := New(Options{DockerConfigPaths: []string{writeFile(t, "config.json", `{"auths":{}}`)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := WithDockerConfigs(context.Background(), [][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTpi"}}}`)})
+	a, err := r.WithDockerConfigs([][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTph"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.WithDockerConfigs([][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTpi"}}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys := map[string]bool{}
-	for _, ctx := range []context.Context{context.Background(), a, b} {
-		keys[flightKey(ctx, "r.example/app", "v1")] = true
+	for _, v := range []*Registry{r, a, b} {
+		keys[flightKey(v.bind(context.Background()), "r.example/app", "v1")] = true
 	}
 	if len(keys) != 3 {
-		t.Fatalf("no credentials and two credential sets gave %d distinct call keys, want 3", len(keys))
+		t.Fatalf("the Registry's credentials and two Pod credential sets gave %d distinct call keys, want 3", len(keys))
 	}
-	again, _ := WithDockerConfigs(context.Background(), [][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTph"}}}`)})
-	if flightKey(again, "r.example/app", "v1") != flightKey(a, "r.example/app", "v1") {
+	again, _ := r.WithDockerConfigs([][]byte{[]byte(`{"auths":{"r.example":{"auth":"dTph"}}}`)})
+	if flightKey(again.bind(context.Background()), "r.example/app", "v1") != flightKey(a.bind(context.Background()), "r.example/app", "v1") {
 		t.Error("the same credentials gave another call key: calls would not be shared")
 	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

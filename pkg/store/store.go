@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
 // CosignSignatureArtifactType is the artifact type Referrers gives a
@@ -44,63 +42,53 @@ var manifestMediaTypes = []string{
 func isManifest(mediaType string) bool { return slices.Contains(manifestMediaTypes, mediaType) }
 
 // Registry reads manifests, blobs and referrers from OCI registries with
-// oras-go. Create it with New. It is safe for concurrent use; share one
-// per set of credentials so that requests share its cache, its
-// authentication tokens, its limit on concurrent requests per registry
-// and its knowledge of which registries support the referrers API.
+// oras-go. It is a view of a Stack: its own credentials, per-registry
+// settings and limits over the Stack's shared cache, connections,
+// authentication tokens, per-host limit and knowledge of which
+// registries support the referrers API. Create it with Stack.Registry,
+// or with New for a Registry on a Stack of its own. It is safe for
+// concurrent use.
 //
 // Its methods satisfy the executor's Store interface.
 type Registry struct {
-	opts   Options
-	client *auth.Client
-	cache  *lru
-
-	mu    sync.Mutex
-	repos map[string]*remote.Repository // by normalised repository name
-
-	resolves flight[ocispec.Descriptor]
-	fetches  flight[[]byte]
+	stack *Stack
+	// opts are the view's options with the Stack's settings filled in
+	// (cache TTLs, clock), so that the methods read one struct.
+	opts  Options
+	creds *credentialSet
 }
 
-// New validates opts, applies the documented defaults and loads the docker
-// config files. It fails on negative limits, malformed Registries entries
-// and docker config files that are missing or do not parse.
+// New returns a Registry on a Stack of its own, built from the
+// stack-wide fields of opts (CacheBytes, TagTTL, ReferrersTTL, Now,
+// MaxConcurrentRequests, HTTPClient, UserAgent). It is for a process
+// with one configuration, such as the CLI; a process whose configuration
+// changes builds one Stack and a Registry per configuration from it.
+// New validates opts, applies the documented defaults and loads the
+// docker config files. It fails on negative limits, malformed Registries
+// entries and docker config files that are missing or do not parse.
 func New(opts Options) (*Registry, error) {
-	opts, err := opts.withDefaults()
+	st, err := NewStack(opts.stackOptions())
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
-	docker, err := dockerCredentials(opts.DockerConfigs, opts.DockerConfigPaths)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	client := &auth.Client{
-		Client:     newHTTPClient(opts.HTTPClient, opts.MaxConcurrentRequests),
-		Cache:      newTokenCache(),
-		Credential: credentialFunc(opts.Registries, docker),
-		ClientID:   opts.UserAgent,
-	}
-	client.SetUserAgent(opts.UserAgent)
-	return &Registry{
-		opts:   opts,
-		client: client,
-		cache:  newLRU(opts.CacheBytes),
-		repos:  map[string]*remote.Repository{},
-	}, nil
+	return st.Registry(opts.viewOptions())
 }
 
 // repository returns the oras-go repository shared by every call for a
-// normalised name such as "docker.io/library/nginx"; it remembers whether
-// its registry supports the referrers API.
+// normalised name such as "docker.io/library/nginx" with the view's
+// settings; it remembers whether its registry supports the referrers
+// API, for every view of the Stack with the same settings.
 func (r *Registry) repository(name string) (*remote.Repository, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if repo, ok := r.repos[name]; ok {
-		return repo, nil
-	}
 	host, path, ok := strings.Cut(name, "/")
 	if !ok || host == "" || path == "" {
 		return nil, fmt.Errorf("repository %q is not host/path: %w", name, errdef.ErrInvalidReference)
+	}
+	key := repoKey{name: name, plainHTTP: r.opts.Registries[canonicalHost(host)].PlainHTTP, maxManifestBytes: r.opts.MaxManifestBytes}
+	s := r.stack
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if repo, ok := s.repos[key]; ok {
+		return repo, nil
 	}
 	ref := registry.Reference{Registry: host, Repository: path}
 	if err := ref.ValidateRegistry(); err != nil {
@@ -111,15 +99,15 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 	}
 	ref.Registry = networkHost(host)
 	repo := &remote.Repository{
-		Client:               r.client,
+		Client:               s.client,
 		Reference:            ref,
-		PlainHTTP:            r.opts.Registries[canonicalHost(host)].PlainHTTP,
+		PlainHTTP:            key.plainHTTP,
 		ManifestMediaTypes:   manifestMediaTypes,
-		MaxMetadataBytes:     r.opts.MaxManifestBytes,
+		MaxMetadataBytes:     key.maxManifestBytes,
 		ReferrerListMaxPages: MaxReferrerPages,
 		SkipReferrersGC:      true, // Assay never pushes; set for safety.
 	}
-	r.repos[name] = repo
+	s.repos[key] = repo
 	return repo, nil
 }
 
@@ -138,6 +126,7 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 // refusal wraps ErrUnauthorized; throttling that outlasts the retries or
 // the deadline wraps ErrThrottled; an expired ctx wraps ctx.Err().
 func (r *Registry) Resolve(ctx context.Context, repository, reference string) (ocispec.Descriptor, error) {
+	ctx = r.bind(ctx)
 	what := repository + ":" + reference
 	dgst, err := digest.Parse(reference)
 	isDigest := err == nil
@@ -154,11 +143,11 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 		cacheKey, ttl = "tag "+repository+":"+reference, r.opts.TagTTL
 	}
 	if isDigest || ttl > 0 {
-		if v, ok := r.cache.get(cacheKey, r.opts.Now()); ok {
+		if v, ok := r.stack.cache.get(cacheKey, r.opts.Now()); ok {
 			return v.(ocispec.Descriptor), nil
 		}
 	}
-	desc, err := r.resolves.do(ctx, flightKey(ctx, repository, reference), func(ctx context.Context) (ocispec.Descriptor, error) {
+	desc, err := r.stack.resolves.do(ctx, flightKey(ctx, repository, reference), func(ctx context.Context) (ocispec.Descriptor, error) {
 		asked := r.opts.Now()
 		desc, err := repo.Resolve(ctx, reference)
 		if err != nil {
@@ -169,9 +158,9 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 		}
 		switch {
 		case isDigest && desc.Digest == dgst:
-			r.cache.add(cacheKey, desc, descriptorBytes, time.Time{})
+			r.stack.cache.add(cacheKey, desc, descriptorBytes, time.Time{})
 		case !isDigest && ttl > 0:
-			r.cache.add(cacheKey, desc, descriptorBytes, asked.Add(ttl))
+			r.stack.cache.add(cacheKey, desc, descriptorBytes, asked.Add(ttl))
 		}
 		return desc, nil
 	})
@@ -215,6 +204,7 @@ const descriptorBytes = 256
 // that outlasts the retries or the deadline wraps ErrThrottled; an
 // expired ctx wraps ctx.Err().
 func (r *Registry) Referrers(ctx context.Context, repository string, subject ocispec.Descriptor, fn func(referrers []ocispec.Descriptor) error) error {
+	ctx = r.bind(ctx)
 	what := repository + "@" + subject.Digest.String()
 	repo, err := r.repository(repository)
 	if err != nil {
@@ -233,8 +223,13 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	ttl := r.opts.ReferrersTTL
 	started := r.opts.Now()
 	if ttl > 0 {
-		if v, ok := r.cache.get(cacheKey, started); ok {
-			if all := v.([]ocispec.Descriptor); len(all) > 0 {
+		if v, ok := r.stack.cache.get(cacheKey, started); ok {
+			all := v.([]ocispec.Descriptor)
+			if len(all) > r.opts.MaxReferrers {
+				// Listed for a view with a higher limit.
+				return fmt.Errorf("list referrers of %s: more than %d referrers: %w", what, r.opts.MaxReferrers, ErrTooManyReferrers)
+			}
+			if len(all) > 0 {
 				return fn(cloneDescriptors(all))
 			}
 			return nil
@@ -323,7 +318,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		}
 	}
 	if ttl > 0 {
-		r.cache.add(cacheKey, all, listingBytes(all), started.Add(ttl))
+		r.stack.cache.add(cacheKey, all, listingBytes(all), started.Add(ttl))
 	}
 	return nil
 }
@@ -386,6 +381,7 @@ type cached struct {
 // errdef.ErrNotFound; a refusal wraps ErrUnauthorized; an expired ctx
 // wraps ctx.Err().
 func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.Descriptor) ([]byte, error) {
+	ctx = r.bind(ctx)
 	what := repository + "@" + desc.Digest.String()
 	manifest := isManifest(desc.MediaType)
 	limit, kind := r.opts.MaxBlobBytes, "blob"
@@ -406,7 +402,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		return nil, fmt.Errorf("fetch %s: %w", what, err)
 	}
 	key := "content " + desc.Digest.String()
-	if v, ok := r.cache.get(key, r.opts.Now()); ok {
+	if v, ok := r.stack.cache.get(key, r.opts.Now()); ok {
 		c := v.(cached)
 		if int64(len(c.data)) != desc.Size {
 			return nil, fmt.Errorf("fetch %s: the descriptor says %d bytes, the content has %d: %w", what, desc.Size, len(c.data), ErrInvalidContent)
@@ -416,7 +412,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		}
 		return bytes.Clone(c.data), nil
 	}
-	b, err := r.fetches.do(ctx, flightKey(ctx, repository, desc.Digest.String()), func(ctx context.Context) ([]byte, error) {
+	b, err := r.stack.fetches.do(ctx, flightKey(ctx, repository, desc.Digest.String()), func(ctx context.Context) ([]byte, error) {
 		b, err := r.fetch(ctx, repo, desc)
 		if err != nil {
 			return nil, err
@@ -424,7 +420,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		if manifest && !json.Valid(b) {
 			return nil, fmt.Errorf("%w: the manifest is not valid JSON", ErrInvalidContent)
 		}
-		r.cache.add(key, cached{data: b, json: manifest}, int64(len(b)), time.Time{})
+		r.stack.cache.add(key, cached{data: b, json: manifest}, int64(len(b)), time.Time{})
 		return b, nil
 	})
 	if err != nil {
@@ -439,7 +435,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 // Content-Type or Docker-Content-Digest) with an error of no particular
 // type, which fetch reports as ErrInvalidContent.
 func (r *Registry) fetch(ctx context.Context, shared *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
-	rec := &answerRecorder{client: r.client}
+	rec := &answerRecorder{client: r.stack.client}
 	repo := &remote.Repository{
 		Client:             rec,
 		Reference:          shared.Reference,

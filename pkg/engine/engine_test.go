@@ -1,0 +1,298 @@
+package engine_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/assayproj/assay/pkg/catalog"
+	"github.com/assayproj/assay/pkg/controller"
+	"github.com/assayproj/assay/pkg/engine"
+	"github.com/assayproj/assay/pkg/notationtest"
+	"github.com/assayproj/assay/pkg/provider"
+	"github.com/assayproj/assay/pkg/registrytest"
+	"github.com/assayproj/assay/pkg/report"
+	"github.com/assayproj/assay/pkg/store"
+	"oras.land/oras-go/v2/registry/remote/auth"
+)
+
+// pluginDir holds the notation plugin built once for the package.
+var pluginDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "assay-engine-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		if err := buildPlugin(dir, "notation"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		pluginDir = dir
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// buildPlugin builds plugins/<name> into dir and writes dir/SHA256SUMS.
+func buildPlugin(dir, name string) error {
+	out := filepath.Join(dir, name)
+	if b, err := exec.Command("go", "build", "-o", out, "github.com/assayproj/assay/plugins/"+name).CombinedOutput(); err != nil {
+		return fmt.Errorf("go build plugins/%s: %w\n%s", name, err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), fmt.Appendf(nil, "%s  %s\n", hex.EncodeToString(sum[:]), name), 0o644)
+}
+
+// requestLog records the requests a registry receives.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (l *requestLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.reqs = append(l.reqs, r.Method+" "+r.URL.Path)
+		l.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// take returns the requests since the last call and forgets them.
+func (l *requestLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.reqs
+	l.reqs = nil
+	return out
+}
+
+func count(reqs []string, f func(string) bool) int {
+	n := 0
+	for _, r := range reqs {
+		if f(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// objects decodes a Store with the registry's credentials, a Verifier
+// named verifierName trusting ca for repository, and a Policy requiring
+// a Notary Project signature.
+func objects(t *testing.T, host, repository, verifierName string, ca *notationtest.CA) *catalog.Objects {
+	t.Helper()
+	params := notationtest.MustJSON(t, notationtest.NewParams(repository, ca, nil))
+	doc := fmt.Sprintf(`apiVersion: config.assay.dev/v1alpha1
+kind: Store
+metadata: {name: registries}
+spec:
+  registries:
+    - {host: %q, plainHTTP: true, username: user, password: pass}
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: %s}
+spec:
+  plugin: notation
+  artifactTypes: [application/vnd.cncf.notary.signature]
+  parameters: %s
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Policy
+metadata: {name: signed}
+spec:
+  rules:
+    - {artifactType: application/vnd.cncf.notary.signature, required: true}
+`, host, verifierName, params)
+	objs, err := catalog.Decode("test", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.Validate("test"); err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// TestOneRegistryStackAcrossNamespacesAndConfigurations verifies one
+// signed image in two namespaces that each have a Verifier of their own,
+// then again after a configuration change, against a real registry that
+// wants a bearer token. The two namespaces' Engines share one registry
+// stack: one token fetch and one fetch of the signature's manifest and
+// envelope in all; the new configuration's Engines find everything in
+// the stack's cache and send no request at all.
+func TestOneRegistryStackAcrossNamespacesAndConfigurations(t *testing.T) {
+	log := &requestLog{}
+	bearer := registrytest.BearerAuth(registrytest.BearerAuthOptions{AccessToken: "access", Username: "user", Password: "pass"})
+	srv := registrytest.NewOlaregBehind(t, func(next http.Handler) http.Handler { return log.wrap(bearer(next)) })
+	push := srv.Repository(t, "team/app")
+	push.Client = &auth.Client{Credential: auth.StaticCredential(srv.Host(), auth.Credential{AccessToken: "access"})}
+	ca := notationtest.MustCA(t, notationtest.CAOptions{})
+	leaf := notationtest.MustLeaf(t, ca, notationtest.LeafOptions{})
+	subject := notationtest.MustPushImage(t, push, "team/app:v1", "v1")
+	notationtest.MustPushSignature(t, push, subject, notationtest.MustSign(t, leaf, subject, notationtest.SignOptions{}))
+	repository := srv.RepositoryName("team/app")
+	ref := repository + "@" + subject.Digest.String()
+	log.take()
+
+	stack, err := store.NewStack(store.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.New(engine.Options{Stack: stack, PluginDir: pluginDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	ctx := context.Background()
+	apply := func(generation string) {
+		t.Helper()
+		err := rt.Apply(ctx, controller.Configuration{
+			ID:      generation,
+			Cluster: objects(t, srv.Host(), repository, "cluster-"+generation, ca),
+			Namespaces: map[string]*catalog.Objects{
+				"team-a": objects(t, srv.Host(), repository, "team-a-"+generation, ca),
+				"team-b": objects(t, srv.Host(), repository, "team-b-"+generation, ca),
+			},
+		})
+		if err != nil {
+			t.Fatalf("apply generation %s: %v", generation, err)
+		}
+	}
+	verify := func(ns string) *report.Report {
+		t.Helper()
+		rep, err := rt.Verify(ctx, provider.Key{Namespace: ns, Reference: ref})
+		if err != nil {
+			t.Fatalf("verify in %s: %v", ns, err)
+		}
+		if !rep.IsSuccess {
+			t.Fatalf("verify in %s: %s: %s", ns, rep.Reason, rep.Message)
+		}
+		return rep
+	}
+	verifierOf := func(rep *report.Report) string {
+		if len(rep.Artifacts) != 1 || len(rep.Artifacts[0].Results) != 1 {
+			t.Fatalf("report artifacts: %+v", rep.Artifacts)
+		}
+		return rep.Artifacts[0].Results[0].Verifier
+	}
+
+	apply("1")
+	if got := verifierOf(verify("team-a")); got != "team-a-1" {
+		t.Fatalf("team-a verified by %q, want its own Verifier team-a-1", got)
+	}
+	if got := verifierOf(verify("team-b")); got != "team-b-1" {
+		t.Fatalf("team-b verified by %q, want its own Verifier team-b-1", got)
+	}
+	first := log.take()
+	t.Logf("requests of the first generation: %q", first)
+	tokens := count(first, func(r string) bool { return strings.HasSuffix(r, registrytest.TokenPath) })
+	if tokens != 1 {
+		t.Errorf("two namespaces with the same registry credentials fetched %d tokens, want 1 (one token cache per credential set): %q", tokens, first)
+	}
+	blobs := count(first, func(r string) bool { return strings.HasPrefix(r, "GET ") && strings.Contains(r, "/blobs/") })
+	if blobs != 1 {
+		t.Errorf("the signature envelope both namespaces read was fetched %d times, want 1 (one content cache): %q", blobs, first)
+	}
+	manifests := count(first, func(r string) bool { return strings.HasPrefix(r, "GET ") && strings.Contains(r, "/manifests/") })
+	if manifests != 1 {
+		t.Errorf("the signature manifest was fetched %d times, want 1: %q", manifests, first)
+	}
+
+	// A configuration change: new Verifiers and Policies, the same
+	// registry stack. Everything the new Engines read is in its cache
+	// (content by digest; the referrers listing within its TTL).
+	apply("2")
+	for _, ns := range []string{"team-a", "team-b", "elsewhere"} {
+		want := ns + "-2"
+		if ns == "elsewhere" {
+			want = "cluster-2"
+		}
+		if got := verifierOf(verify(ns)); got != want {
+			t.Fatalf("%s verified by %q after the change, want %q", ns, got, want)
+		}
+	}
+	if again := log.take(); len(again) != 0 {
+		t.Errorf("after a configuration change the same verifications sent %d registry requests, want 0 (the registry stack is kept): %q", len(again), again)
+	}
+	if entries, _ := stack.CacheStats(); entries == 0 {
+		t.Error("the stack's cache is empty")
+	}
+}
+
+// TestRequestsBeforeAnyConfigurationAreDenied: a key that arrives before
+// the first configuration is put in effect gets a failing report that
+// says so, never a pass and never a panic.
+func TestRequestsBeforeAnyConfigurationAreDenied(t *testing.T) {
+	stack, err := store.NewStack(store.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.New(engine.Options{Stack: stack, PluginDir: pluginDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.Ready() {
+		t.Fatal("ready without a configuration")
+	}
+	rep, err := rt.Verify(context.Background(), provider.Key{Reference: "registry.example/app:v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.IsSuccess || rep.Reason != report.ReasonNoPolicy || !strings.Contains(rep.Message, "no configuration") {
+		t.Fatalf("report before any configuration: %+v", rep)
+	}
+	if _, err := rt.Resolve(context.Background(), provider.Key{Reference: "registry.example/app:v1"}); err == nil {
+		t.Fatal("resolve before any configuration succeeded")
+	}
+}
+
+// TestAFailedApplyKeepsTheConfigurationInEffect: a configuration whose
+// namespace part does not build is refused whole, and the previous
+// generation stays in effect for every namespace.
+func TestAFailedApplyKeepsTheConfigurationInEffect(t *testing.T) {
+	stack, err := store.NewStack(store.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.New(engine.Options{Stack: stack, PluginDir: pluginDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	ca := notationtest.MustCA(t, notationtest.CAOptions{})
+	good := objects(t, "registry.example", "registry.example/app", "good", ca)
+	if err := rt.Apply(context.Background(), controller.Configuration{ID: "1", Cluster: good}); err != nil {
+		t.Fatal(err)
+	}
+	before := rt.Engine("team-a")
+	bad := objects(t, "registry.example", "registry.example/app", "bad", ca)
+	bad.Verifiers[0].Spec.ArtifactTypes = []string{"application/vnd.example.unknown"}
+	err = rt.Apply(context.Background(), controller.Configuration{ID: "2", Cluster: good, Namespaces: map[string]*catalog.Objects{"team-a": bad}})
+	if err == nil || !strings.Contains(err.Error(), "namespace team-a") || !strings.Contains(err.Error(), "spec.artifactTypes[0]") {
+		t.Fatalf("apply of a broken namespace: %v, want an error naming the namespace and the field", err)
+	}
+	if rt.Engine("team-a") != before || rt.Engine("") != before {
+		t.Fatal("a refused configuration replaced the one in effect")
+	}
+	if !rt.Ready() {
+		t.Fatal("not ready after a refused change")
+	}
+}
