@@ -74,16 +74,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // globals are the settings shared by every subcommand.
 type globals struct {
-	v        *viper.Viper
-	cfg      config.Config
-	defaults config.Config
-	objects  string // --config: file of Store, Verifier and Policy documents
-	log      logr.Logger
-	stderr   io.Writer
+	v       *viper.Viper
+	cfg     config.Config
+	objects string // --config: file of Store, Verifier and Policy documents
+	log     logr.Logger
+	stderr  io.Writer
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{v: viper.New(), defaults: config.Default(), stderr: stderr}
+	root, _ := newRoot(stdout, stderr)
+	return root
+}
+
+// newRoot returns the command tree and the settings its commands share.
+func newRoot(stdout, stderr io.Writer) (*cobra.Command, *globals) {
+	g := &globals{v: viper.New(), stderr: stderr}
 	root := &cobra.Command{
 		Use:           "assay",
 		Short:         "Verify container images: signatures and attached artifacts, per Policy",
@@ -95,39 +100,22 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	d := config.Default()
 	f := root.PersistentFlags()
 	f.String("settings", "", "process settings file (YAML); flags and ASSAY_* environment override it")
 	f.StringVar(&g.objects, "config", "", "file of Store, Verifier and Policy documents (config.assay.dev/v1alpha1)")
-	f.String("log-level", d.Log.Level, "log level: debug, info, warn or error")
-	f.String("log-format", d.Log.Format, "log format: text or json")
-	f.String("plugin-dir", d.PluginDir, "directory holding plugin binaries and their SHA256SUMS")
-	f.Duration("timeout", d.Timeout, "time budget for verifying one image")
-	f.Int("concurrency", d.Concurrency, "images verified at once, and verification jobs per image")
-	f.Int64("cache-bytes", d.CacheBytes, "in-memory content cache budget in bytes")
-	f.Int("registry-concurrency", d.RegistryConcurrency, "requests in flight to one registry host (and idle connections kept to it)")
+	addFlags(f, false)
 
 	root.AddCommand(newVerifyCommand(g), newDiscoverCommand(g), newServeCommand(g), newVersionCommand())
-	return root
-}
-
-// flagKeys maps flag names to settings keys.
-var flagKeys = map[string]string{
-	"log-level":            "log.level",
-	"log-format":           "log.format",
-	"plugin-dir":           "plugin-dir",
-	"timeout":              "timeout",
-	"concurrency":          "concurrency",
-	"cache-bytes":          "cache-bytes",
-	"registry-concurrency": "registry-concurrency",
+	return root, g
 }
 
 // load fills g.cfg from defaults, the settings file, ASSAY_* environment
 // and flags, in increasing precedence, then validates it.
 func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	v := g.v
-	for key, val := range settingDefaults(config.Default()) {
-		v.SetDefault(key, val)
+	d := config.Default()
+	for _, s := range settings() {
+		v.SetDefault(s.key, s.get(d))
 	}
 	v.SetEnvPrefix("ASSAY")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
@@ -140,10 +128,7 @@ func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	}
 	var ferr error
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		key, ok := flagKeys[fl.Name]
-		if !ok {
-			key, ok = serveFlagKeys[fl.Name]
-		}
+		key, ok := settingOfFlag(fl.Name)
 		if !ok || !fl.Changed {
 			return
 		}
@@ -179,48 +164,6 @@ func newSlog(l config.Log, w io.Writer) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h)
-}
-
-// settingDefaults lists every settings key with its default, so that
-// viper knows each key (for the environment and UnmarshalExact).
-func settingDefaults(d config.Config) map[string]any {
-	return map[string]any{
-		"log.level":                            d.Log.Level,
-		"log.format":                           d.Log.Format,
-		"plugin-dir":                           d.PluginDir,
-		"timeout":                              d.Timeout,
-		"concurrency":                          d.Concurrency,
-		"cache-bytes":                          d.CacheBytes,
-		"registry-concurrency":                 d.RegistryConcurrency,
-		"cache.tag-ttl":                        d.Cache.TagTTL,
-		"cache.referrers-ttl":                  d.Cache.ReferrersTTL,
-		"serve.listen":                         d.Serve.Listen,
-		"serve.health-listen":                  d.Serve.HealthListen,
-		"serve.tls-cert":                       d.Serve.TLSCert,
-		"serve.tls-key":                        d.Serve.TLSKey,
-		"serve.client-ca":                      d.Serve.ClientCA,
-		"serve.insecure-no-client-auth-unsafe": d.Serve.InsecureNoClientAuthUnsafe,
-		"serve.verify-timeout":                 d.Serve.VerifyTimeout,
-		"serve.mutate-timeout":                 d.Serve.MutateTimeout,
-		"serve.margin":                         d.Serve.Margin,
-		"serve.key-concurrency":                d.Serve.KeyConcurrency,
-		"serve.max-in-flight":                  d.Serve.MaxInFlight,
-		"serve.max-body-bytes":                 d.Serve.MaxBodyBytes,
-		"serve.pprof":                          d.Serve.Pprof,
-		"serve.config-source":                  d.Serve.ConfigSource,
-		"serve.kubeconfig":                     d.Serve.Kubeconfig,
-		"serve.leader-elect":                   d.Serve.LeaderElect,
-		"serve.leader-election-namespace":      d.Serve.LeaderElectionNamespace,
-		"serve.pod-pull-secrets":               d.Serve.PodPullSecrets,
-		"cache.verdict-bytes":                  d.Cache.VerdictBytes,
-		"cache.verdict-ttl":                    d.Cache.VerdictTTL,
-		"cache.failure-ttl":                    d.Cache.FailureTTL,
-		"cache.redis.address":                  d.Cache.Redis.Address,
-		"cache.redis.username":                 d.Cache.Redis.Username,
-		"cache.redis.password":                 d.Cache.Redis.Password,
-		"cache.redis.db":                       d.Cache.Redis.DB,
-		"cache.redis.key-prefix":               d.Cache.Redis.KeyPrefix,
-	}
 }
 
 func newVersionCommand() *cobra.Command {

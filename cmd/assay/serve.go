@@ -45,55 +45,8 @@ that does not load is logged and the previous one stays active.
 			return g.serve(cmd.Context())
 		},
 	}
-	d := g.defaults
-	f := cmd.Flags()
-	f.String("listen", d.Serve.Listen, "HTTPS address of the provider endpoints")
-	f.String("health-listen", d.Serve.HealthListen, "plain HTTP address of /healthz, /readyz and /metrics")
-	f.String("tls-cert", "", "PEM file of the serving certificate (reloaded when it changes)")
-	f.String("tls-key", "", "PEM file of the serving key (reloaded when it changes)")
-	f.String("client-ca", "", "PEM file of the CA of Gatekeeper's client certificate (reloaded when it changes)")
-	f.Bool("insecure-no-client-auth-unsafe", false, "UNSAFE: accept clients without a certificate")
-	f.Duration("verify-timeout", d.Serve.VerifyTimeout, "the verify Provider's spec.timeout")
-	f.Duration("mutate-timeout", d.Serve.MutateTimeout, "the mutate Provider's spec.timeout")
-	f.Duration("margin", d.Serve.Margin, "time kept back from each timeout for the answer's way back")
-	f.Int("key-concurrency", d.Serve.KeyConcurrency, "keys of one request verified at once")
-	f.Int("max-in-flight", d.Serve.MaxInFlight, "keys verified at once across requests")
-	f.Int64("max-body-bytes", d.Serve.MaxBodyBytes, "request body limit in bytes")
-	f.String("config-source", d.Serve.ConfigSource, "where the Store, Verifier and Policy objects come from: file (--config) or cluster (custom resources)")
-	f.String("kubeconfig", "", "kubeconfig for --config-source cluster (default: $KUBECONFIG or in-cluster)")
-	f.Bool("leader-elect", false, "elect one replica to write the objects' status (every replica serves)")
-	f.Bool("pod-pull-secrets", false, "use the imagePullSecrets of the Pod and of its ServiceAccount named by a key (needs --config-source cluster and read access to those Secrets)")
-	f.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on --health-listen (unauthenticated: keep that port private)")
-	f.Int64("verdict-cache-bytes", d.Cache.VerdictBytes, "in-memory verdict cache budget in bytes (0 disables it)")
-	f.Duration("verdict-ttl", d.Cache.VerdictTTL, "how long a passing verdict is reused")
-	f.Duration("failure-ttl", d.Cache.FailureTTL, "how long a failing verdict is reused")
-	f.String("redis-address", "", "host:port of a Redis shared by replicas for verdicts (password from ASSAY_CACHE_REDIS_PASSWORD)")
+	addFlags(cmd.Flags(), true)
 	return cmd
-}
-
-// serveFlagKeys maps serve's flags to settings keys.
-var serveFlagKeys = map[string]string{
-	"listen":                         "serve.listen",
-	"health-listen":                  "serve.health-listen",
-	"tls-cert":                       "serve.tls-cert",
-	"tls-key":                        "serve.tls-key",
-	"client-ca":                      "serve.client-ca",
-	"insecure-no-client-auth-unsafe": "serve.insecure-no-client-auth-unsafe",
-	"verify-timeout":                 "serve.verify-timeout",
-	"mutate-timeout":                 "serve.mutate-timeout",
-	"margin":                         "serve.margin",
-	"key-concurrency":                "serve.key-concurrency",
-	"max-in-flight":                  "serve.max-in-flight",
-	"max-body-bytes":                 "serve.max-body-bytes",
-	"pprof":                          "serve.pprof",
-	"config-source":                  "serve.config-source",
-	"kubeconfig":                     "serve.kubeconfig",
-	"leader-elect":                   "serve.leader-elect",
-	"pod-pull-secrets":               "serve.pod-pull-secrets",
-	"verdict-cache-bytes":            "cache.verdict-bytes",
-	"verdict-ttl":                    "cache.verdict-ttl",
-	"failure-ttl":                    "cache.failure-ttl",
-	"redis-address":                  "cache.redis.address",
 }
 
 func (g *globals) serve(ctx context.Context) error {

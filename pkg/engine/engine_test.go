@@ -296,3 +296,45 @@ func TestAFailedApplyKeepsTheConfigurationInEffect(t *testing.T) {
 		t.Fatal("not ready after a refused change")
 	}
 }
+
+// TestCatalogRefusesWhatTheStoreRefuses: a Store that catalog.Validate
+// accepts must build; one the registry stack refuses must be refused by
+// catalog.Validate first, naming its field, so that in a cluster the
+// Store itself is marked Invalid rather than the whole configuration
+// failing to apply.
+func TestCatalogRefusesWhatTheStoreRefuses(t *testing.T) {
+	stack, err := store.NewStack(store.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.New(engine.Options{Stack: stack, DiscoverOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, registry := range map[string]string{
+		"a username alone":               `{host: r.example, username: u}`,
+		"a password alone":               `{host: r.example, password: p}`,
+		"a username and a password":      `{host: r.example, username: u, password: p}`,
+		"a username and identity token":  `{host: r.example, username: u, identityToken: t}`,
+		"an identity token alone":        `{host: r.example, identityToken: t}`,
+		"Docker Hub under two names":     `{host: docker.io}, {host: index.docker.io}`,
+		"a host with a path":             `{host: r.example/path}`,
+		"plain HTTP with no credentials": `{host: "r.example:5000", plainHTTP: true}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := "apiVersion: config.assay.dev/v1alpha1\nkind: Store\nmetadata: {name: s}\nspec:\n  registries: [" + registry + "]\n"
+			objs, err := catalog.Decode("test", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			verr := objs.Validate("test")
+			_, berr := rt.Build(context.Background(), objs, "test", nil)
+			if verr == nil && berr != nil {
+				t.Fatalf("catalog accepts the Store, the registry stack refuses it: %v", berr)
+			}
+			if verr != nil && !strings.Contains(verr.Error(), "spec.registries[") {
+				t.Fatalf("catalog refuses it without naming the field: %v", verr)
+			}
+		})
+	}
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/assayproj/assay/pkg/config"
+	"github.com/spf13/pflag"
+)
+
+// setting is one process setting: its key in the settings file (and, as
+// ASSAY_<KEY>, in the environment), its flag if it has one, on which
+// command, and its help. Defaults come from config.Default, through get.
+type setting struct {
+	key  string
+	flag string // "" when the setting has no flag
+	// serve puts the flag on `assay serve` only; otherwise it is a
+	// persistent flag of every command.
+	serve bool
+	help  string
+	get   func(config.Config) any
+}
+
+// settings returns the one table of process settings: viper's defaults,
+// the flags and their binding are all made from it.
+func settings() []setting {
+	return []setting{
+		{key: "log.level", flag: "log-level", help: "log level: debug, info, warn or error", get: func(c config.Config) any { return c.Log.Level }},
+		{key: "log.format", flag: "log-format", help: "log format: text or json", get: func(c config.Config) any { return c.Log.Format }},
+		{key: "plugin-dir", flag: "plugin-dir", help: "directory holding plugin binaries and their SHA256SUMS", get: func(c config.Config) any { return c.PluginDir }},
+		{key: "timeout", flag: "timeout", help: "time budget for verifying one image", get: func(c config.Config) any { return c.Timeout }},
+		{key: "concurrency", flag: "concurrency", help: "images verified at once, and verification jobs per image", get: func(c config.Config) any { return c.Concurrency }},
+		{key: "cache-bytes", flag: "cache-bytes", help: "in-memory content cache budget in bytes, shared by every configuration", get: func(c config.Config) any { return c.CacheBytes }},
+		{key: "registry-concurrency", flag: "registry-concurrency", help: "requests in flight to one registry host (and idle connections kept to it)", get: func(c config.Config) any { return c.RegistryConcurrency }},
+		{key: "cache.tag-ttl", help: "how long a tag's resolution is reused", get: func(c config.Config) any { return c.Cache.TagTTL }},
+		{key: "cache.referrers-ttl", help: "how long a referrers listing is reused", get: func(c config.Config) any { return c.Cache.ReferrersTTL }},
+
+		{key: "serve.listen", flag: "listen", serve: true, help: "HTTPS address of the provider endpoints", get: func(c config.Config) any { return c.Serve.Listen }},
+		{key: "serve.health-listen", flag: "health-listen", serve: true, help: "plain HTTP address of /healthz, /readyz and /metrics", get: func(c config.Config) any { return c.Serve.HealthListen }},
+		{key: "serve.tls-cert", flag: "tls-cert", serve: true, help: "PEM file of the serving certificate (reloaded when it changes)", get: func(c config.Config) any { return c.Serve.TLSCert }},
+		{key: "serve.tls-key", flag: "tls-key", serve: true, help: "PEM file of the serving key (reloaded when it changes)", get: func(c config.Config) any { return c.Serve.TLSKey }},
+		{key: "serve.client-ca", flag: "client-ca", serve: true, help: "PEM file of the CA of Gatekeeper's client certificate (reloaded when it changes)", get: func(c config.Config) any { return c.Serve.ClientCA }},
+		{key: "serve.insecure-no-client-auth-unsafe", flag: "insecure-no-client-auth-unsafe", serve: true, help: "UNSAFE: accept clients without a certificate", get: func(c config.Config) any { return c.Serve.InsecureNoClientAuthUnsafe }},
+		{key: "serve.verify-timeout", flag: "verify-timeout", serve: true, help: "the verify Provider's spec.timeout", get: func(c config.Config) any { return c.Serve.VerifyTimeout }},
+		{key: "serve.mutate-timeout", flag: "mutate-timeout", serve: true, help: "the mutate Provider's spec.timeout", get: func(c config.Config) any { return c.Serve.MutateTimeout }},
+		{key: "serve.margin", flag: "margin", serve: true, help: "time kept back from each timeout for the answer's way back", get: func(c config.Config) any { return c.Serve.Margin }},
+		{key: "serve.key-concurrency", flag: "key-concurrency", serve: true, help: "keys of one request verified at once", get: func(c config.Config) any { return c.Serve.KeyConcurrency }},
+		{key: "serve.max-in-flight", flag: "max-in-flight", serve: true, help: "keys verified at once across requests", get: func(c config.Config) any { return c.Serve.MaxInFlight }},
+		{key: "serve.max-body-bytes", flag: "max-body-bytes", serve: true, help: "request body limit in bytes", get: func(c config.Config) any { return c.Serve.MaxBodyBytes }},
+		{key: "serve.config-source", flag: "config-source", serve: true, help: "where the Store, Verifier and Policy objects come from: file (--config) or cluster (custom resources)", get: func(c config.Config) any { return c.Serve.ConfigSource }},
+		{key: "serve.kubeconfig", flag: "kubeconfig", serve: true, help: "kubeconfig for --config-source cluster (default: $KUBECONFIG or in-cluster)", get: func(c config.Config) any { return c.Serve.Kubeconfig }},
+		{key: "serve.leader-elect", flag: "leader-elect", serve: true, help: "elect one replica to write the objects' status (every replica serves)", get: func(c config.Config) any { return c.Serve.LeaderElect }},
+		{key: "serve.leader-election-namespace", help: "namespace of the leader election Lease (default $POD_NAMESPACE, else assay-system)", get: func(c config.Config) any { return c.Serve.LeaderElectionNamespace }},
+		{key: "serve.pod-pull-secrets", flag: "pod-pull-secrets", serve: true, help: "use the imagePullSecrets of the Pod and of its ServiceAccount named by a key (needs --config-source cluster and read access to those Secrets)", get: func(c config.Config) any { return c.Serve.PodPullSecrets }},
+		{key: "serve.pprof", flag: "pprof", serve: true, help: "serve Go's profiles under /debug/pprof/ on --health-listen (unauthenticated: keep that port private)", get: func(c config.Config) any { return c.Serve.Pprof }},
+		{key: "cache.verdict-bytes", flag: "verdict-cache-bytes", serve: true, help: "in-memory verdict cache budget in bytes (0 disables it)", get: func(c config.Config) any { return c.Cache.VerdictBytes }},
+		{key: "cache.verdict-ttl", flag: "verdict-ttl", serve: true, help: "how long a passing verdict is reused", get: func(c config.Config) any { return c.Cache.VerdictTTL }},
+		{key: "cache.failure-ttl", flag: "failure-ttl", serve: true, help: "how long a failing verdict is reused", get: func(c config.Config) any { return c.Cache.FailureTTL }},
+		{key: "cache.redis.address", flag: "redis-address", serve: true, help: "host:port of a Redis shared by replicas for verdicts (password from ASSAY_CACHE_REDIS_PASSWORD)", get: func(c config.Config) any { return c.Cache.Redis.Address }},
+		{key: "cache.redis.username", help: "Redis username", get: func(c config.Config) any { return c.Cache.Redis.Username }},
+		{key: "cache.redis.password", help: "Redis password", get: func(c config.Config) any { return c.Cache.Redis.Password }},
+		{key: "cache.redis.db", help: "Redis database number", get: func(c config.Config) any { return c.Cache.Redis.DB }},
+		{key: "cache.redis.key-prefix", help: "prefix of Assay's Redis keys", get: func(c config.Config) any { return c.Cache.Redis.KeyPrefix }},
+	}
+}
+
+// addFlags defines the flags of the settings for one command (serve or
+// the root's persistent ones), with config.Default's values.
+func addFlags(f *pflag.FlagSet, serve bool) {
+	d := config.Default()
+	for _, s := range settings() {
+		if s.flag == "" || s.serve != serve {
+			continue
+		}
+		switch v := s.get(d).(type) {
+		case string:
+			f.String(s.flag, v, s.help)
+		case bool:
+			f.Bool(s.flag, v, s.help)
+		case int:
+			f.Int(s.flag, v, s.help)
+		case int64:
+			f.Int64(s.flag, v, s.help)
+		case time.Duration:
+			f.Duration(s.flag, v, s.help)
+		default:
+			panic(fmt.Sprintf("setting %s: no flag type for %T", s.key, v))
+		}
+	}
+}
+
+// settingOfFlag returns the settings key of a flag.
+func settingOfFlag(name string) (string, bool) {
+	for _, s := range settings() {
+		if s.flag != "" && s.flag == name {
+			return s.key, true
+		}
+	}
+	return "", false
+}
