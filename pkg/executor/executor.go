@@ -114,6 +114,7 @@ type Executor struct {
 	// flights and counters are shared with the Executors made by With.
 	flights  *flights
 	counters *cacheCounters
+	codec    *verdictCodec
 }
 
 // New validates opts and applies defaults.
@@ -183,7 +184,7 @@ func New(opts Options) (*Executor, error) {
 			seen[r.ArtifactType] = true
 		}
 	}
-	return &Executor{opts: opts, flights: &flights{}, counters: &cacheCounters{}}, nil
+	return &Executor{opts: opts, flights: &flights{}, counters: &cacheCounters{}, codec: &verdictCodec{}}, nil
 }
 
 // With returns an Executor that reads the registry through s (a view of

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -91,7 +90,7 @@ func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo st
 			e.counters.errors.Add(1)
 		case ok:
 			var cached report.Report
-			if json.Unmarshal(data, &cached) == nil && cached.MediaType == report.MediaType {
+			if e.codec.decode(data, &cached) == nil && cached.MediaType == report.MediaType {
 				e.counters.hits.Add(1)
 				adopt(rep, &cached)
 				return
@@ -135,7 +134,7 @@ func (e *Executor) store(ctx context.Context, key string, rep *report.Report) {
 	if rep.IsSuccess {
 		ttl = e.opts.VerdictTTL
 	}
-	data, err := json.Marshal(rep)
+	data, err := e.codec.encode(rep)
 	if err == nil {
 		err = e.opts.Verdicts.Set(context.WithoutCancel(ctx), key, data, ttl)
 	}
