@@ -31,10 +31,13 @@ type graph struct {
 }
 
 // discover walks the referrer graph breadth-first, one level at a time,
-// listing the referrers of a level's nodes in parallel. found, if not
-// nil, is called with each level's new nodes as soon as they are in the
-// graph, before the next level is listed.
-func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.Descriptor, found func(g *graph, nodes []int)) *graph {
+// listing the referrers of a level's nodes in parallel, down to MaxDepth.
+// The subject's referrers are always listed; an artifact's only if all
+// is set or something needs them (needsReferrers). found, if not nil, is
+// called with each level's new nodes as soon as they are in the graph,
+// before the next level is listed, so that verifying an artifact
+// overlaps with listing its referrers.
+func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.Descriptor, all bool, found func(g *graph, nodes []int)) *graph {
 	g := &graph{nodes: []node{{desc: subject, parent: -1}}}
 	level := []int{0}
 	for depth := 1; depth <= e.opts.MaxDepth && len(level) > 0; depth++ {
@@ -84,9 +87,27 @@ func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.De
 		if found != nil && len(next) > 0 {
 			found(g, next)
 		}
-		level = next
+		level = level[:0]
+		for _, i := range next {
+			if all || e.needsReferrers(g.nodes[i].desc.ArtifactType) {
+				level = append(level, i)
+			}
+		}
 	}
 	return g
+}
+
+// needsReferrers reports whether anything reads the referrers of an
+// artifact of type artifactType: a Verifier in RequireSignature that
+// handles the type (its verdict depends on the artifact's signature).
+// Policy rules count artifacts attached to the subject only.
+func (e *Executor) needsReferrers(artifactType string) bool {
+	for _, v := range e.opts.Verifiers {
+		if e.opts.RequireSignature[v.Name()] && v.Handles(artifactType) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *graph) errMessage() string {

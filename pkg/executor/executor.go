@@ -71,11 +71,20 @@ type Options struct {
 	// as invalid; a NO_POLICY report names them, so that its reader
 	// fixes the Policy rather than creating another.
 	PoliciesNotInEffect []string
-	// Concurrency bounds the verification jobs and referrer listings run
-	// at once for one subject. If <= 0, DefaultConcurrency is used.
+	// Concurrency bounds the work run at once for one manifest: at most
+	// Concurrency referrer listings and, beside them, at most Concurrency
+	// verification jobs (with the reads of artifact manifests that learn
+	// a digest-pinned subject's descriptor). Under a multiArch Policy up
+	// to Concurrency platform manifests of an index are verified at once,
+	// each with bounds of its own, so up to Concurrency² jobs run for one
+	// key. If <= 0, DefaultConcurrency is used.
 	Concurrency int
-	// MaxDepth bounds nesting: 1 lists the subject's referrers only, 2
-	// also their referrers. If <= 0, DefaultMaxDepth is used.
+	// MaxDepth bounds nesting: 1 lists the subject's referrers only; at
+	// 2 and more, the referrers of an artifact at depth d < MaxDepth are
+	// listed too, but only when something needs them: a Verifier in
+	// RequireSignature that handles the artifact's type. Nothing else
+	// reads them, so nothing else pays for the request. Discover lists
+	// every level up to MaxDepth. If <= 0, DefaultMaxDepth is used.
 	MaxDepth int
 	// MaxNodes bounds the artifacts discovered per subject; more fail the
 	// discovery with LIMIT_EXCEEDED. If <= 0, DefaultMaxNodes is used.
@@ -104,7 +113,9 @@ type Options struct {
 	// RequireSignature names the Verifiers whose artifacts must carry a
 	// verified signature of their own (a referrer whose every result is
 	// verified); a verified result of such a Verifier without one
-	// becomes failed with NO_SIGNATURE. It needs MaxDepth >= 2.
+	// becomes failed with NO_SIGNATURE. It needs MaxDepth >= 2. The
+	// referrers of an artifact are listed only when one of these
+	// Verifiers handles its type (see MaxDepth).
 	RequireSignature map[string]bool
 }
 
@@ -214,6 +225,17 @@ const (
 // pinned (the reference is invalid or cannot be resolved); it wraps
 // ErrInvalidReference or ErrResolve and the cause.
 //
+// A tag is resolved to a digest first (one HEAD request). A reference
+// that carries a digest is not: the referrers of the digest are listed
+// at once, and the subject's media type and size, which verifiers need,
+// are taken from the subject field of the artifact manifests read for
+// verification. The subject itself is asked for (one HEAD, shared) only
+// when that is not enough, when a multiArch Policy needs to know whether
+// it is an index (beside the listing, not before it), or when no
+// referrer is found: a digest the registry does not have is then
+// reported as it would have been by resolving it first, with ErrResolve
+// and SUBJECT_NOT_FOUND.
+//
 // Once pinned, the verdict comes from the verdict cache when it holds
 // one for the subject and configuration; otherwise concurrent calls for
 // the same subject share one verification.
@@ -227,18 +249,18 @@ func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, erro
 			rep.Remediation = rep.Reason.Remediation()
 		}
 	}()
-	repo, subject, err := e.pin(ctx, rep)
+	repo, subject, err := e.pin(ctx, rep, false)
 	if err != nil {
 		return rep, err
 	}
-	e.sharedVerify(ctx, rep, repo, subject)
-	return rep, nil
+	return rep, e.sharedVerify(ctx, rep, repo, subject)
 }
 
-// Resolve pins ref to the digest of its manifest, as Verify does first.
-// Errors wrap ErrInvalidReference or ErrResolve and the cause.
+// Resolve pins ref to the digest of its manifest: a tag or a digest is
+// resolved with the registry (a digest the registry does not have is an
+// error). Errors wrap ErrInvalidReference or ErrResolve and the cause.
 func (e *Executor) Resolve(ctx context.Context, ref string) (string, error) {
-	_, subject, err := e.pin(ctx, newReport(ref))
+	_, subject, err := e.pin(ctx, newReport(ref), true)
 	if err != nil {
 		return "", err
 	}
@@ -247,27 +269,62 @@ func (e *Executor) Resolve(ctx context.Context, ref string) (string, error) {
 
 // verifyPinned discovers, verifies and decides a pinned subject into
 // rep, and, for an image index under a multiArch Policy, its platforms.
-func (e *Executor) verifyPinned(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
-	e.verifyTree(ctx, rep, repo, subject)
-	if p := e.opts.Policy; p != nil && isIndex(subject.MediaType) && (p.MultiArch == MultiArchPlatforms || p.MultiArch == MultiArchEither) {
+// subject may hold only a digest (see Verify); the error, non-nil only
+// then, says that the subject could not be resolved after all, and rep
+// then says so too, as pin would have.
+func (e *Executor) verifyPinned(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) error {
+	p := e.opts.Policy
+	multiArch := p != nil && (p.MultiArch == MultiArchPlatforms || p.MultiArch == MultiArchEither)
+	if complete(subject) {
+		e.verifyTree(ctx, rep, repo, subject, nil)
+		if multiArch && isIndex(subject.MediaType) {
+			e.verifyPlatforms(ctx, rep, repo, subject)
+		}
+		return nil
+	}
+	root := newSubject(e.opts.Store, repo, subject.Digest)
+	if multiArch {
+		// Whether the subject is an index decides what else is checked;
+		// ask beside the listing, not before it.
+		root.head(ctx)
+	}
+	g := e.verifyTree(ctx, rep, repo, subject, root)
+	if len(g.nodes[0].children) == 0 || isNotFound(g.err) {
+		// Nothing refers to the digest: it may not exist at all.
+		root.head(ctx)
+	}
+	if root.wasHeaded() {
+		d, err := root.wait(ctx)
+		if err != nil {
+			*rep = report.Report{MediaType: rep.MediaType, Reference: rep.Reference, Artifacts: []report.Artifact{}}
+			return resolveFailure(ctx, rep, repo+"@"+subject.Digest.String(), repo, subject.Digest.String(), err)
+		}
+		subject = d
+	}
+	if multiArch && isIndex(subject.MediaType) {
 		e.verifyPlatforms(ctx, rep, repo, subject)
 	}
+	return nil
 }
 
-// verifyTree discovers, verifies and decides one manifest into rep.
-func (e *Executor) verifyTree(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
-	p := e.newPool(ctx, repo)
-	g := e.discover(ctx, repo, subject, p.start)
+// verifyTree discovers, verifies and decides one manifest into rep and
+// returns its graph. root is nil when subject is complete; otherwise it
+// learns the subject's descriptor for the jobs on the subject's own
+// referrers.
+func (e *Executor) verifyTree(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor, root *subject) *graph {
+	p := e.newPool(ctx, repo, root)
+	g := e.discover(ctx, repo, subject, false, p.start)
 	results := p.wait(g)
 	e.requireSignatures(g, results)
 	rep.Artifacts = g.tree(0, results)
 	e.decide(rep, g, results)
+	return g
 }
 
 // Discover pins ref and walks its referrer graph without verifying
-// anything: the report's artifacts carry no results and IsSuccess is
-// false. Errors are as for Verify; a discovery failure is described by
-// the report's Reason and Message.
+// anything, listing every level up to MaxDepth: the report's artifacts
+// carry no results and IsSuccess is false. Errors are as for Verify; a
+// discovery failure is described by the report's Reason and Message.
 func (e *Executor) Discover(ctx context.Context, ref string) (*report.Report, error) {
 	rep := newReport(ref)
 	defer func() { rep.Timestamp = e.opts.Now().UTC() }()
@@ -285,13 +342,21 @@ func (e *Executor) Discover(ctx context.Context, ref string) (*report.Report, er
 	return rep, nil
 }
 
-// pinAndDiscover pins rep.Reference and walks its referrer graph.
+// pinAndDiscover pins rep.Reference and walks its whole referrer graph.
+// A digest is resolved only when nothing refers to it, as in Verify.
 func (e *Executor) pinAndDiscover(ctx context.Context, rep *report.Report) (*graph, string, error) {
-	repo, subject, err := e.pin(ctx, rep)
+	repo, subject, err := e.pin(ctx, rep, false)
 	if err != nil {
 		return nil, "", err
 	}
-	return e.discover(ctx, repo, subject, nil), repo, nil
+	g := e.discover(ctx, repo, subject, true, nil)
+	if !complete(subject) && (len(g.nodes[0].children) == 0 || isNotFound(g.err)) {
+		if _, err := e.opts.Store.Resolve(ctx, repo, subject.Digest.String()); err != nil {
+			rep.Subject = ""
+			return nil, "", resolveFailure(ctx, rep, repo+"@"+subject.Digest.String(), repo, subject.Digest.String(), err)
+		}
+	}
+	return g, repo, nil
 }
 
 func newReport(ref string) *report.Report {
@@ -299,8 +364,10 @@ func newReport(ref string) *report.Report {
 }
 
 // pin parses, normalises and resolves rep.Reference, filling the report's
-// subject, warnings, or failure reason.
-func (e *Executor) pin(ctx context.Context, rep *report.Report) (string, ocispec.Descriptor, error) {
+// subject, warnings, or failure reason. A reference with a digest is
+// resolved only if headDigest; otherwise the descriptor returned holds
+// only the digest.
+func (e *Executor) pin(ctx context.Context, rep *report.Report, headDigest bool) (string, ocispec.Descriptor, error) {
 	ref := rep.Reference
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -318,23 +385,13 @@ func (e *Executor) pin(ctx context.Context, rep *report.Report) (string, ocispec
 		pin = named.(reference.Tagged).Tag()
 	}
 
+	if isDigested && !headDigest {
+		rep.Subject = repo + "@" + pin
+		return repo, ocispec.Descriptor{Digest: digested.Digest()}, nil
+	}
 	subject, err := e.opts.Store.Resolve(ctx, repo, pin)
 	if err != nil {
-		rep.Reason = classify(ctx, err, report.ReasonRegistryError)
-		if rep.Reason == report.ReasonRegistryError && isNotFound(err) {
-			rep.Reason = report.ReasonSubjectNotFound
-		}
-		// The store's errors start with "resolve <what>: "; say it once.
-		cause := err.Error()
-		for _, sep := range []string{":", "@"} {
-			cause = strings.TrimPrefix(cause, "resolve "+repo+sep+pin+": ")
-		}
-		if rep.Reason == report.ReasonDeadlineExceeded {
-			rep.Message = fmt.Sprintf("the deadline passed before %s was resolved: %s", named.String(), cause)
-		} else {
-			rep.Message = fmt.Sprintf("cannot resolve %s: %s", named.String(), cause)
-		}
-		return "", ocispec.Descriptor{}, fmt.Errorf("%w %s: %w", ErrResolve, named.String(), err)
+		return "", ocispec.Descriptor{}, resolveFailure(ctx, rep, named.String(), repo, pin, err)
 	}
 	rep.Subject = repo + "@" + subject.Digest.String()
 	if !isDigested {
@@ -346,19 +403,54 @@ func (e *Executor) pin(ctx context.Context, rep *report.Report) (string, ocispec
 	return repo, subject, nil
 }
 
-// pool runs the (artifact, verifier) jobs of one subject through one
+// resolveFailure fills rep's reason and message for a subject that
+// could not be resolved (name as the user reads it, repo and pin as the
+// store's error names them) and returns the error Verify returns.
+func resolveFailure(ctx context.Context, rep *report.Report, name, repo, pin string, err error) error {
+	rep.Reason = classify(ctx, err, report.ReasonRegistryError)
+	if rep.Reason == report.ReasonRegistryError && isNotFound(err) {
+		rep.Reason = report.ReasonSubjectNotFound
+	}
+	// The store's errors start with "resolve <what>: "; say it once.
+	cause := err.Error()
+	for _, sep := range []string{":", "@"} {
+		cause = strings.TrimPrefix(cause, "resolve "+repo+sep+pin+": ")
+	}
+	if rep.Reason == report.ReasonDeadlineExceeded {
+		rep.Message = fmt.Sprintf("the deadline passed before %s was resolved: %s", name, cause)
+	} else {
+		rep.Message = fmt.Sprintf("cannot resolve %s: %s", name, cause)
+	}
+	return fmt.Errorf("%w %s: %w", ErrResolve, name, err)
+}
+
+// pool runs the (artifact, verifier) jobs of one manifest through one
 // bounded errgroup. Jobs are started level by level while discovery goes
 // on (start is called from the discovering goroutine), so verifying the
 // subject's own referrers overlaps with listing theirs.
+//
+// When the subject is known by digest only (root is not nil), the jobs
+// on its own referrers need its descriptor first. Each such artifact's
+// manifest is read as a task of the group (the verifier reads it again
+// from the store's cache), and its jobs are started with the subject
+// field found there; the jobs of an artifact whose manifest has none
+// (cosign's classic signature) wait, without holding a slot, until a
+// sibling's manifest supplies it or, once every sibling's manifest was
+// read without it, until the one HEAD of the subject answers.
 type pool struct {
 	e    *Executor
 	ctx  context.Context
 	repo string
+	root *subject
 	eg   errgroup.Group // not WithContext: one job never cancels another
 
-	dispatch sync.WaitGroup // goroutines still handing jobs to eg
-	mu       sync.Mutex
-	jobs     []*poolJob
+	// all counts the jobs and manifest reads started and not yet done;
+	// every Add happens in start, so Wait cannot miss one.
+	all     sync.WaitGroup
+	mu      sync.Mutex
+	jobs    []*poolJob
+	pending int      // manifest reads of the root's referrers not yet done
+	waiting []queued // jobs on the root waiting for its descriptor
 }
 
 type poolJob struct {
@@ -366,44 +458,88 @@ type poolJob struct {
 	res  report.Result
 }
 
-func (e *Executor) newPool(ctx context.Context, repo string) *pool {
-	p := &pool{e: e, ctx: ctx, repo: repo}
+// queued is a job not yet handed to the group.
+type queued struct {
+	job     *poolJob
+	v       Verifier
+	subject ocispec.Descriptor
+	art     ocispec.Descriptor
+}
+
+func (e *Executor) newPool(ctx context.Context, repo string, root *subject) *pool {
+	p := &pool{e: e, ctx: ctx, repo: repo, root: root}
 	p.eg.SetLimit(e.opts.Concurrency)
 	return p
 }
 
 // start queues the jobs of nodes, which g already holds. It does not
-// block: the descriptors are copied now, and a goroutine hands the jobs
-// to the bounded group.
+// block: the descriptors are copied now, and goroutines hand the jobs
+// (and the manifest reads the root's descriptor needs) to the bounded
+// group.
 func (p *pool) start(g *graph, nodes []int) {
-	type queued struct {
-		job     *poolJob
-		v       Verifier
-		subject ocispec.Descriptor
-		art     ocispec.Descriptor
-	}
 	var batch []queued
+	type read struct {
+		art  ocispec.Descriptor
+		jobs []queued
+	}
+	var reads []read
 	for _, i := range nodes {
 		n := g.nodes[i]
+		var qs []queued
 		for _, v := range p.e.opts.Verifiers {
 			if v.Handles(n.desc.ArtifactType) {
-				batch = append(batch, queued{job: &poolJob{node: i}, v: v, subject: g.nodes[n.parent].desc, art: n.desc})
+				qs = append(qs, queued{job: &poolJob{node: i}, v: v, subject: g.nodes[n.parent].desc, art: n.desc})
 			}
 		}
-	}
-	if len(batch) == 0 {
-		return
+		if len(qs) == 0 {
+			continue
+		}
+		if n.parent != 0 || p.root == nil {
+			batch = append(batch, qs...)
+			continue
+		}
+		if d, ok := p.root.get(); ok {
+			batch = append(batch, withSubject(qs, d)...)
+			continue
+		}
+		reads = append(reads, read{art: n.desc, jobs: qs})
 	}
 	p.mu.Lock()
 	for _, q := range batch {
 		p.jobs = append(p.jobs, q.job)
 	}
+	for _, r := range reads {
+		for _, q := range r.jobs {
+			p.jobs = append(p.jobs, q.job)
+		}
+		p.all.Add(len(r.jobs) + 1) // its jobs and the read itself
+	}
+	p.pending += len(reads)
+	p.all.Add(len(batch))
 	p.mu.Unlock()
-	p.dispatch.Add(1)
+	p.enqueue(batch)
+	if len(reads) > 0 {
+		go func() {
+			for _, r := range reads {
+				p.eg.Go(func() error {
+					p.readSubject(r.art, r.jobs)
+					return nil
+				})
+			}
+		}()
+	}
+}
+
+// enqueue hands batch to the bounded group from a goroutine of its own,
+// so that neither discovery nor a task of the group blocks on a slot.
+func (p *pool) enqueue(batch []queued) {
+	if len(batch) == 0 {
+		return
+	}
 	go func() {
-		defer p.dispatch.Done()
 		for _, q := range batch {
 			p.eg.Go(func() error {
+				defer p.all.Done()
 				q.job.res = runJob(p.ctx, q.v, Job{Repository: p.repo, Subject: q.subject, Artifact: q.art, Fetcher: p.e.opts.Store})
 				return nil
 			})
@@ -411,10 +547,65 @@ func (p *pool) start(g *graph, nodes []int) {
 	}()
 }
 
+// readSubject reads the manifest of art, a referrer of the root, for the
+// root's descriptor, then starts jobs (those of art, and those waiting
+// for a descriptor once one is known). The last read to finish without
+// a descriptor known asks the registry (the HEAD shared with the rest of
+// the verification); if that fails, the waiting jobs are inconclusive
+// and the verification reports the subject as not resolved.
+func (p *pool) readSubject(art ocispec.Descriptor, jobs []queued) {
+	defer p.all.Done()
+	own, ok := manifestSubject(p.ctx, p.e.opts.Store, p.repo, art, p.root.digest)
+	var ready, waiting []queued
+	p.mu.Lock()
+	p.pending--
+	if ok {
+		p.root.learn(own)
+		ready = withSubject(jobs, own)
+	} else {
+		p.waiting = append(p.waiting, jobs...)
+	}
+	if d, known := p.root.get(); known {
+		ready = append(ready, withSubject(p.waiting, d)...)
+		p.waiting = nil
+	} else if p.pending == 0 {
+		waiting, p.waiting = p.waiting, nil
+	}
+	p.mu.Unlock()
+	p.enqueue(ready)
+	if len(waiting) == 0 {
+		return
+	}
+	d, err := p.root.resolve(p.ctx)
+	if err == nil {
+		p.enqueue(withSubject(waiting, d))
+		return
+	}
+	for _, q := range waiting {
+		q.job.res = report.Result{
+			Verifier: q.v.Name(), Type: q.v.Type(), Verdict: report.Inconclusive,
+			Reason:  classify(p.ctx, err, report.ReasonRegistryError),
+			Message: fmt.Sprintf("not started: the subject %s, which %s refers to, could not be resolved: %v", p.root.digest, q.art.Digest, err),
+		}
+		q.job.res.Remediation = q.job.res.Reason.Remediation()
+		p.all.Done()
+	}
+}
+
+// withSubject returns qs with their subject set to d.
+func withSubject(qs []queued, d ocispec.Descriptor) []queued {
+	out := make([]queued, len(qs))
+	for i, q := range qs {
+		q.subject = d
+		out[i] = q
+	}
+	return out
+}
+
 // wait waits for every job and returns the results by node, in verifier
 // order; a node no Verifier handles gets one NO_VERIFIER result.
 func (p *pool) wait(g *graph) [][]report.Result {
-	p.dispatch.Wait()
+	p.all.Wait()
 	_ = p.eg.Wait()
 	results := make([][]report.Result, len(g.nodes))
 	for _, j := range p.jobs {

@@ -26,6 +26,8 @@ const (
 	sbom   = "application/spdx+json"
 	sarif  = "application/sarif+json"
 
+	cosignSig = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
 	repo = "localhost:5000/app"
 	ref  = repo + ":v1"
 )
@@ -649,7 +651,7 @@ func TestReferencesArePinnedAndNormalised(t *testing.T) {
 	tests := map[string]struct {
 		ref          string
 		wantRepo     string
-		wantResolved string // the reference the store was asked to resolve
+		wantResolved string // the reference the store was asked to resolve; "" for none
 		wantDigest   digest.Digest
 		warned       bool
 	}{
@@ -665,13 +667,13 @@ func TestReferencesArePinnedAndNormalised(t *testing.T) {
 		"a registry with a port is kept": {
 			ref: "localhost:5000/app:1.27", wantRepo: "localhost:5000/app", wantResolved: "1.27", wantDigest: tagged.Digest, warned: true,
 		},
-		"a digest needs no warning": {
+		"a digest needs no warning and no resolution: its referrers are listed at once": {
 			ref: "docker.io/library/nginx@" + latest.Digest.String(), wantRepo: "docker.io/library/nginx",
-			wantResolved: latest.Digest.String(), wantDigest: latest.Digest,
+			wantDigest: latest.Digest,
 		},
-		"a tag and a digest resolve the digest": {
+		"a tag and a digest pin the digest without resolving either": {
 			ref: "nginx:1.27@" + latest.Digest.String(), wantRepo: "docker.io/library/nginx",
-			wantResolved: latest.Digest.String(), wantDigest: latest.Digest,
+			wantDigest: latest.Digest,
 		},
 	}
 	for name, tc := range tests {
@@ -691,8 +693,12 @@ func TestReferencesArePinnedAndNormalised(t *testing.T) {
 			if got := st.repositories(); !slices.Equal(got, []string{tc.wantRepo}) {
 				t.Errorf("the store saw repositories %v, want only %s", got, tc.wantRepo)
 			}
-			if want := []string{tc.wantRepo + " " + tc.wantResolved}; !slices.Equal(st.resolutions(), want) {
-				t.Errorf("resolved %v, want %v", st.resolutions(), want)
+			var wantResolved []string
+			if tc.wantResolved != "" {
+				wantResolved = []string{tc.wantRepo + " " + tc.wantResolved}
+			}
+			if !slices.Equal(st.resolutions(), wantResolved) {
+				t.Errorf("resolved %v, want %v", st.resolutions(), wantResolved)
 			}
 			if want := tc.wantRepo + "@" + tc.wantDigest.String(); rep.Subject != want {
 				t.Errorf("subject = %q, want %q", rep.Subject, want)
@@ -700,6 +706,11 @@ func TestReferencesArePinnedAndNormalised(t *testing.T) {
 			for _, j := range v.ran() {
 				if j.Repository != tc.wantRepo || j.Subject.Digest != tc.wantDigest {
 					t.Errorf("job for %s in %s on subject %s", j.Artifact.Digest, j.Repository, j.Subject.Digest)
+				}
+				// Pinned by digest, the subject's descriptor comes from
+				// the signature manifest's subject field.
+				if want := images[tc.wantDigest]; j.Subject.MediaType != want.MediaType || j.Subject.Size != want.Size {
+					t.Errorf("job for %s has subject %+v, want %+v", j.Artifact.Digest, j.Subject, want)
 				}
 			}
 			var reasons []report.Reason
@@ -729,6 +740,9 @@ func TestDiscoveryFailuresFailTheReport(t *testing.T) {
 		reason report.Reason
 		// partial: the subject's own referrers are listed before the failure.
 		partial bool
+		// signedSBOM adds a Verifier "sboms" that requires the SBOM's
+		// signature, so that the SBOM's referrers are listed.
+		signedSBOM bool
 	}{
 		"a registry error listing referrers is REGISTRY_ERROR": {
 			fail:   func(ocispec.Descriptor, ocispec.Descriptor, ocispec.Descriptor) error { return errConnReset },
@@ -756,9 +770,10 @@ func TestDiscoveryFailuresFailTheReport(t *testing.T) {
 				}
 				return nil
 			},
-			policy:  policy(executor.Rule{ArtifactType: notary, Required: true}),
-			reason:  report.ReasonRegistryError,
-			partial: true,
+			policy:     policy(executor.Rule{ArtifactType: notary, Required: true}),
+			reason:     report.ReasonRegistryError,
+			partial:    true,
+			signedSBOM: true,
 		},
 		"a discovery failure is reported even without a Policy": {
 			fail:   func(ocispec.Descriptor, ocispec.Descriptor, ocispec.Descriptor) error { return errConnReset },
@@ -773,10 +788,15 @@ func TestDiscoveryFailuresFailTheReport(t *testing.T) {
 			scan := s.attach(t, image, sbom, "sbom")
 			s.attach(t, scan, notary, "sig of sbom")
 			s.WithReferrers(func(_ context.Context, subject ocispec.Descriptor) error { return tc.fail(subject, image, scan) })
-			rep := verify(t, s, executor.Options{
+			opts := executor.Options{
 				Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)},
 				Policy:    tc.policy,
-			}, ref)
+			}
+			if tc.signedSBOM {
+				opts.Verifiers = append(opts.Verifiers, newFakeVerifier("sboms", sbom))
+				opts.RequireSignature = map[string]bool{"sboms": true}
+			}
+			rep := verify(t, s, opts, ref)
 			if rep.IsSuccess || rep.Reason != tc.reason {
 				t.Fatalf("isSuccess=%v reason=%s (%s), want a failure with %s", rep.IsSuccess, rep.Reason, rep.Message, tc.reason)
 			}
@@ -868,18 +888,24 @@ func TestNodeLimit(t *testing.T) {
 			for i := range tc.top {
 				a := s.attach(t, image, notary, fmt.Sprint("sig ", i))
 				for j := range tc.nested {
-					s.attach(t, a, notary, fmt.Sprint("countersig ", i, j))
+					s.attach(t, a, cosignSig, fmt.Sprint("countersig ", i, j))
 				}
 			}
 			var st executor.Store = s
 			if tc.store != nil {
 				st = tc.store(s)
 			}
-			rep := verify(t, st, executor.Options{
-				Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)},
+			opts := executor.Options{
+				Verifiers: []executor.Verifier{newFakeVerifier("notation", notary), newFakeVerifier("cosign", cosignSig)},
 				Policy:    policy(executor.Rule{ArtifactType: notary, Required: true, Mode: executor.ModeAll}),
 				MaxNodes:  tc.maxNodes,
-			}, ref)
+			}
+			if tc.nested > 0 {
+				// Countersignatures are listed only when the signatures'
+				// Verifier requires them.
+				opts.RequireSignature = map[string]bool{"notation": true}
+			}
+			rep := verify(t, st, opts, ref)
 			if n := countArtifacts(rep.Artifacts); n > tc.maxNodes {
 				t.Errorf("reported %d artifacts past the limit of %d", n, tc.maxNodes)
 			}
@@ -917,20 +943,36 @@ func TestARepeatedReferrerIsVerifiedOnce(t *testing.T) {
 }
 
 func TestNestedReferrers(t *testing.T) {
+	// The image carries an SBOM, the SBOM a Notary Project signature, and
+	// that signature a cosign countersignature. Verifier "sboms" handles
+	// SBOMs, "notation" Notary Project signatures, "cosign" cosign
+	// signatures. The referrers of an artifact are listed only below
+	// MaxDepth and when a Verifier that handles its type requires its
+	// signature: nothing else reads them.
 	tests := map[string]struct {
 		maxDepth int
+		require  []string // the Verifiers in RequireSignature
 		want     []string // the report tree as paths of artifact names
 	}{
 		"MaxDepth 1 lists the subject's referrers only": {
 			maxDepth: 1,
 			want:     []string{"sbom"},
 		},
-		"the default depth of 2 puts the SBOM's signature under the SBOM and stops there": {
-			maxDepth: 0,
+		"at the default depth of 2, nothing that needs the SBOM's referrers leaves them unlisted": {
+			want: []string{"sbom"},
+		},
+		"a Verifier requiring the SBOM's signature puts it under the SBOM, and the default depth stops there": {
+			require: []string{"sboms"},
+			want:    []string{"sbom", "sbom/sig of sbom"},
+		},
+		"MaxDepth 3 does not list the signature's referrers when nothing requires its signature": {
+			maxDepth: 3,
+			require:  []string{"sboms"},
 			want:     []string{"sbom", "sbom/sig of sbom"},
 		},
-		"MaxDepth 3 also lists the countersignature": {
+		"MaxDepth 3 also lists the countersignature when the signature's Verifier requires one": {
 			maxDepth: 3,
+			require:  []string{"sboms", "notation"},
 			want:     []string{"sbom", "sbom/sig of sbom", "sbom/sig of sbom/countersig"},
 		},
 	}
@@ -940,17 +982,30 @@ func TestNestedReferrers(t *testing.T) {
 			image := s.pushImage(t, "v1")
 			doc := s.attach(t, image, sbom, "sbom")
 			sig := s.attach(t, doc, notary, "sig of sbom")
-			counter := s.attach(t, sig, notary, "countersig")
+			counter := s.attach(t, sig, cosignSig, "countersig")
 			names := map[string]string{doc.Digest.String(): "sbom", sig.Digest.String(): "sig of sbom", counter.Digest.String(): "countersig"}
 			descs := map[digest.Digest]ocispec.Descriptor{image.Digest: image, doc.Digest: doc, sig.Digest: sig, counter.Digest: counter}
 			parent := map[digest.Digest]digest.Digest{doc.Digest: image.Digest, sig.Digest: doc.Digest, counter.Digest: sig.Digest}
 
-			v := newFakeVerifier("any", sbom, notary)
-			rep := verify(t, s, executor.Options{
-				Verifiers: []executor.Verifier{v},
-				Policy:    policy(executor.Rule{ArtifactType: sbom, Required: true}),
-				MaxDepth:  tc.maxDepth,
-			}, ref)
+			verifiers := []*fakeVerifier{newFakeVerifier("sboms", sbom), newFakeVerifier("notation", notary), newFakeVerifier("cosign", cosignSig)}
+			opts := executor.Options{
+				Policy:   policy(executor.Rule{ArtifactType: sbom, Required: true}),
+				MaxDepth: tc.maxDepth,
+			}
+			for _, v := range verifiers {
+				opts.Verifiers = append(opts.Verifiers, v)
+			}
+			depth := tc.maxDepth
+			if depth == 0 {
+				depth = executor.DefaultMaxDepth
+			}
+			if len(tc.require) > 0 {
+				opts.RequireSignature = map[string]bool{}
+				for _, name := range tc.require {
+					opts.RequireSignature[name] = true
+				}
+			}
+			rep := verify(t, s, opts, ref)
 			if !rep.IsSuccess {
 				t.Fatalf("%s: %s", rep.Reason, rep.Message)
 			}
@@ -975,28 +1030,37 @@ func TestNestedReferrers(t *testing.T) {
 				t.Errorf("the SBOM's signature is at depth %d, want 2", depth)
 			}
 
-			// The walk stops at MaxDepth: the deepest artifacts reported are
-			// never listed.
-			depth := tc.maxDepth
-			if depth == 0 {
-				depth = executor.DefaultMaxDepth
-			}
+			// The subject's referrers are always listed; an artifact's
+			// only when its signature is required and it is above
+			// MaxDepth: the deepest artifacts reported are never listed.
 			chain := []ocispec.Descriptor{image, doc, sig, counter}
-			if diff := cmp.Diff(digests(chain[:depth]), s.listings()); diff != "" {
+			listed := digests(chain[:1])
+			for i, d := range chain[1:depth] {
+				if !slices.Contains(tc.require, verifiers[i].name) {
+					break
+				}
+				listed = append(listed, d.Digest)
+			}
+			if diff := cmp.Diff(listed, s.listings()); diff != "" {
 				t.Errorf("listed the referrers of (-want +got):\n%s", diff)
 			}
 
-			// Every job names its parent as the subject.
-			for _, j := range v.ran() {
-				if j.Subject.Digest != parent[j.Artifact.Digest] || j.Repository != repo {
-					t.Errorf("job for %s has subject %s in %s, want %s in %s", names[j.Artifact.Digest.String()], j.Subject.Digest, j.Repository, parent[j.Artifact.Digest], repo)
-				}
-				if j.Subject.MediaType != descs[j.Subject.Digest].MediaType || j.Subject.Size != descs[j.Subject.Digest].Size {
-					t.Errorf("job for %s has a partial subject descriptor %+v", names[j.Artifact.Digest.String()], j.Subject)
+			// Every job names its parent as the subject, and every
+			// reported artifact was verified once.
+			ran := 0
+			for _, v := range verifiers {
+				for _, j := range v.ran() {
+					ran++
+					if j.Subject.Digest != parent[j.Artifact.Digest] || j.Repository != repo {
+						t.Errorf("job for %s has subject %s in %s, want %s in %s", names[j.Artifact.Digest.String()], j.Subject.Digest, j.Repository, parent[j.Artifact.Digest], repo)
+					}
+					if j.Subject.MediaType != descs[j.Subject.Digest].MediaType || j.Subject.Size != descs[j.Subject.Digest].Size {
+						t.Errorf("job for %s has a partial subject descriptor %+v", names[j.Artifact.Digest.String()], j.Subject)
+					}
 				}
 			}
-			if len(v.ran()) != len(tc.want) {
-				t.Errorf("ran %d jobs, want one per reported artifact (%d)", len(v.ran()), len(tc.want))
+			if ran != len(tc.want) {
+				t.Errorf("ran %d jobs, want one per reported artifact (%d)", ran, len(tc.want))
 			}
 		})
 	}
@@ -1055,7 +1119,13 @@ func TestReferrerListingConcurrencyIsBounded(t *testing.T) {
 	})
 	driven := make(chan struct{})
 	go func() { defer close(driven); g.drive(t, artifacts, limit) }()
-	rep := verify(t, s, executor.Options{Concurrency: limit}, ref)
+	// The SBOMs' referrers are listed because their Verifier requires
+	// their signatures.
+	rep := verify(t, s, executor.Options{
+		Concurrency:      limit,
+		Verifiers:        []executor.Verifier{newFakeVerifier("sboms", sbom)},
+		RequireSignature: map[string]bool{"sboms": true},
+	}, ref)
 	<-driven
 	if got := g.maxInflight.Load(); got != limit {
 		t.Errorf("at most %d listings ran at once, want exactly the limit of %d", got, limit)

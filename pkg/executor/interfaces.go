@@ -17,7 +17,9 @@ import (
 type Store interface {
 	// Resolve pins a tag or digest to a descriptor.
 	Resolve(ctx context.Context, repository, reference string) (ocispec.Descriptor, error)
-	// Referrers calls fn with pages of the referrers of subject.
+	// Referrers calls fn with pages of the referrers of subject. Only
+	// subject's digest and artifact type are read: the executor lists
+	// the referrers of a digest-pinned subject before it knows more.
 	Referrers(ctx context.Context, repository string, subject ocispec.Descriptor, fn func(referrers []ocispec.Descriptor) error) error
 	// Fetch returns the bytes of a manifest or blob, verified against desc.
 	Fetch(ctx context.Context, repository string, desc ocispec.Descriptor) ([]byte, error)
@@ -33,7 +35,10 @@ type Job struct {
 	// Repository of the subject, normalised.
 	Repository string
 	// Subject is the image the artifact is attached to (for a nested
-	// artifact, its parent artifact).
+	// artifact, its parent artifact), with its media type and size. For
+	// a subject pinned by digest they come from the subject field of the
+	// artifact manifest (or of a sibling's, for an artifact without one,
+	// such as cosign's classic signature), else from the registry.
 	Subject ocispec.Descriptor
 	// Artifact is the referrer to verify.
 	Artifact ocispec.Descriptor

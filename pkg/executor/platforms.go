@@ -26,6 +26,12 @@ const MaxPlatforms = 64
 // verifyPlatforms applies the Policy to every platform manifest of the
 // index subject and combines their outcomes with the index's own (already
 // in rep) under the Policy's multiArch mode.
+//
+// Up to Concurrency platforms are verified at once, each through a
+// verifyTree of its own with its own bounded listings and job pool, so
+// up to Concurrency² jobs run for one index: the groups are not nested
+// on one limit (a platform never waits for a slot its parent holds), so
+// they cannot deadlock.
 func (e *Executor) verifyPlatforms(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
 	mode := e.opts.Policy.MultiArch
 	fail := func(reason report.Reason, msg string) {
@@ -59,7 +65,7 @@ func (e *Executor) verifyPlatforms(ctx context.Context, rep *report.Report, repo
 	for i, m := range platforms {
 		eg.Go(func() error {
 			sub := &report.Report{Artifacts: []report.Artifact{}}
-			e.verifyTree(ctx, sub, repo, m)
+			e.verifyTree(ctx, sub, repo, m, nil)
 			results[i] = report.PlatformResult{
 				Platform: platformName(m.Platform), Digest: m.Digest.String(),
 				IsSuccess: sub.IsSuccess, Reason: sub.Reason, Message: sub.Message, Remediation: sub.Remediation,

@@ -80,8 +80,10 @@ func (e *Executor) verdictKey(repo string, subject ocispec.Descriptor) string {
 
 // sharedVerify verifies a pinned subject once for all concurrent callers
 // and through the verdict cache. rep holds the caller's reference and
-// warnings; the verdict is copied into it.
-func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) {
+// warnings; the verdict is copied into it. The error is verifyPinned's:
+// a subject pinned by digest only turned out not to resolve (rep says
+// why); such an outcome is never cached.
+func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) error {
 	key := e.verdictKey(repo, subject)
 	if e.opts.Verdicts != nil {
 		data, ok, err := e.opts.Verdicts.Get(ctx, key)
@@ -93,7 +95,7 @@ func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo st
 			if e.codec.decode(data, &cached) == nil && cached.MediaType == report.MediaType {
 				e.counters.hits.Add(1)
 				adopt(rep, &cached)
-				return
+				return nil
 			}
 			e.counters.errors.Add(1)
 		}
@@ -106,22 +108,27 @@ func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo st
 		select {
 		case <-c.done:
 			adopt(rep, c.rep)
+			return c.err
 		case <-ctx.Done():
 			rep.Reason = report.ReasonDeadlineExceeded
 			rep.Message = fmt.Sprintf("the verification of %s that this request joined did not finish before the deadline", rep.Subject)
 		}
-		return
+		return nil
 	}
 	defer e.flights.finish(key, c)
 
 	own := &report.Report{MediaType: report.MediaType, Reference: rep.Subject, Subject: rep.Subject}
-	e.verifyPinned(ctx, own, repo, subject)
+	err := e.verifyPinned(ctx, own, repo, subject)
 	own.Timestamp = e.opts.Now().UTC()
-	c.rep = own
+	c.rep, c.err = own, err
 	adopt(rep, own)
+	if err != nil {
+		return err
+	}
 	if e.opts.Verdicts != nil {
 		e.store(ctx, key, own)
 	}
+	return nil
 }
 
 // store writes rep to the verdict cache unless it is transient.
@@ -195,6 +202,7 @@ type flights struct {
 type flightCall struct {
 	done chan struct{}
 	rep  *report.Report // set before done is closed
+	err  error          // the leader's error, set with rep
 }
 
 func (f *flights) join(key string) (*flightCall, bool) {

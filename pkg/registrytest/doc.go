@@ -11,8 +11,9 @@
 //     BearerAuth, or a test's own throttling), StartOlareg and
 //     StartOlaregBehind for a program.
 //   - the distribution v3 registry binary as its own process
-//     (StartDistribution, RunDistribution): no referrers API, so clients
-//     fall back to the referrers tag schema. The binary comes from
+//     (StartDistribution, RunDistribution; StartDistributionBehind puts
+//     a middleware in front through a reverse proxy): no referrers API,
+//     so clients fall back to the referrers tag schema. The binary comes from
 //     $ASSAY_DISTRIBUTION_BIN or <repository root>/.tools/bin/registry,
 //     which `make tools` installs.
 //

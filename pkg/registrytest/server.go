@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,6 +235,23 @@ func StartDistribution(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("start the distribution registry: %v", err)
 	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// StartDistributionBehind is StartDistribution with a reverse proxy in
+// front that passes every request through wrap (a middleware that may
+// count, refuse, delay or alter requests). The Server returned is the
+// proxy; both are stopped when the test ends.
+func StartDistributionBehind(t testing.TB, wrap func(http.Handler) http.Handler) *Server {
+	t.Helper()
+	backend := StartDistribution(t)
+	var h http.Handler = httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: backend.Host()})
+	if wrap != nil {
+		h = wrap(h)
+	}
+	ts := httptest.NewServer(h)
+	s := &Server{host: strings.TrimPrefix(ts.URL, "http://"), close: ts.Close}
 	t.Cleanup(s.Close)
 	return s
 }

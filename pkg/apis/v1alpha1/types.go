@@ -104,8 +104,9 @@ type StoreLimits struct {
 	// +optional
 	MaxReferrers int `json:"maxReferrers,omitempty"`
 	// MaxDepth caps nesting of referrers of referrers: 1 lists the
-	// image's referrers only, 2 also theirs (a signature on a
-	// vulnerability report). Default 2.
+	// image's referrers only; 2 also theirs (a signature on a
+	// vulnerability report), but only for artifacts whose Verifier has
+	// requireSignature, since nothing else reads them. Default 2.
 	// +optional
 	MaxDepth int `json:"maxDepth,omitempty"`
 	// MaxNodes caps the artifacts walked per subject. Default 256.
