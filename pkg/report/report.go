@@ -92,8 +92,10 @@ type PolicyResult struct {
 // RuleResult is the outcome of one artifact-type rule of a Policy.
 type RuleResult struct {
 	ArtifactType string `json:"artifactType"`
-	// Mode is "any" (one verified artifact suffices) or "all" (every
-	// artifact of the type must be verified).
+	// Mode is "any" (one verified artifact suffices), "all" (every
+	// artifact of the type must be verified) or "newest" (the newest
+	// artifact of the type, by its org.opencontainers.image.created
+	// annotation, decides).
 	Mode     string `json:"mode"`
 	Required bool   `json:"required"`
 	// Satisfied tells whether this rule passed.
