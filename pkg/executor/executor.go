@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
@@ -411,10 +410,12 @@ func resolveFailure(ctx context.Context, rep *report.Report, name, repo, pin str
 	if rep.Reason == report.ReasonRegistryError && isNotFound(err) {
 		rep.Reason = report.ReasonSubjectNotFound
 	}
-	// The store's errors start with "resolve <what>: "; say it once.
-	cause := err.Error()
-	for _, sep := range []string{":", "@"} {
-		cause = strings.TrimPrefix(cause, "resolve "+repo+sep+pin+": ")
+	// The store's error names the reference, as the message does: say
+	// it once (see Store).
+	cause := err
+	var named interface{ Cause() error }
+	if errors.As(err, &named) {
+		cause = named.Cause()
 	}
 	if rep.Reason == report.ReasonDeadlineExceeded {
 		rep.Message = fmt.Sprintf("the deadline passed before %s was resolved: %s", name, cause)

@@ -13,7 +13,10 @@ import (
 //
 // Errors should wrap oras-go's errdef.ErrNotFound and
 // errdef.ErrSizeExceedsLimit where they apply, so the executor can name
-// the outcome; context errors are passed through.
+// the outcome; context errors are passed through. An error that names
+// its operation and target may say so with a method Cause() error
+// returning the error without them (store.OpError does), so that a
+// report does not name the reference twice.
 type Store interface {
 	// Resolve pins a tag or digest to a descriptor.
 	Resolve(ctx context.Context, repository, reference string) (ocispec.Descriptor, error)

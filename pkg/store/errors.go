@@ -88,3 +88,22 @@ func isJSONError(err error) bool {
 	var typ *json.UnmarshalTypeError
 	return errors.As(err, &syntax) || errors.As(err, &typ)
 }
+
+// OpError is every error a Registry method returns: the operation
+// ("resolve", "list referrers of", "fetch"), what it was about
+// ("host/repo:tag" or "host/repo@sha256:…") and the cause. Its message
+// is "<op> <target>: <cause>"; a caller that names the target itself
+// reports Cause() alone instead of trimming the message.
+type OpError struct {
+	Op     string
+	Target string
+	Err    error
+}
+
+func opError(op, target string, err error) error { return &OpError{Op: op, Target: target, Err: err} }
+
+func (e *OpError) Error() string { return e.Op + " " + e.Target + ": " + e.Err.Error() }
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Cause returns the error without the operation and target.
+func (e *OpError) Cause() error { return e.Err }

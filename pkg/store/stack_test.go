@@ -10,6 +10,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/registrytest"
 	"github.com/assayproj/assay/pkg/store"
+	"oras.land/oras-go/v2/errdef"
 )
 
 func TestRegistriesOnOneStackShareItsCacheAndConnections(t *testing.T) {
@@ -106,5 +107,25 @@ func TestPodCredentialViewsKeepTheParentsCredentialsForOtherHosts(t *testing.T) 
 	_, err = pod.Resolve(context.Background(), host+"/auth/missing", "v1")
 	if errors.Is(err, store.ErrUnauthorized) || err == nil {
 		t.Fatalf("resolve through the Pod's view: %v, want not found with the Store's credentials", err)
+	}
+}
+
+func TestErrorsNameTheirOperationAndTarget(t *testing.T) {
+	srv := registrytest.NewOlareg(t)
+	s, _ := newStore(t, store.Options{Registries: plain(srv.Host())})
+	repo := srv.RepositoryName("missing/app")
+	_, err := s.Resolve(context.Background(), repo, "v1")
+	var op *store.OpError
+	if !errors.As(err, &op) {
+		t.Fatalf("resolve error %T %v is not an *OpError", err, err)
+	}
+	if op.Op != "resolve" || op.Target != repo+":v1" {
+		t.Fatalf("OpError names %q %q, want resolve %s:v1", op.Op, op.Target, repo)
+	}
+	if err.Error() != "resolve "+repo+":v1: "+op.Cause().Error() {
+		t.Fatalf("message %q, cause %q: want the operation and target, then the cause", err, op.Cause())
+	}
+	if !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("%v does not wrap errdef.ErrNotFound", err)
 	}
 }

@@ -135,7 +135,7 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 	}
 	repo, err := r.repository(repository)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, err)
+		return ocispec.Descriptor{}, opError("resolve", what, err)
 	}
 	// A digest's descriptor never expires; a tag's does, after TagTTL.
 	cacheKey, ttl := "resolve "+repository+"@"+reference, time.Duration(0)
@@ -165,7 +165,7 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 		return desc, nil
 	})
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, classify(err))
+		return ocispec.Descriptor{}, opError("resolve", what, classify(err))
 	}
 	return desc, nil
 }
@@ -208,10 +208,10 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	what := repository + "@" + subject.Digest.String()
 	repo, err := r.repository(repository)
 	if err != nil {
-		return fmt.Errorf("list referrers of %s: %w", what, err)
+		return opError("list referrers of", what, err)
 	}
 	if err := subject.Digest.Validate(); err != nil {
-		return fmt.Errorf("list referrers of %s: %w: %w", what, errdef.ErrInvalidDigest, err)
+		return opError("list referrers of", what, fmt.Errorf("%w: %w", errdef.ErrInvalidDigest, err))
 	}
 	// The cosign probe depends on the subject's artifact type, so the
 	// listings with and without it are kept apart.
@@ -227,7 +227,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 			all := v.([]ocispec.Descriptor)
 			if len(all) > r.opts.MaxReferrers {
 				// Listed for a view with a higher limit.
-				return fmt.Errorf("list referrers of %s: more than %d referrers: %w", what, r.opts.MaxReferrers, ErrTooManyReferrers)
+				return opError("list referrers of", what, fmt.Errorf("more than %d referrers: %w", r.opts.MaxReferrers, ErrTooManyReferrers))
 			}
 			if len(all) > 0 {
 				return fn(cloneDescriptors(all))
@@ -293,7 +293,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		default:
 			err = classify(err)
 		}
-		return fmt.Errorf("list referrers of %s: %w", what, err)
+		return opError("list referrers of", what, err)
 	}
 	var last []ocispec.Descriptor // the cosign signature, if reported
 	if cosign != nil {
@@ -301,9 +301,9 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		switch {
 		case errors.Is(p.err, errdef.ErrNotFound), p.err == nil && seen[p.desc.Digest]:
 		case p.err != nil:
-			return fmt.Errorf("list referrers of %s: probe cosign signature tag %s: %w", what, cosignTag, classify(p.err))
+			return opError("list referrers of", what, fmt.Errorf("probe cosign signature tag %s: %w", cosignTag, classify(p.err)))
 		case len(seen)+1 > r.opts.MaxReferrers:
-			return fmt.Errorf("list referrers of %s: more than %d referrers with the cosign signature tag: %w", what, r.opts.MaxReferrers, ErrTooManyReferrers)
+			return opError("list referrers of", what, fmt.Errorf("more than %d referrers with the cosign signature tag: %w", r.opts.MaxReferrers, ErrTooManyReferrers))
 		default:
 			p.desc.ArtifactType = CosignSignatureArtifactType
 			last = []ocispec.Descriptor{p.desc}
@@ -389,26 +389,26 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		limit, kind = r.opts.MaxManifestBytes, "manifest"
 	}
 	if err := desc.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("fetch %s: %w: %w", what, errdef.ErrInvalidDigest, err)
+		return nil, opError("fetch", what, fmt.Errorf("%w: %w", errdef.ErrInvalidDigest, err))
 	}
 	if desc.Size < 0 {
-		return nil, fmt.Errorf("fetch %s: size %d: %w", what, desc.Size, content.ErrInvalidDescriptorSize)
+		return nil, opError("fetch", what, fmt.Errorf("size %d: %w", desc.Size, content.ErrInvalidDescriptorSize))
 	}
 	if desc.Size > limit {
-		return nil, fmt.Errorf("fetch %s: the %s has %d bytes, more than the limit of %d: %w", what, kind, desc.Size, limit, ErrTooLarge)
+		return nil, opError("fetch", what, fmt.Errorf("the %s has %d bytes, more than the limit of %d: %w", kind, desc.Size, limit, ErrTooLarge))
 	}
 	repo, err := r.repository(repository)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", what, err)
+		return nil, opError("fetch", what, err)
 	}
 	key := "content " + desc.Digest.String()
 	if v, ok := r.stack.cache.get(key, r.opts.Now()); ok {
 		c := v.(cached)
 		if int64(len(c.data)) != desc.Size {
-			return nil, fmt.Errorf("fetch %s: the descriptor says %d bytes, the content has %d: %w", what, desc.Size, len(c.data), ErrInvalidContent)
+			return nil, opError("fetch", what, fmt.Errorf("the descriptor says %d bytes, the content has %d: %w", desc.Size, len(c.data), ErrInvalidContent))
 		}
 		if manifest && !c.json && !json.Valid(c.data) {
-			return nil, fmt.Errorf("fetch %s: %w: the manifest is not valid JSON", what, ErrInvalidContent)
+			return nil, opError("fetch", what, fmt.Errorf("%w: the manifest is not valid JSON", ErrInvalidContent))
 		}
 		return bytes.Clone(c.data), nil
 	}
@@ -424,7 +424,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		return b, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", what, err)
+		return nil, opError("fetch", what, err)
 	}
 	return bytes.Clone(b), nil
 }
