@@ -7,22 +7,13 @@ import (
 	"strings"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
+	"github.com/assayproj/assay/pkg/store"
 )
 
 var (
 	pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	hostPort   = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?$|^\[[0-9a-fA-F:]+\](:[0-9]+)?$`)
 )
-
-// canonicalHost names Docker Hub's aliases as one registry, as the store
-// keys its per-registry settings.
-func canonicalHost(host string) string {
-	switch host {
-	case "index.docker.io", "registry-1.docker.io":
-		return "docker.io"
-	}
-	return host
-}
 
 // Validate checks every object and the objects against each other. file
 // names the source in errors. All problems are returned, joined; each is
@@ -54,10 +45,10 @@ func (o *Objects) Validate(file string) error {
 				add(v1alpha1.KindStore, s.Name, f, "must not be empty")
 			case strings.Contains(r.Host, "://") || !hostPort.MatchString(r.Host):
 				add(v1alpha1.KindStore, s.Name, f, "%q is not a host[:port] (no scheme, no path)", r.Host)
-			case seen[canonicalHost(r.Host)]:
+			case seen[store.CanonicalHost(r.Host)]:
 				add(v1alpha1.KindStore, s.Name, f, "registry %q listed twice (docker.io, index.docker.io and registry-1.docker.io are one registry)", r.Host)
 			}
-			seen[canonicalHost(r.Host)] = true
+			seen[store.CanonicalHost(r.Host)] = true
 			if r.Password != "" && r.Username == "" {
 				add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.registries[%d].password", i), "password given without username")
 			}

@@ -193,7 +193,7 @@ func (o Options) withDefaults() (Options, error) {
 		if ro.Username != "" && ro.Password == "" && ro.IdentityToken == "" {
 			errs = append(errs, fmt.Errorf("registry %q: a username needs a password or an identity token", host))
 		}
-		key := canonicalHost(host)
+		key := CanonicalHost(host)
 		if _, dup := registries[key]; dup {
 			errs = append(errs, fmt.Errorf("registry %q is listed twice (as %q and an alias)", key, host))
 		}
@@ -233,9 +233,10 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// canonicalHost is the key of a registry in Options.Registries: Docker
-// Hub's aliases all become "docker.io".
-func canonicalHost(host string) string {
+// CanonicalHost is the key of a registry in Options.Registries: Docker
+// Hub's aliases ("index.docker.io", "registry-1.docker.io") all become
+// "docker.io"; any other host is itself.
+func CanonicalHost(host string) string {
 	switch host {
 	case "index.docker.io", "registry-1.docker.io":
 		return "docker.io"
@@ -247,7 +248,7 @@ func canonicalHost(host string) string {
 // repositories are named "docker.io/..." but served by
 // registry-1.docker.io.
 func networkHost(host string) string {
-	if canonicalHost(host) == "docker.io" {
+	if CanonicalHost(host) == "docker.io" {
 		return "registry-1.docker.io"
 	}
 	return host

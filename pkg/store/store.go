@@ -83,7 +83,7 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 	if !ok || host == "" || path == "" {
 		return nil, fmt.Errorf("repository %q is not host/path: %w", name, errdef.ErrInvalidReference)
 	}
-	key := repoKey{name: name, plainHTTP: r.opts.Registries[canonicalHost(host)].PlainHTTP, maxManifestBytes: r.opts.MaxManifestBytes}
+	key := repoKey{name: name, plainHTTP: r.opts.Registries[CanonicalHost(host)].PlainHTTP, maxManifestBytes: r.opts.MaxManifestBytes}
 	s := r.stack
 	s.mu.Lock()
 	defer s.mu.Unlock()

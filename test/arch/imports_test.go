@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"pkg/provider":      {"pkg/report"},
 	"pkg/servetest":     {},
 	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},
-	"pkg/catalog":       {"pkg/apis/v1alpha1", "pkg/executor"},
+	"pkg/catalog":       {"pkg/apis/v1alpha1", "pkg/executor", "pkg/store"},
 	"pkg/controller":    {"pkg/apis/v1alpha1", "pkg/catalog"},
 	// The serving runtime: provider → engine → executor → store → plugins.
 	"pkg/engine": {"pkg/apis/v1alpha1", "pkg/catalog", "pkg/controller", "pkg/executor", "pkg/plugin",
