@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assayproj/assay/pkg/reason"
 	"github.com/assayproj/assay/pkg/report"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -447,16 +448,7 @@ func runJob(ctx context.Context, v Verifier, job Job) (res report.Result) {
 	}
 	// A reason outside the closed set, or VERIFIED on a verdict that is
 	// not, is replaced by the generic code for the verdict.
-	if !res.Reason.Valid() || (res.Verdict != report.Verified && res.Reason == report.ReasonVerified) {
-		switch res.Verdict {
-		case report.Verified:
-			res.Reason = report.ReasonVerified
-		case report.Failed:
-			res.Reason = report.ReasonVerificationFailed
-		default:
-			res.Reason = report.ReasonPluginError
-		}
-	}
+	res.Reason = reason.ForVerdict(string(res.Verdict), res.Reason)
 	if res.Verdict != report.Verified && res.Remediation == "" {
 		res.Remediation = res.Reason.Remediation()
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/executor"
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/reason"
 	"github.com/assayproj/assay/pkg/report"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
@@ -160,7 +161,7 @@ func fetchReason(ctx context.Context, err error) report.Reason {
 
 // fromPlugin maps a plugin response onto a report result. An unspecified
 // verdict is inconclusive; an unknown reason code is replaced by a
-// generic one and the verdict kept.
+// generic one and the verdict kept (reason.ForVerdict).
 func fromPlugin(res report.Result, resp *plugin.VerifyResponse) report.Result {
 	if resp == nil {
 		res.Verdict, res.Reason = report.Inconclusive, report.ReasonPluginError
@@ -169,31 +170,22 @@ func fromPlugin(res report.Result, resp *plugin.VerifyResponse) report.Result {
 		return res
 	}
 	res.Message, res.Remediation, res.Details = resp.Message, resp.Remediation, resp.Details
-	reason := report.Reason(resp.Reason)
+	code := report.Reason(resp.Reason)
 	switch resp.Verdict {
 	case plugin.VerdictVerified:
 		res.Verdict = report.Verified
-		if !reason.Valid() {
-			reason = report.ReasonVerified
-		}
 	case plugin.VerdictFailed:
 		res.Verdict = report.Failed
-		if !reason.Valid() || reason == report.ReasonVerified {
-			reason = report.ReasonVerificationFailed
-		}
 	case plugin.VerdictInconclusive:
 		res.Verdict = report.Inconclusive
-		if !reason.Valid() || reason == report.ReasonVerified {
-			reason = report.ReasonPluginError
-		}
 	default:
-		res.Verdict = report.Inconclusive
-		reason = report.ReasonPluginError
+		// An unspecified verdict says nothing, whatever its code.
+		res.Verdict, code = report.Inconclusive, report.ReasonPluginError
 		res.Message = fmt.Sprintf("plugin returned an unspecified verdict (%s)", resp.Message)
 	}
-	res.Reason = reason
+	res.Reason = reason.ForVerdict(string(res.Verdict), code)
 	if res.Verdict != report.Verified && res.Remediation == "" {
-		res.Remediation = reason.Remediation()
+		res.Remediation = res.Reason.Remediation()
 	}
 	return res
 }
