@@ -4,6 +4,8 @@ import (
 	"context"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // Verdict is a plugin's answer about one artifact. The zero value is
@@ -88,10 +90,11 @@ type VerifyRequest struct {
 // VerifyResponse is a plugin's verdict on one artifact.
 type VerifyResponse struct {
 	Verdict Verdict
-	// Reason is one of the reason codes documented in docs/reasons.md (for
-	// example "SIGNATURE_UNTRUSTED"). The host replaces an unknown code with
-	// a generic one and keeps the verdict.
-	Reason string
+	// Reason is a code of the closed set, a constant of package reason
+	// (for example reason.SignatureUntrusted; docs/reasons.md lists them).
+	// The host replaces a code outside the set with the verdict's generic
+	// one (reason.ForVerdict) and keeps the verdict.
+	Reason reason.Code
 	// Message is a one-line human explanation.
 	Message string
 	// Remediation says what an operator should do about a failure.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/plugin/internal/convert"
 	verifierv1 "github.com/assayproj/assay/pkg/plugin/internal/pb/verifier/v1"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // This file maps package plugin's Go types to and from the v1 protocol
@@ -170,7 +171,7 @@ func verifyResponseToProto(r *VerifyResponse) (*verifierv1.VerifyResponse, error
 	}
 	return &verifierv1.VerifyResponse{
 		Verdict:     verdictToProto(r.Verdict),
-		Reason:      r.Reason,
+		Reason:      string(r.Reason),
 		Message:     r.Message,
 		Details:     details,
 		Remediation: r.Remediation,
@@ -180,7 +181,7 @@ func verifyResponseToProto(r *VerifyResponse) (*verifierv1.VerifyResponse, error
 func verifyResponseFromProto(r *verifierv1.VerifyResponse) *VerifyResponse {
 	return &VerifyResponse{
 		Verdict:     verdictFromProto(r.GetVerdict()),
-		Reason:      r.GetReason(),
+		Reason:      reason.Code(r.GetReason()),
 		Message:     r.GetMessage(),
 		Remediation: r.GetRemediation(),
 		Details:     convert.DetailsFromProto(r.GetDetails()),

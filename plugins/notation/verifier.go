@@ -24,6 +24,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/plugin/params"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -32,22 +33,6 @@ const Name = "notation"
 // ArtifactType is the Notary Project signature artifact type this plugin
 // verifies.
 const ArtifactType = "application/vnd.cncf.notary.signature"
-
-// Reason codes, the values of Assay's closed set (docs/reasons.md). A plugin
-// does not import the host's report package, so they are repeated here.
-const (
-	ReasonVerified           = "VERIFIED"
-	ReasonSignatureInvalid   = "SIGNATURE_INVALID"
-	ReasonSignatureUntrusted = "SIGNATURE_UNTRUSTED"
-	ReasonIdentityMismatch   = "IDENTITY_MISMATCH"
-	ReasonCertificateExpired = "CERTIFICATE_EXPIRED"
-	ReasonCertificateRevoked = "CERTIFICATE_REVOKED"
-	ReasonSignatureExpired   = "SIGNATURE_EXPIRED"
-	ReasonTimestampInvalid   = "TIMESTAMP_INVALID"
-	ReasonNoTrustPolicy      = "NO_TRUST_POLICY"
-	ReasonVerificationFailed = "VERIFICATION_FAILED"
-	ReasonConfigInvalid      = "CONFIG_INVALID"
-)
 
 const (
 	defaultMaxConfigs      = 16
@@ -199,7 +184,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 		if r := recover(); r != nil {
 			resp = &plugin.VerifyResponse{
 				Verdict:     plugin.VerdictInconclusive,
-				Reason:      ReasonVerificationFailed,
+				Reason:      reason.VerificationFailed,
 				Message:     fmt.Sprintf("notation verification panicked: %v", r),
 				Remediation: "Report this to the Assay maintainers with the signature; the plugin could not evaluate it.",
 			}
@@ -209,7 +194,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 
 	cfg := v.config(req.Config)
 	if d := cfg.invalid(); d != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
 	}
 
 	ref := req.Repository + "@" + req.Subject.Digest.String()
@@ -217,7 +202,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 	if err != nil {
 		return &plugin.VerifyResponse{
 			Verdict:     plugin.VerdictInconclusive,
-			Reason:      ReasonNoTrustPolicy,
+			Reason:      reason.NoTrustPolicy,
 			Message:     fmt.Sprintf("no trust policy applies to repository %q: %v", req.Repository, err),
 			Remediation: remediationNoTrustPolicy,
 			Details:     map[string]any{"repository": req.Repository},
@@ -247,7 +232,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 		RevocationTimestampingValidator: j.timestamp,
 	})
 	if err != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: "notation verifier cannot be built: " + err.Error(), Remediation: remediationConfigInvalid, Details: j.details}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: "notation verifier cannot be built: " + err.Error(), Remediation: remediationConfigInvalid, Details: j.details}, nil
 	}
 	outcome, verr := nv.Verify(ctx, req.Subject, blob.Data, notation.VerifierVerifyOptions{
 		ArtifactReference:  ref,
@@ -261,7 +246,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 // returned when the request's blobs cannot be a notation signature.
 func signatureBlob(req *plugin.VerifyRequest) (plugin.Blob, *plugin.VerifyResponse) {
 	fail := func(msg string) *plugin.VerifyResponse {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: ReasonSignatureInvalid, Message: msg, Remediation: remediationReSign}
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: reason.SignatureInvalid, Message: msg, Remediation: remediationReSign}
 	}
 	if len(req.Blobs) != 1 {
 		return plugin.Blob{}, fail(fmt.Sprintf("a notation signature manifest has exactly one layer (the envelope), this one has %d", len(req.Blobs)))
@@ -307,14 +292,14 @@ func (j *judge) decide(ctx context.Context, o *notation.VerificationOutcome, ver
 		return j.verified(o)
 	}
 	if ctx.Err() != nil {
-		return j.inconclusive(ReasonVerificationFailed, fmt.Sprintf("verification did not finish before the request ended (%v): %v", ctx.Err(), verr), remediationRetry)
+		return j.inconclusive(reason.VerificationFailed, fmt.Sprintf("verification did not finish before the request ended (%v): %v", ctx.Err(), verr), remediationRetry)
 	}
 	var noPolicy notation.NoApplicableTrustPolicyError
 	if errors.As(verr, &noPolicy) {
-		return j.inconclusive(ReasonNoTrustPolicy, noPolicy.Error(), remediationNoTrustPolicy)
+		return j.inconclusive(reason.NoTrustPolicy, noPolicy.Error(), remediationNoTrustPolicy)
 	}
 	if o == nil {
-		return j.inconclusive(ReasonVerificationFailed, "notation could not verify the signature: "+verr.Error(), "Inspect the message; the plugin could not evaluate the signature.")
+		return j.inconclusive(reason.VerificationFailed, "notation could not verify the signature: "+verr.Error(), "Inspect the message; the plugin could not evaluate the signature.")
 	}
 	var failed *notation.ValidationResult
 	for _, r := range o.VerificationResults {
@@ -331,13 +316,13 @@ func (j *judge) decide(ctx context.Context, o *notation.VerificationOutcome, ver
 	case trustpolicy.TypeAuthenticity:
 		return j.authenticityFailure(failed.Error)
 	case trustpolicy.TypeExpiry:
-		return j.failed(ReasonSignatureExpired, "the signature has expired: "+failed.Error.Error(), remediationSignatureExpired)
+		return j.failed(reason.SignatureExpired, "the signature has expired: "+failed.Error.Error(), remediationSignatureExpired)
 	case trustpolicy.TypeAuthenticTimestamp:
 		return j.timestampFailure(o, failed.Error)
 	case trustpolicy.TypeRevocation:
 		return j.revocationFailure(failed.Error)
 	default:
-		return j.failed(ReasonVerificationFailed, fmt.Sprintf("%s check failed: %v", failed.Type, failed.Error), "Inspect the message and the verifier's details.")
+		return j.failed(reason.VerificationFailed, fmt.Sprintf("%s check failed: %v", failed.Type, failed.Error), "Inspect the message and the verifier's details.")
 	}
 }
 
@@ -346,7 +331,7 @@ func (j *judge) verified(o *notation.VerificationOutcome) *plugin.VerifyResponse
 		j.details["warnings"] = []any{"signature verification skipped: trust policy level is skip"}
 		return &plugin.VerifyResponse{
 			Verdict: plugin.VerdictVerified,
-			Reason:  ReasonVerified,
+			Reason:  reason.Verified,
 			Message: fmt.Sprintf("signature not verified: trust policy %q has level skip", j.policy.Name),
 			Details: j.details,
 		}
@@ -371,7 +356,7 @@ func (j *judge) verified(o *notation.VerificationOutcome) *plugin.VerifyResponse
 			msg += ", ..."
 		}
 	}
-	return &plugin.VerifyResponse{Verdict: plugin.VerdictVerified, Reason: ReasonVerified, Message: msg, Details: j.details}
+	return &plugin.VerifyResponse{Verdict: plugin.VerdictVerified, Reason: reason.Verified, Message: msg, Details: j.details}
 }
 
 // timestampVerified reports whether notation-go verified the timestamp
@@ -406,28 +391,28 @@ func (j *judge) outsideChecks(o *notation.VerificationOutcome, verr error) *plug
 			TargetArtifact ocispec.Descriptor `json:"targetArtifact"`
 		}
 		if err := json.Unmarshal(o.EnvelopeContent.Payload.Content, &payload); err != nil {
-			return j.failed(ReasonSignatureInvalid, "the signature payload is not a Notary Project payload: "+err.Error(), remediationReSign)
+			return j.failed(reason.SignatureInvalid, "the signature payload is not a Notary Project payload: "+err.Error(), remediationReSign)
 		}
 		t := payload.TargetArtifact
 		if t.Digest != j.subject.Digest || t.MediaType != j.subject.MediaType || t.Size != j.subject.Size {
 			j.details["signedDigest"] = t.Digest.String()
-			return j.failed(ReasonSignatureInvalid, fmt.Sprintf("the signature is for %s (%s, %d bytes), not for the subject %s (%s, %d bytes)",
+			return j.failed(reason.SignatureInvalid, fmt.Sprintf("the signature is for %s (%s, %d bytes), not for the subject %s (%s, %d bytes)",
 				t.Digest, t.MediaType, t.Size, j.subject.Digest, j.subject.MediaType, j.subject.Size), remediationReSign)
 		}
 	}
 	var inconclusive notation.VerificationInconclusiveError
 	if errors.As(verr, &inconclusive) {
-		return j.inconclusive(ReasonVerificationFailed, "notation could not evaluate the signature: "+verr.Error(), "The signature may require a notation verification plugin, which Assay does not run; inspect the message.")
+		return j.inconclusive(reason.VerificationFailed, "notation could not evaluate the signature: "+verr.Error(), "The signature may require a notation verification plugin, which Assay does not run; inspect the message.")
 	}
-	return j.failed(ReasonVerificationFailed, "signature verification failed: "+verr.Error(), "Inspect the message and the verifier's details.")
+	return j.failed(reason.VerificationFailed, "signature verification failed: "+verr.Error(), "Inspect the message and the verifier's details.")
 }
 
 func (j *judge) integrityFailure(err error) *plugin.VerifyResponse {
 	var inconclusive notation.VerificationInconclusiveError
 	if errors.As(err, &inconclusive) {
-		return j.inconclusive(ReasonVerificationFailed, "the signature envelope could not be checked: "+err.Error(), "Inspect the message; the envelope uses something notation cannot evaluate.")
+		return j.inconclusive(reason.VerificationFailed, "the signature envelope could not be checked: "+err.Error(), "Inspect the message; the envelope uses something notation cannot evaluate.")
 	}
-	return j.failed(ReasonSignatureInvalid, "the signature envelope is malformed or altered: "+err.Error(), remediationReSign)
+	return j.failed(reason.SignatureInvalid, "the signature envelope is malformed or altered: "+err.Error(), remediationReSign)
 }
 
 func (j *judge) authenticityFailure(err error) *plugin.VerifyResponse {
@@ -440,22 +425,22 @@ func (j *judge) authenticityFailure(err error) *plugin.VerifyResponse {
 	stores := strings.Join(j.policy.TrustStores, ", ")
 	switch {
 	case errors.As(err, &notTrusted):
-		return j.failed(ReasonSignatureUntrusted,
+		return j.failed(reason.SignatureUntrusted,
 			fmt.Sprintf("the signing certificate chain does not lead to a certificate in trust stores %s of trust policy %q", stores, j.policy.Name),
 			"Sign with a certificate issued by a trusted CA, or add the signer's root CA to the trust store.")
 	case errors.As(err, &certErr):
-		return j.failed(ReasonSignatureUntrusted,
+		return j.failed(reason.SignatureUntrusted,
 			fmt.Sprintf("trust policy %q cannot trust the signature: %v", j.policy.Name, err),
 			"Put the issuing root CA (not the signing certificate) in the trust store; notation trusts CA or self-signed certificates only.")
 	case errors.As(err, &storeErr):
-		return j.inconclusive(ReasonConfigInvalid, fmt.Sprintf("trust policy %q refers to an unusable trust store: %v", j.policy.Name, err), remediationConfigInvalid)
+		return j.inconclusive(reason.ConfigInvalid, fmt.Sprintf("trust policy %q refers to an unusable trust store: %v", j.policy.Name, err), remediationConfigInvalid)
 	case errors.As(err, &inconclusive):
-		return j.inconclusive(ReasonSignatureUntrusted,
+		return j.inconclusive(reason.SignatureUntrusted,
 			fmt.Sprintf("trust policy %q has no trust store for this signature's signing scheme (%v): %v", j.policy.Name, j.details["signingScheme"], err),
 			"Add a trust store of the matching type (ca for notary.x509, signingAuthority for notary.x509.signingAuthority) to the trust policy.")
 	default:
 		// The chain is trusted; the trusted identity check failed.
-		return j.failed(ReasonIdentityMismatch,
+		return j.failed(reason.IdentityMismatch,
 			fmt.Sprintf("signer %q is not a trusted identity of trust policy %q: %v", j.details["signerSubject"], j.policy.Name, err),
 			remediationIdentity)
 	}
@@ -466,18 +451,18 @@ func (j *judge) authenticityFailure(err error) *plugin.VerifyResponse {
 // signature was made in time, or the timestamp itself is not trustworthy.
 func (j *judge) timestampFailure(o *notation.VerificationOutcome, err error) *plugin.VerifyResponse {
 	if o.EnvelopeContent == nil {
-		return j.failed(ReasonTimestampInvalid, "timestamp check failed: "+err.Error(), "Re-sign with a timestamp from a TSA in the verifier's tsa trust store.")
+		return j.failed(reason.TimestampInvalid, "timestamp check failed: "+err.Error(), "Re-sign with a timestamp from a TSA in the verifier's tsa trust store.")
 	}
 	si := &o.EnvelopeContent.SignerInfo
 	if si.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority {
-		return j.failed(ReasonCertificateExpired, "a certificate was not valid at the authentic signing time: "+err.Error(), "Re-sign with a valid certificate.")
+		return j.failed(reason.CertificateExpired, "a certificate was not valid at the authentic signing time: "+err.Error(), "Re-sign with a valid certificate.")
 	}
 	if s := j.timestamp.state(); s.checked {
 		switch {
 		case s.revoked != "":
-			return j.failed(ReasonTimestampInvalid, fmt.Sprintf("the timestamping certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a timestamp from a TSA whose certificate is not revoked.")
+			return j.failed(reason.TimestampInvalid, fmt.Sprintf("the timestamping certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a timestamp from a TSA whose certificate is not revoked.")
 		case s.err != nil || s.unknown != "":
-			return j.inconclusive(ReasonTimestampInvalid, "the revocation status of the timestamping certificate could not be determined: "+err.Error(), remediationRetry)
+			return j.inconclusive(reason.TimestampInvalid, "the revocation status of the timestamping certificate could not be determined: "+err.Error(), remediationRetry)
 		}
 	}
 	expired, notYet := j.chainState(si.CertificateChain)
@@ -486,42 +471,42 @@ func (j *judge) timestampFailure(o *notation.VerificationOutcome, err error) *pl
 	const expiredRemedy = "Re-sign with a valid certificate, or sign with an RFC 3161 timestamp from a trusted TSA while the certificate is valid."
 	switch {
 	case notYet != nil:
-		return j.failed(ReasonVerificationFailed, fmt.Sprintf("certificate %q is not valid before %s", notYet.Subject, notYet.NotBefore.UTC().Format(detailsTimeLayout)), "Check the signer's certificate validity and the clock of the machine running Assay.")
+		return j.failed(reason.VerificationFailed, fmt.Sprintf("certificate %q is not valid before %s", notYet.Subject, notYet.NotBefore.UTC().Format(detailsTimeLayout)), "Check the signer's certificate validity and the clock of the machine running Assay.")
 	case expired == nil:
 		// Valid chain: verifyTimestamp "always" demanded a timestamp that
 		// is missing or not trustworthy.
-		return j.failed(ReasonTimestampInvalid, "the trust policy requires a trusted timestamp: "+err.Error(), timestampRemedy)
+		return j.failed(reason.TimestampInvalid, "the trust policy requires a trusted timestamp: "+err.Error(), timestampRemedy)
 	case len(token) == 0:
-		return j.failed(ReasonCertificateExpired, fmt.Sprintf("certificate %q expired on %s and the signature carries no RFC 3161 timestamp", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout)), expiredRemedy)
+		return j.failed(reason.CertificateExpired, fmt.Sprintf("certificate %q expired on %s and the signature carries no RFC 3161 timestamp", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout)), expiredRemedy)
 	case !j.policyHasTSA():
-		return j.failed(ReasonCertificateExpired, fmt.Sprintf("certificate %q expired on %s; the signature carries a timestamp but trust policy %q has no tsa trust store, so it is not considered", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout), j.policy.Name), "Add the TSA's root to a tsa trust store referenced by the trust policy, or re-sign with a valid certificate.")
+		return j.failed(reason.CertificateExpired, fmt.Sprintf("certificate %q expired on %s; the signature carries a timestamp but trust policy %q has no tsa trust store, so it is not considered", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout), j.policy.Name), "Add the TSA's root to a tsa trust store referenced by the trust policy, or re-sign with a valid certificate.")
 	}
 	if ts, ok := timestampOf(token, si.Signature); ok {
 		for _, c := range si.CertificateChain {
 			if ts.After(c.NotAfter) || ts.Before(c.NotBefore) {
-				return j.failed(ReasonCertificateExpired, fmt.Sprintf("the timestamp (%s) shows the signature was made outside the validity of certificate %q (%s to %s)",
+				return j.failed(reason.CertificateExpired, fmt.Sprintf("the timestamp (%s) shows the signature was made outside the validity of certificate %q (%s to %s)",
 					ts.UTC().Format(detailsTimeLayout), c.Subject, c.NotBefore.UTC().Format(detailsTimeLayout), c.NotAfter.UTC().Format(detailsTimeLayout)), expiredRemedy)
 			}
 		}
 	}
-	return j.failed(ReasonTimestampInvalid, fmt.Sprintf("certificate %q has expired and its timestamp cannot be trusted: %v", expired.Subject, err), timestampRemedy)
+	return j.failed(reason.TimestampInvalid, fmt.Sprintf("certificate %q has expired and its timestamp cannot be trusted: %v", expired.Subject, err), timestampRemedy)
 }
 
 func (j *judge) revocationFailure(err error) *plugin.VerifyResponse {
 	s := j.codeSign.state()
 	switch {
 	case s.revoked != "":
-		return j.failed(ReasonCertificateRevoked, fmt.Sprintf("certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a certificate that is not revoked.")
+		return j.failed(reason.CertificateRevoked, fmt.Sprintf("certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a certificate that is not revoked.")
 	case s.err != nil:
-		return j.inconclusive(ReasonVerificationFailed, "the revocation status could not be checked: "+s.err.Error(), "Inspect the message; the certificate chain could not be checked for revocation.")
+		return j.inconclusive(reason.VerificationFailed, "the revocation status could not be checked: "+s.err.Error(), "Inspect the message; the certificate chain could not be checked for revocation.")
 	case s.unknown != "":
 		why := ""
 		if len(s.unknownWhy) > 0 {
 			why = ": " + strings.Join(s.unknownWhy, "; ")
 		}
-		return j.inconclusive(ReasonVerificationFailed, fmt.Sprintf("the revocation status of certificate %q could not be determined%s", s.unknown, why), remediationRetry)
+		return j.inconclusive(reason.VerificationFailed, fmt.Sprintf("the revocation status of certificate %q could not be determined%s", s.unknown, why), remediationRetry)
 	default:
-		return j.inconclusive(ReasonVerificationFailed, "the revocation check failed: "+err.Error(), remediationRetry)
+		return j.inconclusive(reason.VerificationFailed, "the revocation check failed: "+err.Error(), remediationRetry)
 	}
 }
 
@@ -583,10 +568,10 @@ func timestampOf(token, sig []byte) (time.Time, bool) {
 	return ts.Value, true
 }
 
-func (j *judge) failed(reason, msg, remediation string) *plugin.VerifyResponse {
-	return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: reason, Message: msg, Remediation: remediation, Details: j.details}
+func (j *judge) failed(code reason.Code, msg, remediation string) *plugin.VerifyResponse {
+	return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: code, Message: msg, Remediation: remediation, Details: j.details}
 }
 
-func (j *judge) inconclusive(reason, msg, remediation string) *plugin.VerifyResponse {
-	return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason, Message: msg, Remediation: remediation, Details: j.details}
+func (j *judge) inconclusive(code reason.Code, msg, remediation string) *plugin.VerifyResponse {
+	return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: code, Message: msg, Remediation: remediation, Details: j.details}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/plugin/params"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -28,18 +29,6 @@ const Name = "vulnreport"
 const (
 	ArtifactType = "application/sarif+json"
 	MediaType    = "application/sarif+json"
-)
-
-// Reason codes, the values of Assay's closed set (docs/reasons.md) that
-// this plugin uses. A plugin does not import the host's report package, so
-// they are repeated here. No code of the set is specific to vulnerability
-// reports: every failure is VERIFICATION_FAILED and the details say which
-// check failed (failedChecks).
-const (
-	ReasonVerified           = "VERIFIED"
-	ReasonVerificationFailed = "VERIFICATION_FAILED"
-	ReasonConfigInvalid      = "CONFIG_INVALID"
-	ReasonLimitExceeded      = "LIMIT_EXCEEDED"
 )
 
 // Names of the checks, as listed in the failedChecks detail: a parameter's
@@ -190,7 +179,7 @@ func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (resp *p
 		if r := recover(); r != nil {
 			resp = &plugin.VerifyResponse{
 				Verdict:     plugin.VerdictInconclusive,
-				Reason:      ReasonVerificationFailed,
+				Reason:      reason.VerificationFailed,
 				Message:     fmt.Sprintf("vulnerability report evaluation panicked: %v", r),
 				Remediation: "Report this to the Assay maintainers with the report; the plugin could not evaluate it.",
 			}
@@ -200,7 +189,7 @@ func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (resp *p
 
 	cfg := v.config(req.Config)
 	if d := cfg.invalid(); d != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: "Fix the Verifier's parameters; the message names the field."}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: "Fix the Verifier's parameters; the message names the field."}, nil
 	}
 	j := &judge{cfg: cfg, now: v.now(), details: map[string]any{}}
 	if cfg.maxAge > 0 {
@@ -223,7 +212,7 @@ func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (resp *p
 	if len(blob.Data) > v.maxReportBytes {
 		return &plugin.VerifyResponse{
 			Verdict:     plugin.VerdictInconclusive,
-			Reason:      ReasonLimitExceeded,
+			Reason:      reason.LimitExceeded,
 			Message:     fmt.Sprintf("the SARIF report is %d bytes, more than the plugin's limit of %d", len(blob.Data), v.maxReportBytes),
 			Remediation: "Inspect the report; a vulnerability report this large is unexpected.",
 			Details:     j.details,
@@ -465,7 +454,7 @@ func (j *judge) response() *plugin.VerifyResponse {
 		}
 		return &plugin.VerifyResponse{
 			Verdict:     plugin.VerdictFailed,
-			Reason:      ReasonVerificationFailed,
+			Reason:      reason.VerificationFailed,
 			Message:     "vulnerability report " + j.describe() + " fails: " + strings.Join(j.problems, "; "),
 			Remediation: strings.Join(rems, " "),
 			Details:     j.details,
@@ -473,7 +462,7 @@ func (j *judge) response() *plugin.VerifyResponse {
 	}
 	return &plugin.VerifyResponse{
 		Verdict: plugin.VerdictVerified,
-		Reason:  ReasonVerified,
+		Reason:  reason.Verified,
 		Message: "vulnerability report " + j.describe() + " passes: " + j.summary,
 		Details: j.details,
 	}
