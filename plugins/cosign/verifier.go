@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
@@ -44,10 +42,7 @@ const (
 	maxBundleSize          = 4 << 20
 )
 
-const (
-	defaultMaxConfigs = 16
-	timeLayout        = time.RFC3339
-)
+const timeLayout = time.RFC3339
 
 // Remediations.
 const (
@@ -60,17 +55,14 @@ const (
 	remediationTlog          = "Re-sign with the transparency log of the trusted root (cosign's default), check the trusted root's Rekor keys, or set tlog: skip."
 )
 
-// ErrInvalidRequest is returned by Verify for a request that cannot be
-// evaluated at all (no subject digest, no repository).
-var ErrInvalidRequest = errors.New("invalid verify request")
-
 // Options configures NewVerifier.
 type Options struct {
 	// Version is the plugin version reported by Metadata. If empty, the
 	// main module's version from the build info is used, or "devel".
 	Version string
 	// MaxConfigs is how many parsed configurations are kept (each keyed by
-	// the sha256 of its bytes). If <= 0, a default (currently 16) is used.
+	// the sha256 of its bytes). If <= 0, plugin.DefaultConfigCacheSize
+	// (currently 16) is used.
 	MaxConfigs int
 }
 
@@ -78,27 +70,20 @@ type Options struct {
 // sigstore-go against trust policies given as parameters. It implements
 // plugin.Verifier, is safe for concurrent use and never uses the network.
 type Verifier struct {
-	version    string
-	maxConfigs int
-
-	mu      sync.Mutex
-	configs map[[sha256.Size]byte]*config
-	order   [][sha256.Size]byte
+	version string
+	configs *plugin.ConfigCache[*config]
 }
 
 var _ plugin.Verifier = (*Verifier)(nil)
 
 // NewVerifier returns a Verifier with opts' defaults applied.
 func NewVerifier(opts Options) *Verifier {
-	v := &Verifier{version: opts.Version, maxConfigs: opts.MaxConfigs, configs: map[[sha256.Size]byte]*config{}}
+	v := &Verifier{version: opts.Version, configs: plugin.NewConfigCache(opts.MaxConfigs, parseConfig)}
 	if v.version == "" {
 		v.version = "devel"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.version = bi.Main.Version
 		}
-	}
-	if v.maxConfigs <= 0 {
-		v.maxConfigs = defaultMaxConfigs
 	}
 	return v
 }
@@ -112,29 +97,7 @@ func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 // ValidateConfig decodes and checks parameters and returns every problem
 // found as a diagnostic naming its field. It never returns an error.
 func (v *Verifier) ValidateConfig(_ context.Context, raw []byte) ([]plugin.Diagnostic, error) {
-	return append([]plugin.Diagnostic(nil), v.config(raw).diags...), nil
-}
-
-func (v *Verifier) config(raw []byte) *config {
-	key := sha256.Sum256(raw)
-	v.mu.Lock()
-	c, ok := v.configs[key]
-	v.mu.Unlock()
-	if ok && !c.stale() {
-		return c
-	}
-	c = parseConfig(raw)
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.configs[key]; !ok {
-		if len(v.order) >= v.maxConfigs {
-			delete(v.configs, v.order[0])
-			v.order = v.order[1:]
-		}
-		v.order = append(v.order, key)
-	}
-	v.configs[key] = c
-	return c
+	return append([]plugin.Diagnostic(nil), v.configs.Get(raw).diags...), nil
 }
 
 // outcome is a verdict with its explanation.
@@ -161,31 +124,12 @@ func failed(code reason.Code, remediation, format string, args ...any) *outcome 
 // Verify verifies the cosign signature manifest carried by req against
 // the subject. A signature that is bad, for another image, untrusted, or
 // by another identity is VerdictFailed; invalid parameters and a
-// repository no trust policy covers are VerdictInconclusive. Verify
-// returns an error (wrapping ErrInvalidRequest) only for a request
-// without a subject digest or repository.
-func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp *plugin.VerifyResponse, err error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	if err := req.Subject.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: subject digest: %v", ErrInvalidRequest, err)
-	}
-	if req.Repository == "" {
-		return nil, fmt.Errorf("%w: empty repository", ErrInvalidRequest)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			resp = &plugin.VerifyResponse{
-				Verdict:     plugin.VerdictInconclusive,
-				Reason:      reason.VerificationFailed,
-				Message:     fmt.Sprintf("cosign verification panicked: %v", r),
-				Remediation: "Report this to the Assay maintainers with the signature; the plugin could not evaluate it.",
-			}
-			err = nil
-		}
-	}()
-	cfg := v.config(req.Config)
+// repository no trust policy covers are VerdictInconclusive. It never
+// returns an error. Serve has validated req (subject digest, repository,
+// config) and recovers a panic in the parsers of the untrusted
+// signature, which the host reports as inconclusive.
+func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
+	cfg := v.configs.Get(req.Config)
 	if d := cfg.invalid(); d != nil {
 		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
 	}

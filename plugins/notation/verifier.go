@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/notaryproject/notation-core-go/signature"
@@ -35,7 +33,6 @@ const Name = "notation"
 const ArtifactType = "application/vnd.cncf.notary.signature"
 
 const (
-	defaultMaxConfigs      = 16
 	defaultCRLCacheSize    = 256
 	detailsTimeLayout      = time.RFC3339
 	tsaStorePrefix         = string(truststore.TypeTSA) + ":"
@@ -53,18 +50,14 @@ const (
 	remediationSignatureExpired = "Re-sign the image; the signature has passed its expiry."
 )
 
-// ErrInvalidRequest is returned by Verify for a request that cannot be
-// evaluated at all (no subject digest, no repository). The host reports it
-// as inconclusive.
-var ErrInvalidRequest = errors.New("invalid verify request")
-
 // Options configures NewVerifier.
 type Options struct {
 	// Version is the plugin version reported by Metadata. If empty, the
 	// main module's version from the build info is used, or "devel".
 	Version string
 	// MaxConfigs is how many parsed configurations are kept (each keyed by
-	// the sha256 of its bytes). If <= 0, a default (currently 16) is used.
+	// the sha256 of its bytes). If <= 0, plugin.DefaultConfigCacheSize
+	// (currently 16) is used.
 	MaxConfigs int
 	// CRLCacheSize is how many CRLs the shared "memory" CRL cache keeps.
 	// If <= 0, a default (currently 256) is used.
@@ -79,34 +72,22 @@ type Options struct {
 // with notation-go against a trust policy and in-memory trust stores. It
 // implements plugin.Verifier and is safe for concurrent use.
 type Verifier struct {
-	version    string
-	maxConfigs int
-	now        func() time.Time
-	crlCache   *memoryCRLCache
-
-	mu      sync.Mutex
-	configs map[[sha256.Size]byte]*config
-	order   [][sha256.Size]byte // insertion order, oldest first
+	version  string
+	now      func() time.Time
+	crlCache *memoryCRLCache
+	configs  *plugin.ConfigCache[*config]
 }
 
 var _ plugin.Verifier = (*Verifier)(nil)
 
 // NewVerifier returns a Verifier with opts' defaults applied.
 func NewVerifier(opts Options) *Verifier {
-	v := &Verifier{
-		version:    opts.Version,
-		maxConfigs: opts.MaxConfigs,
-		now:        opts.Now,
-		configs:    make(map[[sha256.Size]byte]*config),
-	}
+	v := &Verifier{version: opts.Version, now: opts.Now}
 	if v.version == "" {
 		v.version = "devel"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.version = bi.Main.Version
 		}
-	}
-	if v.maxConfigs <= 0 {
-		v.maxConfigs = defaultMaxConfigs
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -116,6 +97,7 @@ func NewVerifier(opts Options) *Verifier {
 		size = defaultCRLCacheSize
 	}
 	v.crlCache = newMemoryCRLCache(size)
+	v.configs = plugin.NewConfigCache(opts.MaxConfigs, func(raw []byte) *config { return parseConfig(raw, v.crlCache) })
 	return v
 }
 
@@ -133,66 +115,19 @@ func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 // ValidateConfig decodes and checks parameters and returns every problem
 // found as a diagnostic naming its field. It never returns an error.
 func (v *Verifier) ValidateConfig(_ context.Context, raw []byte) ([]plugin.Diagnostic, error) {
-	return append([]plugin.Diagnostic(nil), v.config(raw).diags...), nil
-}
-
-// config returns the parsed configuration for raw, from the cache when the
-// same bytes were seen and no trust store file changed since.
-func (v *Verifier) config(raw []byte) *config {
-	key := sha256.Sum256(raw)
-	v.mu.Lock()
-	c, ok := v.configs[key]
-	v.mu.Unlock()
-	if ok && !c.stale() {
-		return c
-	}
-	c = parseConfig(raw, v.crlCache)
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.configs[key]; !ok {
-		if len(v.order) >= v.maxConfigs {
-			delete(v.configs, v.order[0])
-			v.order = v.order[1:]
-		}
-		v.order = append(v.order, key)
-	}
-	v.configs[key] = c
-	return c
+	return append([]plugin.Diagnostic(nil), v.configs.Get(raw).diags...), nil
 }
 
 // Verify verifies the signature envelope carried by req against the
 // subject. A signature that is bad, untrusted, expired or revoked is a
 // VerdictFailed response; a configuration problem, a trust policy that does
 // not cover the repository, or a revocation status that could not be
-// determined is VerdictInconclusive. Verify returns an error (wrapping
-// ErrInvalidRequest) only for a request without a subject digest or
-// repository.
-func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp *plugin.VerifyResponse, err error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	if err := req.Subject.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: subject digest: %v", ErrInvalidRequest, err)
-	}
-	if req.Repository == "" {
-		return nil, fmt.Errorf("%w: empty repository", ErrInvalidRequest)
-	}
-	defer func() {
-		// The envelope bytes are untrusted input to parsers in notation
-		// libraries; a panic there must not take the plugin down.
-		if r := recover(); r != nil {
-			resp = &plugin.VerifyResponse{
-				Verdict:     plugin.VerdictInconclusive,
-				Reason:      reason.VerificationFailed,
-				Message:     fmt.Sprintf("notation verification panicked: %v", r),
-				Remediation: "Report this to the Assay maintainers with the signature; the plugin could not evaluate it.",
-			}
-			err = nil
-		}
-	}()
-
-	cfg := v.config(req.Config)
+// determined is VerdictInconclusive. It never returns an error. Serve
+// has validated req (subject digest, repository, config) and recovers a
+// panic in notation's parsers of the untrusted envelope, which the host
+// reports as inconclusive.
+func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
+	cfg := v.configs.Get(req.Config)
 	if d := cfg.invalid(); d != nil {
 		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
 	}

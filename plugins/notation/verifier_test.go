@@ -543,21 +543,25 @@ func tamper(t *testing.T, env []byte) []byte {
 	return out
 }
 
-func TestVerifyRejectsRequestsThatCannotBeEvaluated(t *testing.T) {
+// Requests that cannot be evaluated never reach Verify: Serve rejects
+// them (plugin.VerifyRequest.Validate), and the requests these tests
+// build are well formed.
+func TestMalformedRequestsAreTheSDKs(t *testing.T) {
 	e := newEnv(t, notationtest.LeafOptions{})
 	good := e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
-	tests := map[string]func(r *plugin.VerifyRequest) *plugin.VerifyRequest{
-		"a nil request":                  func(*plugin.VerifyRequest) *plugin.VerifyRequest { return nil },
-		"a request without a subject":    func(r *plugin.VerifyRequest) *plugin.VerifyRequest { r.Subject.Digest = ""; return r },
-		"a request without a repository": func(r *plugin.VerifyRequest) *plugin.VerifyRequest { r.Repository = ""; return r },
+	if err := good.Validate(); err != nil {
+		t.Fatalf("the test request is malformed: %v", err)
 	}
-	v := NewVerifier(Options{})
+	tests := map[string]func(r *plugin.VerifyRequest){
+		"a request without a subject":    func(r *plugin.VerifyRequest) { r.Subject.Digest = "" },
+		"a request without a repository": func(r *plugin.VerifyRequest) { r.Repository = "" },
+	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {
 			req := *good
-			_, err := v.Verify(context.Background(), mutate(&req))
-			if !errors.Is(err, ErrInvalidRequest) {
-				t.Fatalf("err = %v, want ErrInvalidRequest", err)
+			mutate(&req)
+			if err := req.Validate(); !errors.Is(err, plugin.ErrInvalidRequest) {
+				t.Fatalf("Validate() = %v, want plugin.ErrInvalidRequest", err)
 			}
 		})
 	}

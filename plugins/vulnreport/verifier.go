@@ -3,15 +3,12 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -43,7 +40,6 @@ const (
 )
 
 const (
-	defaultMaxConfigs     = 16
 	defaultMaxReportBytes = 32 << 20
 	// createdSkew is how far in the future a report's creation time may
 	// lie (clocks differ); beyond it the report is failed, since a date
@@ -63,17 +59,14 @@ var remediations = map[string]string{
 	checkDenylistCVEs:         "Rebuild the image without the denylisted vulnerabilities and scan it again.",
 }
 
-// ErrInvalidRequest is returned by Verify for a request that cannot be
-// evaluated at all (a nil request). The host reports it as inconclusive.
-var ErrInvalidRequest = errors.New("invalid verify request")
-
 // Options configures NewVerifier.
 type Options struct {
 	// Version is the plugin version reported by Metadata. If empty, the
 	// main module's version from the build info is used, or "devel".
 	Version string
 	// MaxConfigs is how many parsed configurations are kept (each keyed by
-	// the sha256 of its bytes). If <= 0, a default (currently 16) is used.
+	// the sha256 of its bytes). If <= 0, plugin.DefaultConfigCacheSize
+	// (currently 16) is used.
 	MaxConfigs int
 	// MaxReportBytes caps the SARIF layer the plugin decodes; a larger one
 	// is inconclusive with LIMIT_EXCEEDED. The host caps blobs too (the
@@ -88,13 +81,9 @@ type Options struct {
 // implements plugin.Verifier and is safe for concurrent use.
 type Verifier struct {
 	version        string
-	maxConfigs     int
 	maxReportBytes int
 	now            func() time.Time
-
-	mu      sync.Mutex
-	configs map[[sha256.Size]byte]*config
-	order   [][sha256.Size]byte // insertion order, oldest first
+	configs        *plugin.ConfigCache[*config]
 }
 
 var _ plugin.Verifier = (*Verifier)(nil)
@@ -103,19 +92,15 @@ var _ plugin.Verifier = (*Verifier)(nil)
 func NewVerifier(opts Options) *Verifier {
 	v := &Verifier{
 		version:        opts.Version,
-		maxConfigs:     opts.MaxConfigs,
 		maxReportBytes: opts.MaxReportBytes,
 		now:            opts.Now,
-		configs:        make(map[[sha256.Size]byte]*config),
+		configs:        plugin.NewConfigCache(opts.MaxConfigs, parseConfig),
 	}
 	if v.version == "" {
 		v.version = "devel"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.version = bi.Main.Version
 		}
-	}
-	if v.maxConfigs <= 0 {
-		v.maxConfigs = defaultMaxConfigs
 	}
 	if v.maxReportBytes <= 0 {
 		v.maxReportBytes = defaultMaxReportBytes
@@ -134,32 +119,7 @@ func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 // ValidateConfig decodes and checks parameters and returns every problem
 // found as a diagnostic naming its field. It never returns an error.
 func (v *Verifier) ValidateConfig(_ context.Context, raw []byte) ([]plugin.Diagnostic, error) {
-	return slices.Clone(v.config(raw).diags), nil
-}
-
-// config returns the parsed configuration for raw, from the cache when the
-// same bytes were seen.
-func (v *Verifier) config(raw []byte) *config {
-	key := sha256.Sum256(raw)
-	v.mu.Lock()
-	c, ok := v.configs[key]
-	v.mu.Unlock()
-	if ok {
-		return c
-	}
-	c = parseConfig(raw)
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.configs[key]; !ok {
-		if len(v.order) >= v.maxConfigs {
-			delete(v.configs, v.order[0])
-			v.order = v.order[1:]
-		}
-		v.order = append(v.order, key)
-	}
-	v.configs[key] = c
-	return c
+	return slices.Clone(v.configs.Get(raw).diags), nil
 }
 
 // Verify judges one vulnerability report on its own: its creation time
@@ -167,27 +127,12 @@ func (v *Verifier) config(raw []byte) *config {
 // and its findings (scanner, severities, denylisted and allowlisted ids).
 // A report that breaks a rule, is not dated or cannot be read is
 // VerdictFailed with reason VERIFICATION_FAILED; parameters that cannot be
-// used are VerdictInconclusive with CONFIG_INVALID. Verify returns an
-// error (wrapping ErrInvalidRequest) only for a nil request.
-func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (resp *plugin.VerifyResponse, err error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	defer func() {
-		// The report is untrusted input; a panic in a parser must not take
-		// the plugin down (Serve would recover it too, as a plugin error).
-		if r := recover(); r != nil {
-			resp = &plugin.VerifyResponse{
-				Verdict:     plugin.VerdictInconclusive,
-				Reason:      reason.VerificationFailed,
-				Message:     fmt.Sprintf("vulnerability report evaluation panicked: %v", r),
-				Remediation: "Report this to the Assay maintainers with the report; the plugin could not evaluate it.",
-			}
-			err = nil
-		}
-	}()
+// used are VerdictInconclusive with CONFIG_INVALID. It never returns an
+// error. Serve has validated req and recovers a panic in a parser of the
+// untrusted report, which the host reports as inconclusive.
+func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
 
-	cfg := v.config(req.Config)
+	cfg := v.configs.Get(req.Config)
 	if d := cfg.invalid(); d != nil {
 		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: "Fix the Verifier's parameters; the message names the field."}, nil
 	}
