@@ -56,6 +56,14 @@ type Metadata struct {
 	// Capabilities lists what the plugin needs beyond the bytes it is
 	// handed, for example CapabilityNetwork for CRL or OCSP fetches.
 	Capabilities []string
+	// SignatureTypes lists which of ArtifactTypes are signatures (for
+	// example "application/vnd.cncf.notary.signature"). The host reports a
+	// required artifact type that is a signature and is missing as
+	// NO_SIGNATURE rather than ARTIFACT_MISSING, and counts only these
+	// types as the signature of an artifact whose Verifier requires one.
+	// Each must be one of ArtifactTypes (the host refuses the metadata
+	// otherwise). Empty for a plugin that verifies no signatures.
+	SignatureTypes []string
 }
 
 // CapabilityNetwork declares that the plugin makes network calls of its own

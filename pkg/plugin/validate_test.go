@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -85,5 +86,43 @@ func TestBoundaryRejectsMalformedRequestsBeforeVerify(t *testing.T) {
 	}
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("the plugin's Verify ran %d times, want 1", n)
+	}
+}
+
+func TestValidateMetadata(t *testing.T) {
+	ok := Metadata{
+		Name: "cosign", Version: "1",
+		ArtifactTypes:  []string{"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.dev.sigstore.bundle.v0.3+json"},
+		SignatureTypes: []string{"application/vnd.dev.sigstore.bundle.v0.3+json"},
+	}
+	tests := map[string]struct {
+		mutate func(m *Metadata)
+		valid  bool
+	}{
+		"metadata declaring one of its artifact types a signature": {mutate: func(*Metadata) {}, valid: true},
+		"metadata declaring no signature types":                    {mutate: func(m *Metadata) { m.SignatureTypes = nil }, valid: true},
+		"a signature type the plugin does not verify": {
+			mutate: func(m *Metadata) {
+				m.SignatureTypes = append(m.SignatureTypes, "application/vnd.cncf.notary.signature")
+			},
+		},
+		"an empty signature type":      {mutate: func(m *Metadata) { m.SignatureTypes = []string{""} }},
+		"a name other than the binary": {mutate: func(m *Metadata) { m.Name = "notation" }},
+		"no artifact types":            {mutate: func(m *Metadata) { m.ArtifactTypes, m.SignatureTypes = nil, nil }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := ok
+			m.ArtifactTypes = slices.Clone(ok.ArtifactTypes)
+			m.SignatureTypes = slices.Clone(ok.SignatureTypes)
+			tc.mutate(&m)
+			err := validateMetadata("cosign", m)
+			if tc.valid && err != nil {
+				t.Fatalf("validateMetadata = %v, want nil", err)
+			}
+			if !tc.valid && !errors.Is(err, ErrInvalidMetadata) {
+				t.Fatalf("validateMetadata = %v, want ErrInvalidMetadata", err)
+			}
+		})
 	}
 }

@@ -67,19 +67,21 @@ func severityFromProto(s verifierv1.Severity) Severity {
 
 func metadataToProto(m Metadata) *verifierv1.GetMetadataResponse {
 	return &verifierv1.GetMetadataResponse{
-		Name:          m.Name,
-		Version:       m.Version,
-		ArtifactTypes: slices.Clone(m.ArtifactTypes),
-		Capabilities:  slices.Clone(m.Capabilities),
+		Name:           m.Name,
+		Version:        m.Version,
+		ArtifactTypes:  slices.Clone(m.ArtifactTypes),
+		Capabilities:   slices.Clone(m.Capabilities),
+		SignatureTypes: slices.Clone(m.SignatureTypes),
 	}
 }
 
 func metadataFromProto(m *verifierv1.GetMetadataResponse) Metadata {
 	return Metadata{
-		Name:          m.GetName(),
-		Version:       m.GetVersion(),
-		ArtifactTypes: nilIfEmpty(slices.Clone(m.GetArtifactTypes())),
-		Capabilities:  nilIfEmpty(slices.Clone(m.GetCapabilities())),
+		Name:           m.GetName(),
+		Version:        m.GetVersion(),
+		ArtifactTypes:  nilIfEmpty(slices.Clone(m.GetArtifactTypes())),
+		Capabilities:   nilIfEmpty(slices.Clone(m.GetCapabilities())),
+		SignatureTypes: nilIfEmpty(slices.Clone(m.GetSignatureTypes())),
 	}
 }
 

@@ -89,9 +89,16 @@ func NewVerifier(opts Options) *Verifier {
 }
 
 // Metadata describes the plugin. It declares no capability: everything
-// it trusts arrives as parameters; it makes no network call.
+// it trusts arrives as parameters; it makes no network call. Both its
+// artifact types, the classic signature and the Sigstore bundle, are
+// signatures.
 func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
-	return plugin.Metadata{Name: Name, Version: v.version, ArtifactTypes: []string{ArtifactTypeSignature, ArtifactTypeBundle}}, nil
+	return plugin.Metadata{
+		Name:           Name,
+		Version:        v.version,
+		ArtifactTypes:  []string{ArtifactTypeSignature, ArtifactTypeBundle},
+		SignatureTypes: []string{ArtifactTypeSignature, ArtifactTypeBundle},
+	}, nil
 }
 
 // ValidateConfig decodes and checks parameters and returns every problem

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"testing"
 
@@ -385,5 +386,8 @@ func TestMetadataNamesBothArtifactTypesAndNoNetwork(t *testing.T) {
 	}
 	if m.Name != Name || m.Version != "v1" || len(m.ArtifactTypes) != 2 || len(m.Capabilities) != 0 {
 		t.Fatalf("metadata = %+v", m)
+	}
+	if want := []string{"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.dev.sigstore.bundle.v0.3+json"}; !slices.Equal(m.SignatureTypes, want) {
+		t.Errorf("signature types = %q, want the classic signature and the Sigstore bundle %q", m.SignatureTypes, want)
 	}
 }

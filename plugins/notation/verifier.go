@@ -102,13 +102,15 @@ func NewVerifier(opts Options) *Verifier {
 }
 
 // Metadata describes the plugin. It declares plugin.CapabilityNetwork: the
-// plugin fetches CRLs and asks OCSP responders itself.
+// plugin fetches CRLs and asks OCSP responders itself. Its one artifact
+// type is a signature.
 func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 	return plugin.Metadata{
-		Name:          Name,
-		Version:       v.version,
-		ArtifactTypes: []string{ArtifactType},
-		Capabilities:  []string{plugin.CapabilityNetwork},
+		Name:           Name,
+		Version:        v.version,
+		ArtifactTypes:  []string{ArtifactType},
+		Capabilities:   []string{plugin.CapabilityNetwork},
+		SignatureTypes: []string{ArtifactType},
 	}, nil
 }
 

@@ -572,7 +572,8 @@ func TestMetadataDeclaresTheNetworkCapability(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Metadata: %v", err)
 	}
-	if md.Name != "notation" || md.Version != "v1.2.3" || !slices.Equal(md.ArtifactTypes, []string{notationtest.ArtifactType}) || !slices.Contains(md.Capabilities, plugin.CapabilityNetwork) {
+	if md.Name != "notation" || md.Version != "v1.2.3" || !slices.Equal(md.ArtifactTypes, []string{notationtest.ArtifactType}) || !slices.Contains(md.Capabilities, plugin.CapabilityNetwork) ||
+		!slices.Equal(md.SignatureTypes, []string{notationtest.ArtifactType}) {
 		t.Fatalf("metadata = %+v", md)
 	}
 	if md, err := NewVerifier(Options{}).Metadata(context.Background()); err != nil || md.Version == "" {

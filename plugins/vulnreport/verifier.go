@@ -111,7 +111,8 @@ func NewVerifier(opts Options) *Verifier {
 	return v
 }
 
-// Metadata describes the plugin. It needs no network.
+// Metadata describes the plugin. It needs no network, and a
+// vulnerability report is not a signature.
 func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 	return plugin.Metadata{Name: Name, Version: v.version, ArtifactTypes: []string{ArtifactType}}, nil
 }
