@@ -103,9 +103,10 @@ type Options struct {
 	FailureTTL time.Duration
 
 	// RequireSignature names the Verifiers whose artifacts must carry a
-	// verified signature of their own (a referrer whose every result is
-	// verified); a verified result of such a Verifier without one
-	// becomes failed with NO_SIGNATURE. It needs MaxDepth >= 2.
+	// verified signature of their own (a referrer of a signature type, see
+	// SignatureTyper, whose every result is verified); a verified result
+	// of such a Verifier without one becomes failed with NO_SIGNATURE. It
+	// needs MaxDepth >= 2.
 	RequireSignature map[string]bool
 }
 
@@ -476,9 +477,9 @@ func verdictOf(results []report.Result) report.Verdict {
 
 // requireSignatures fails the verified results of the Verifiers in
 // RequireSignature whose artifact carries no verified signature (a
-// referrer of a signature type — Notary Project, cosign or Sigstore
-// bundle — whose every result is verified), and names the signature that
-// counted otherwise.
+// referrer of a type some Verifier declares a signature, see
+// SignatureTyper, whose every result is verified), and names the
+// signature that counted otherwise.
 func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 	if len(e.opts.RequireSignature) == 0 {
 		return
@@ -491,7 +492,7 @@ func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 			}
 			signed := -1
 			for _, c := range g.nodes[i].children {
-				if signatureTypes[g.nodes[c].desc.ArtifactType] && verdictOf(results[c]) == report.Verified {
+				if e.isSignature(g.nodes[c].desc.ArtifactType) && verdictOf(results[c]) == report.Verified {
 					signed = c
 					break
 				}

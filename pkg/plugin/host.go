@@ -488,5 +488,6 @@ func readSums(path string) (map[string][]byte, error) {
 func cloneMetadata(m Metadata) Metadata {
 	m.ArtifactTypes = slices.Clone(m.ArtifactTypes)
 	m.Capabilities = slices.Clone(m.Capabilities)
+	m.SignatureTypes = slices.Clone(m.SignatureTypes)
 	return m
 }

@@ -40,6 +40,13 @@ type Options struct {
 	// plugin; an artifact with more is inconclusive with LIMIT_EXCEEDED.
 	// If <= 0, DefaultMaxBlobs is used.
 	MaxBlobs int
+	// SignatureTypes are the artifact types the plugin declares to be
+	// signatures: its metadata's SignatureTypes, as returned by
+	// plugin.Host.Metadata. The executor reports a missing required one as
+	// NO_SIGNATURE and counts only these as signatures for a Verifier that
+	// requires its artifacts to be signed. Empty means the plugin verifies
+	// no signatures.
+	SignatureTypes []string
 }
 
 // Verifier adapts one Verifier object and its plugin to
@@ -48,7 +55,10 @@ type Verifier struct {
 	opts Options
 }
 
-var _ executor.Verifier = (*Verifier)(nil)
+var (
+	_ executor.Verifier       = (*Verifier)(nil)
+	_ executor.SignatureTyper = (*Verifier)(nil)
+)
 
 // New validates opts.
 func New(opts Options) (*Verifier, error) {
@@ -71,6 +81,10 @@ func New(opts Options) (*Verifier, error) {
 	if opts.MaxBlobs <= 0 {
 		opts.MaxBlobs = DefaultMaxBlobs
 	}
+	if slices.Contains(opts.SignatureTypes, "") {
+		return nil, fmt.Errorf("verifier %q: empty signature type", opts.Name)
+	}
+	opts.SignatureTypes = slices.Clone(opts.SignatureTypes)
 	return &Verifier{opts: opts}, nil
 }
 
@@ -79,6 +93,11 @@ func (v *Verifier) Name() string { return v.opts.Name }
 
 // Type returns the plugin name.
 func (v *Verifier) Type() string { return v.opts.Plugin }
+
+// SignatureTypes returns Options.SignatureTypes, the plugin's signature
+// artifact types (executor.SignatureTyper). The caller must not modify
+// the slice.
+func (v *Verifier) SignatureTypes() []string { return v.opts.SignatureTypes }
 
 // Handles reports whether artifactType is one of the configured types.
 func (v *Verifier) Handles(artifactType string) bool {
