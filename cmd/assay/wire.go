@@ -112,12 +112,19 @@ func (g *globals) wireEngine(ctx context.Context, objs *catalog.Objects, withPlu
 				e.Close()
 				return nil, usageError(err)
 			}
+			// checkVerifier started the plugin; its metadata is cached.
+			md, err := e.host.Metadata(ctx, vo.Spec.Plugin)
+			if err != nil {
+				e.Close()
+				return nil, usageError(err)
+			}
 			v, err := verifier.New(verifier.Options{
-				Name:          vo.Name,
-				Plugin:        vo.Spec.Plugin,
-				ArtifactTypes: vo.Spec.ArtifactTypes,
-				Parameters:    vo.Spec.Parameters.Raw,
-				Plugins:       e.host,
+				Name:           vo.Name,
+				Plugin:         vo.Spec.Plugin,
+				ArtifactTypes:  vo.Spec.ArtifactTypes,
+				Parameters:     vo.Spec.Parameters.Raw,
+				Plugins:        e.host,
+				SignatureTypes: md.SignatureTypes,
 			})
 			if err != nil {
 				e.Close()
