@@ -62,15 +62,17 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 			return nil, err
 		}
 		for _, vo := range objs.Verifiers {
-			if err := checkVerifier(ctx, host, where, vo); err != nil {
+			md, err := checkVerifier(ctx, host, where, vo)
+			if err != nil {
 				return nil, err
 			}
 			v, err := verifier.New(verifier.Options{
-				Name:          vo.Name,
-				Plugin:        vo.Spec.Plugin,
-				ArtifactTypes: vo.Spec.ArtifactTypes,
-				Parameters:    vo.Spec.Parameters.Raw,
-				Plugins:       host,
+				Name:           vo.Name,
+				Plugin:         vo.Spec.Plugin,
+				ArtifactTypes:  vo.Spec.ArtifactTypes,
+				SignatureTypes: md.SignatureTypes,
+				Parameters:     vo.Spec.Parameters.Raw,
+				Plugins:        host,
 			})
 			if err != nil {
 				return nil, err
@@ -146,22 +148,23 @@ func (r *Runtime) CheckVerifier(ctx context.Context, v v1alpha1.Verifier) error 
 	if err != nil {
 		return err
 	}
-	return checkVerifier(ctx, host, "cluster", v)
+	_, err = checkVerifier(ctx, host, "cluster", v)
+	return err
 }
 
 // checkVerifier asks the Verifier's plugin whether it supports the
 // configured artifact types and accepts the parameters, so a broken
 // Verifier is a configuration error naming its fields rather than an
-// inconclusive result on every image.
-func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1alpha1.Verifier) error {
+// inconclusive result on every image. It returns the plugin's metadata.
+func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1alpha1.Verifier) (plugin.Metadata, error) {
 	at := fmt.Sprintf("%s: Verifier %q", where, vo.Name)
 	md, err := host.Metadata(ctx, vo.Spec.Plugin)
 	if err != nil {
-		return fmt.Errorf("%s: plugin %q: %w", at, vo.Spec.Plugin, err)
+		return md, fmt.Errorf("%s: plugin %q: %w", at, vo.Spec.Plugin, err)
 	}
 	for i, t := range vo.Spec.ArtifactTypes {
 		if !slices.Contains(md.ArtifactTypes, t) {
-			return fmt.Errorf("%s field spec.artifactTypes[%d]: plugin %q does not verify %q (it verifies %s)",
+			return md, fmt.Errorf("%s field spec.artifactTypes[%d]: plugin %q does not verify %q (it verifies %s)",
 				at, i, vo.Spec.Plugin, t, strings.Join(md.ArtifactTypes, ", "))
 		}
 	}
@@ -171,7 +174,7 @@ func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1al
 	}
 	diags, err := host.ValidateConfig(ctx, vo.Spec.Plugin, params)
 	if err != nil {
-		return fmt.Errorf("%s: plugin %q could not validate the parameters: %w", at, vo.Spec.Plugin, err)
+		return md, fmt.Errorf("%s: plugin %q could not validate the parameters: %w", at, vo.Spec.Plugin, err)
 	}
 	var errs []error
 	for _, d := range diags {
@@ -188,7 +191,7 @@ func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1al
 		}
 		errs = append(errs, fmt.Errorf("%s field %s: %s", at, field, msg))
 	}
-	return errors.Join(errs...)
+	return md, errors.Join(errs...)
 }
 
 // storeOptions are the registry view options of a Store.

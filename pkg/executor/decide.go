@@ -2,6 +2,7 @@ package executor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,12 +11,16 @@ import (
 	"github.com/assayproj/assay/pkg/report"
 )
 
-// signatureTypes are the artifact types whose absence is reported as
-// NO_SIGNATURE rather than ARTIFACT_MISSING.
-var signatureTypes = map[string]bool{
-	"application/vnd.cncf.notary.signature":           true,
-	"application/vnd.dev.cosign.artifact.sig.v1+json": true,
-	"application/vnd.dev.sigstore.bundle.v0.3+json":   true,
+// isSignature reports whether artifactType is a signature: whether one of
+// the Verifiers declares it so (SignatureTyper). The executor names no
+// signature type itself; the plugins do, in their metadata.
+func (e *Executor) isSignature(artifactType string) bool {
+	for _, v := range e.opts.Verifiers {
+		if st, ok := v.(SignatureTyper); ok && slices.Contains(st.SignatureTypes(), artifactType) {
+			return true
+		}
+	}
+	return false
 }
 
 // decide fills IsSuccess, Reason, Message and Policy. Only artifacts
@@ -45,7 +50,7 @@ func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Resul
 	var firstBad *report.RuleResult
 	var summary []string
 	for _, rule := range p.Rules {
-		rr := evalRule(rule, g, results)
+		rr := evalRule(rule, g, results, e.isSignature(rule.ArtifactType))
 		rep.Policy.Rules = append(rep.Policy.Rules, rr)
 		if !rr.Satisfied {
 			ok = false
@@ -73,7 +78,9 @@ func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Resul
 	}
 }
 
-func evalRule(rule Rule, g *graph, results [][]report.Result) report.RuleResult {
+// evalRule evaluates one rule; signature says whether its artifact type
+// is a signature.
+func evalRule(rule Rule, g *graph, results [][]report.Result, signature bool) report.RuleResult {
 	mode := rule.Mode
 	if mode == "" {
 		mode = ModeAny
@@ -110,7 +117,7 @@ func evalRule(rule Rule, g *graph, results [][]report.Result) report.RuleResult 
 	case rr.Found == 0 && rule.Required:
 		rr.Reason = report.ReasonArtifactMissing
 		what := "artifact"
-		if signatureTypes[rule.ArtifactType] {
+		if signature {
 			rr.Reason, what = report.ReasonNoSignature, "signature"
 		}
 		rr.Message = fmt.Sprintf("no %s of type %s is attached to the image", what, rule.ArtifactType)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assayproj/assay/pkg/reason"
 	"github.com/assayproj/assay/pkg/report"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -110,11 +111,11 @@ type Options struct {
 	FailureTTL time.Duration
 
 	// RequireSignature names the Verifiers whose artifacts must carry a
-	// verified signature of their own (a referrer whose every result is
-	// verified); a verified result of such a Verifier without one
-	// becomes failed with NO_SIGNATURE. It needs MaxDepth >= 2. The
-	// referrers of an artifact are listed only when one of these
-	// Verifiers handles its type (see MaxDepth).
+	// verified signature of their own (a referrer of a signature type, see
+	// SignatureTyper, whose every result is verified); a verified result
+	// of such a Verifier without one becomes failed with NO_SIGNATURE. It
+	// needs MaxDepth >= 2. The referrers of an artifact are listed only
+	// when one of these Verifiers handles its type (see MaxDepth).
 	RequireSignature map[string]bool
 }
 
@@ -654,16 +655,7 @@ func runJob(ctx context.Context, v Verifier, job Job) (res report.Result) {
 	}
 	// A reason outside the closed set, or VERIFIED on a verdict that is
 	// not, is replaced by the generic code for the verdict.
-	if !res.Reason.Valid() || (res.Verdict != report.Verified && res.Reason == report.ReasonVerified) {
-		switch res.Verdict {
-		case report.Verified:
-			res.Reason = report.ReasonVerified
-		case report.Failed:
-			res.Reason = report.ReasonVerificationFailed
-		default:
-			res.Reason = report.ReasonPluginError
-		}
-	}
+	res.Reason = reason.ForVerdict(string(res.Verdict), res.Reason)
 	if res.Verdict != report.Verified && res.Remediation == "" {
 		res.Remediation = res.Reason.Remediation()
 	}
@@ -691,9 +683,9 @@ func verdictOf(results []report.Result) report.Verdict {
 
 // requireSignatures fails the verified results of the Verifiers in
 // RequireSignature whose artifact carries no verified signature (a
-// referrer of a signature type — Notary Project, cosign or Sigstore
-// bundle — whose every result is verified), and names the signature that
-// counted otherwise.
+// referrer of a type some Verifier declares a signature, see
+// SignatureTyper, whose every result is verified), and names the
+// signature that counted otherwise.
 func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 	if len(e.opts.RequireSignature) == 0 {
 		return
@@ -706,7 +698,7 @@ func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 			}
 			signed := -1
 			for _, c := range g.nodes[i].children {
-				if signatureTypes[g.nodes[c].desc.ArtifactType] && verdictOf(results[c]) == report.Verified {
+				if e.isSignature(g.nodes[c].desc.ArtifactType) && verdictOf(results[c]) == report.Verified {
 					signed = c
 					break
 				}

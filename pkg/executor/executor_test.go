@@ -160,7 +160,23 @@ func TestPolicyOutcomes(t *testing.T) {
 		},
 		"an unsigned image fails with NO_SIGNATURE": {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}
+			},
+			policy: policy(executor.Rule{ArtifactType: notary, Required: true}),
+			reason: report.ReasonNoSignature,
+			rules:  []report.RuleResult{{ArtifactType: notary, Mode: "any", Required: true, Reason: report.ReasonNoSignature}},
+		},
+		"a missing type is a signature only when a Verifier declares it one": {
+			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				return []executor.Verifier{newFakeVerifier("notation", notary)}
+			},
+			policy: policy(executor.Rule{ArtifactType: notary, Required: true}),
+			reason: report.ReasonArtifactMissing,
+			rules:  []report.RuleResult{{ArtifactType: notary, Mode: "any", Required: true, Reason: report.ReasonArtifactMissing}},
+		},
+		"a type one Verifier declares a signature is one for every Verifier": {
+			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
+				return []executor.Verifier{newFakeVerifier("sboms", sbom), newFakeVerifier("notation", notary).WithSignatureTypes(notary)}
 			},
 			policy: policy(executor.Rule{ArtifactType: notary, Required: true}),
 			reason: report.ReasonNoSignature,
@@ -270,7 +286,7 @@ func TestPolicyOutcomes(t *testing.T) {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				doc := s.attach(t, subject, sbom, "sbom")
 				s.attach(t, doc, notary, "sig of sbom")
-				return []executor.Verifier{newFakeVerifier("notation", notary), newFakeVerifier("sbom", sbom)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary), newFakeVerifier("sbom", sbom)}
 			},
 			policy: policy(executor.Rule{ArtifactType: notary, Required: true}),
 			reason: report.ReasonNoSignature,

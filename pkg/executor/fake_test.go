@@ -237,12 +237,13 @@ type behaviour struct {
 // (default: verified) and records the jobs it ran and how many ran at
 // once.
 type fakeVerifier struct {
-	name   string
-	types  []string
-	def    behaviour
-	per    map[digest.Digest]behaviour
-	before func(ctx context.Context, job executor.Job)
-	after  func(job executor.Job)
+	name     string
+	types    []string
+	sigTypes []string
+	def      behaviour
+	per      map[digest.Digest]behaviour
+	before   func(ctx context.Context, job executor.Job)
+	after    func(job executor.Job)
 
 	started chan digest.Digest // receives a digest when a blocking job begins to wait
 
@@ -252,7 +253,10 @@ type fakeVerifier struct {
 	inflight, maxInflight atomic.Int64
 }
 
-var _ executor.Verifier = (*fakeVerifier)(nil)
+var (
+	_ executor.Verifier       = (*fakeVerifier)(nil)
+	_ executor.SignatureTyper = (*fakeVerifier)(nil)
+)
 
 func newFakeVerifier(name string, types ...string) *fakeVerifier {
 	return &fakeVerifier{
@@ -262,6 +266,13 @@ func newFakeVerifier(name string, types ...string) *fakeVerifier {
 		per:     map[digest.Digest]behaviour{},
 		started: make(chan digest.Digest, 64),
 	}
+}
+
+// WithSignatureTypes declares types to be signatures, as a plugin's
+// metadata does. Without it the fake declares none.
+func (v *fakeVerifier) WithSignatureTypes(types ...string) *fakeVerifier {
+	v.sigTypes = types
+	return v
 }
 
 // WithVerdict sets the answer for artifact d.
@@ -308,6 +319,8 @@ func (v *fakeVerifier) WithAfter(fn func(job executor.Job)) *fakeVerifier {
 
 func (v *fakeVerifier) Name() string { return v.name }
 func (v *fakeVerifier) Type() string { return "fake" }
+
+func (v *fakeVerifier) SignatureTypes() []string { return v.sigTypes }
 func (v *fakeVerifier) Handles(artifactType string) bool {
 	return slices.Contains(v.types, artifactType)
 }

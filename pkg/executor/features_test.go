@@ -109,7 +109,7 @@ func TestMultiArchPolicies(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			pol := policy(executor.Rule{ArtifactType: notary, Required: true})
 			pol.MultiArch = tc.mode
-			rep := verify(t, st, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)}, Policy: pol}, repo+":"+tc.index)
+			rep := verify(t, st, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}, Policy: pol}, repo+":"+tc.index)
 			if rep.IsSuccess != tc.success || rep.Reason != tc.reason {
 				t.Fatalf("isSuccess %v reason %s (%s), want %v %s", rep.IsSuccess, rep.Reason, rep.Message, tc.success, tc.reason)
 			}
@@ -183,7 +183,7 @@ func TestRequireSignatureOnAnArtifact(t *testing.T) {
 	badSig := st.attach(t, badReport, notary, "bad-sig")
 	st.attach(t, badReport, sbom, "an SBOM of the report is no signature")
 
-	notation := newFakeVerifier("notation", notary).WithVerdict(badSig.Digest, report.Failed, report.ReasonSignatureUntrusted)
+	notation := newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithVerdict(badSig.Digest, report.Failed, report.ReasonSignatureUntrusted)
 	opts := executor.Options{
 		Verifiers:        []executor.Verifier{newFakeVerifier("reports", sarif), notation, newFakeVerifier("sboms", sbom)},
 		Policy:           policy(executor.Rule{ArtifactType: sarif, Required: true}),
@@ -224,5 +224,36 @@ func TestRequireSignatureOnAnArtifact(t *testing.T) {
 	}
 	if _, err := executor.New(executor.Options{Store: st, Verifiers: opts.Verifiers, RequireSignature: map[string]bool{"nobody": true}}); err == nil {
 		t.Error("RequireSignature naming no verifier was accepted")
+	}
+}
+
+// Only a referrer of a type some Verifier declares a signature signs an
+// artifact: a verified referrer of another type does not.
+func TestRequireSignatureCountsOnlyDeclaredSignatureTypes(t *testing.T) {
+	st := newFakeStore()
+	img := st.pushImage(t, "v1")
+	doc := st.attach(t, img, sarif, "report")
+	st.attach(t, doc, notary, "report-sig")
+	for name, tc := range map[string]struct {
+		notation *fakeVerifier
+		want     report.Verdict
+	}{
+		"the plugin declares its type a signature": {newFakeVerifier("notation", notary).WithSignatureTypes(notary), report.Verified},
+		"the plugin declares no signature type":    {newFakeVerifier("notation", notary), report.Failed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rep := verify(t, st, executor.Options{
+				Verifiers:        []executor.Verifier{newFakeVerifier("reports", sarif), tc.notation},
+				Policy:           policy(executor.Rule{ArtifactType: sarif, Required: true}),
+				RequireSignature: map[string]bool{"reports": true},
+			}, repo+":v1")
+			r := resultOf(t, rep, doc.Digest, "reports")
+			if r.Verdict != tc.want {
+				t.Fatalf("report result %s %s %q, want %s", r.Verdict, r.Reason, r.Message, tc.want)
+			}
+			if tc.want == report.Failed && r.Reason != report.ReasonNoSignature {
+				t.Errorf("reason %s, want NO_SIGNATURE", r.Reason)
+			}
+		})
 	}
 }

@@ -65,6 +65,17 @@ type Verifier interface {
 	Verify(ctx context.Context, job Job) (report.Result, error)
 }
 
+// SignatureTyper is an optional capability of a Verifier: it names the
+// artifact types its plugin declares to be signatures. The executor
+// probes its Verifiers for it; an artifact type is a signature when any
+// Verifier names it, and a Verifier without the capability names none.
+// Signature types decide whether a missing required type is reported as
+// NO_SIGNATURE or ARTIFACT_MISSING, and which referrers count as the
+// signature of an artifact whose Verifier is in Options.RequireSignature.
+type SignatureTyper interface {
+	SignatureTypes() []string
+}
+
 // VerdictCache stores encoded reports by key, for the executor's verdict
 // cache (see [Options.Verdicts]). Implementations must be safe for
 // concurrent use. The executor treats an error from either method as a

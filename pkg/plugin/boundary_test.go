@@ -152,10 +152,11 @@ func TestBoundaryRoundTrip(t *testing.T) {
 
 func TestBoundaryMetadataAndDiagnostics(t *testing.T) {
 	wantMeta := Metadata{
-		Name:          "notation",
-		Version:       "1.2.3",
-		ArtifactTypes: []string{"application/vnd.cncf.notary.signature", "application/vnd.other"},
-		Capabilities:  []string{CapabilityNetwork},
+		Name:           "notation",
+		Version:        "1.2.3",
+		ArtifactTypes:  []string{"application/vnd.cncf.notary.signature", "application/vnd.other"},
+		Capabilities:   []string{CapabilityNetwork},
+		SignatureTypes: []string{"application/vnd.cncf.notary.signature"},
 	}
 	wantDiags := []Diagnostic{
 		{Severity: SeverityError, Field: "trustStores.ca.acme", Summary: "unknown trust store", Detail: "define it under trustStores"},

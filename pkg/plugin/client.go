@@ -60,7 +60,8 @@ func outgoing(ctx context.Context) context.Context {
 
 // callError maps a failed RPC back to this package's errors:
 //   - a status carrying the protocol's ErrorInfo detail is what the plugin
-//     said: ErrRemote, ErrPanicked or ErrProtocol;
+//     said: ErrRemote, ErrPanicked, or ErrProtocol wrapping
+//     ErrInvalidRequest;
 //   - otherwise, if ctx has ended, the ctx error (the call was abandoned);
 //   - DEADLINE_EXCEEDED and CANCELLED become context.DeadlineExceeded and
 //     context.Canceled (the plugin gave up on the propagated deadline);
@@ -80,7 +81,7 @@ func callError(ctx context.Context, err error) error {
 		case reasonPluginPanic:
 			return fmt.Errorf("%w: %s", ErrPanicked, msg)
 		case reasonInvalidRequest:
-			return fmt.Errorf("%w: plugin rejected the request: %s", ErrProtocol, msg)
+			return fmt.Errorf("%w: %w: plugin rejected the request: %s", ErrProtocol, ErrInvalidRequest, msg)
 		default:
 			return fmt.Errorf("%w: %s", ErrRemote, msg)
 		}

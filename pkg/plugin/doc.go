@@ -22,15 +22,23 @@
 //	func main() { plugin.Serve(&verifier{}) }
 //
 // Metadata must return the binary's own file name as Name, a non-empty
-// Version and at least one artifact type, or the host refuses the plugin.
+// Version and at least one artifact type, or the host refuses the plugin;
+// SignatureTypes names those of its artifact types that are signatures.
 // Verify answers with a verdict: VerdictFailed when the artifact was
 // evaluated and does not satisfy the configuration, VerdictInconclusive
-// or an error when it could not be evaluated. The configuration arrives
-// with every call, so a restarted plugin needs no replay; cache its parsed
-// form keyed by its sha256 if parsing is costly. Honour ctx: it carries the
-// host's deadline. Details must be JSON-compatible. Log to os.Stderr; the
-// lines reach the host's logger. Starting the binary by hand only prints a
-// notice: it runs under a host.
+// or an error when it could not be evaluated, and a reason code, a
+// constant of package reason (github.com/assayproj/assay/pkg/reason, the
+// closed set shared with the host). The configuration arrives with every
+// call, so a restarted plugin needs no replay; parse it through a
+// ConfigCache, which keeps each distinct configuration parsed once. Honour
+// ctx: it carries the host's deadline. Details must be JSON-compatible.
+// Log to os.Stderr; the lines reach the host's logger. Starting the binary
+// by hand only prints a notice: it runs under a host.
+//
+// Serve owns the plugin side of the boundary: it answers a malformed
+// Verify request (VerifyRequest.Validate) with the protocol's
+// INVALID_REQUEST status before the plugin sees it, and recovers a panic
+// in any method as PLUGIN_PANIC, so a plugin checks neither.
 //
 // # Protocol and versioning
 //

@@ -23,7 +23,8 @@ var (
 	// not an Assay plugin, exited at once, or missed HostOptions.StartTimeout).
 	ErrStart = errors.New("plugin failed to start")
 	// ErrInvalidMetadata: GetMetadata answered something the host refuses
-	// (name not equal to the binary name, empty version, no artifact type).
+	// (name not equal to the binary name, empty version, no artifact type,
+	// a signature type that is not one of the artifact types).
 	ErrInvalidMetadata = errors.New("invalid plugin metadata")
 	// ErrProtocol: the plugin broke the protocol (wrong negotiated version,
 	// unimplemented RPC, undecodable message).

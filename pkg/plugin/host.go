@@ -430,6 +430,11 @@ func validateMetadata(name string, m Metadata) error {
 	case slices.Contains(m.ArtifactTypes, ""):
 		return fmt.Errorf("%w: empty artifact type", ErrInvalidMetadata)
 	}
+	for _, t := range m.SignatureTypes {
+		if !slices.Contains(m.ArtifactTypes, t) {
+			return fmt.Errorf("%w: signature type %q is not one of the artifact types", ErrInvalidMetadata, t)
+		}
+	}
 	return nil
 }
 
@@ -483,5 +488,6 @@ func readSums(path string) (map[string][]byte, error) {
 func cloneMetadata(m Metadata) Metadata {
 	m.ArtifactTypes = slices.Clone(m.ArtifactTypes)
 	m.Capabilities = slices.Clone(m.Capabilities)
+	m.SignatureTypes = slices.Clone(m.SignatureTypes)
 	return m
 }

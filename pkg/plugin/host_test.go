@@ -239,9 +239,14 @@ func TestHostMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Metadata: %v", err)
 	}
-	want := Metadata{Name: testPluginName, Version: "0.0.1-test", ArtifactTypes: []string{"application/vnd.assay.test.v1"}}
+	want := Metadata{Name: testPluginName, Version: "0.0.1-test", ArtifactTypes: []string{"application/vnd.assay.test.v1"}, SignatureTypes: []string{"application/vnd.assay.test.v1"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metadata (-want +got):\n%s", diff)
+	}
+	// The cached metadata is the caller's copy.
+	got.SignatureTypes[0] = "changed"
+	if again, err := h.Metadata(t.Context(), testPluginName); err != nil || again.SignatureTypes[0] != "application/vnd.assay.test.v1" {
+		t.Errorf("Metadata after the caller changed its copy: %+v, %v", again, err)
 	}
 }
 

@@ -1,9 +1,15 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // Verdict is a plugin's answer about one artifact. The zero value is
@@ -50,6 +56,14 @@ type Metadata struct {
 	// Capabilities lists what the plugin needs beyond the bytes it is
 	// handed, for example CapabilityNetwork for CRL or OCSP fetches.
 	Capabilities []string
+	// SignatureTypes lists which of ArtifactTypes are signatures (for
+	// example "application/vnd.cncf.notary.signature"). The host reports a
+	// required artifact type that is a signature and is missing as
+	// NO_SIGNATURE rather than ARTIFACT_MISSING, and counts only these
+	// types as the signature of an artifact whose Verifier requires one.
+	// Each must be one of ArtifactTypes (the host refuses the metadata
+	// otherwise). Empty for a plugin that verifies no signatures.
+	SignatureTypes []string
 }
 
 // CapabilityNetwork declares that the plugin makes network calls of its own
@@ -85,13 +99,56 @@ type VerifyRequest struct {
 	Blobs []Blob
 }
 
+// ErrInvalidRequest: a VerifyRequest lacks something every request of the
+// protocol carries (see VerifyRequest.Validate). Serve answers such a
+// request with the protocol's INVALID_REQUEST status without calling the
+// plugin's Verify; on the host it arrives wrapped in ErrProtocol too.
+var ErrInvalidRequest = errors.New("invalid verify request")
+
+// Validate reports whether r is a well-formed request: config bytes that
+// are one JSON value, a subject and an artifact descriptor each with a
+// media type and a valid digest, a repository and the artifact's manifest
+// bytes. The error wraps ErrInvalidRequest and names what is wrong. It
+// does not judge the artifact: blobs whose bytes do not match their
+// descriptors, or a manifest that is not what its type promises, are the
+// plugin's to fail.
+func (r *VerifyRequest) Validate() error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case r == nil:
+		return invalid("no request")
+	case len(bytes.TrimSpace(r.Config)) == 0:
+		return invalid("no config (the Verifier's parameters, at least {})")
+	case !json.Valid(r.Config):
+		return invalid("config is not a JSON value")
+	case r.Subject.MediaType == "":
+		return invalid("subject descriptor has no media type")
+	case r.Repository == "":
+		return invalid("no repository")
+	case r.Artifact.MediaType == "":
+		return invalid("artifact descriptor has no media type")
+	case len(r.ArtifactManifest) == 0:
+		return invalid("no artifact manifest")
+	}
+	if err := r.Subject.Digest.Validate(); err != nil {
+		return invalid("subject digest %q: %v", r.Subject.Digest, err)
+	}
+	if err := r.Artifact.Digest.Validate(); err != nil {
+		return invalid("artifact digest %q: %v", r.Artifact.Digest, err)
+	}
+	return nil
+}
+
 // VerifyResponse is a plugin's verdict on one artifact.
 type VerifyResponse struct {
 	Verdict Verdict
-	// Reason is one of the reason codes documented in docs/reasons.md (for
-	// example "SIGNATURE_UNTRUSTED"). The host replaces an unknown code with
-	// a generic one and keeps the verdict.
-	Reason string
+	// Reason is a code of the closed set, a constant of package reason
+	// (for example reason.SignatureUntrusted; docs/reasons.md lists them).
+	// The host replaces a code outside the set with the verdict's generic
+	// one (reason.ForVerdict) and keeps the verdict.
+	Reason reason.Code
 	// Message is a one-line human explanation.
 	Message string
 	// Remediation says what an operator should do about a failure.
@@ -121,9 +178,15 @@ type Diagnostic struct {
 
 // Verifier is what a plugin implements and hands to Serve.
 //
-// Verify returns an error only when the request could not be evaluated at
-// all; the host reports such an error as inconclusive. A bad signature is
-// a VerifyResponse with VerdictFailed, not an error.
+// Serve calls Verify only with a request that passed
+// VerifyRequest.Validate, so Verify need not check for a missing
+// descriptor, digest, repository or config. Verify returns an error only
+// when the request could not be evaluated at all; the host reports such
+// an error as inconclusive. A bad signature is a VerifyResponse with
+// VerdictFailed, not an error. Serve recovers a panic in any method (see
+// Serve); a plugin need not recover its own.
+//
+// Parse the config bytes through a ConfigCache rather than on every call.
 type Verifier interface {
 	Metadata(ctx context.Context) (Metadata, error)
 	ValidateConfig(ctx context.Context, config []byte) ([]Diagnostic, error)

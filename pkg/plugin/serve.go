@@ -30,10 +30,16 @@ import (
 // cookie) it prints a notice and exits with status 1.
 //
 // Each RPC runs v's method with the incoming gRPC context, so the host's
-// deadline and cancellation reach v. A panic inside v's methods is recovered
-// and returned to the host as an error (ErrPanicked); the plugin keeps
-// serving. Panics in goroutines that v starts itself still crash the
-// process, which the host sees as ErrCrashed.
+// deadline and cancellation reach v. A Verify request that fails
+// VerifyRequest.Validate is answered with the protocol's INVALID_REQUEST
+// status (code INVALID_ARGUMENT, see verifier.proto) and never reaches v.
+//
+// Serve is the plugin side's one panic boundary: a panic inside v's
+// methods is recovered and returned to the host as an error (ErrPanicked,
+// which the host reports as inconclusive); the plugin keeps serving.
+// Plugins therefore do not recover panics themselves. Panics in
+// goroutines that v starts itself still crash the process, which the host
+// sees as ErrCrashed.
 //
 // Logs written to os.Stderr through the standard log package or an hclog
 // logger reach the host's logger; Serve logs recovered panics with their
@@ -130,7 +136,11 @@ func (s *server) Verify(ctx context.Context, in *verifierv1.VerifyRequest) (_ *v
 	defer s.recoverPanic("Verify", &err)
 	ctx, cancel := incoming(ctx)
 	defer cancel()
-	resp, err := s.impl.Verify(ctx, verifyRequestFromProto(in))
+	req := verifyRequestFromProto(in)
+	if err := req.Validate(); err != nil {
+		return nil, detailedStatus(codes.InvalidArgument, reasonInvalidRequest, err.Error())
+	}
+	resp, err := s.impl.Verify(ctx, req)
 	if err != nil {
 		return nil, pluginStatus(err)
 	}

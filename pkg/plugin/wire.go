@@ -5,6 +5,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/plugin/internal/convert"
 	verifierv1 "github.com/assayproj/assay/pkg/plugin/internal/pb/verifier/v1"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // This file maps package plugin's Go types to and from the v1 protocol
@@ -66,19 +67,21 @@ func severityFromProto(s verifierv1.Severity) Severity {
 
 func metadataToProto(m Metadata) *verifierv1.GetMetadataResponse {
 	return &verifierv1.GetMetadataResponse{
-		Name:          m.Name,
-		Version:       m.Version,
-		ArtifactTypes: slices.Clone(m.ArtifactTypes),
-		Capabilities:  slices.Clone(m.Capabilities),
+		Name:           m.Name,
+		Version:        m.Version,
+		ArtifactTypes:  slices.Clone(m.ArtifactTypes),
+		Capabilities:   slices.Clone(m.Capabilities),
+		SignatureTypes: slices.Clone(m.SignatureTypes),
 	}
 }
 
 func metadataFromProto(m *verifierv1.GetMetadataResponse) Metadata {
 	return Metadata{
-		Name:          m.GetName(),
-		Version:       m.GetVersion(),
-		ArtifactTypes: nilIfEmpty(slices.Clone(m.GetArtifactTypes())),
-		Capabilities:  nilIfEmpty(slices.Clone(m.GetCapabilities())),
+		Name:           m.GetName(),
+		Version:        m.GetVersion(),
+		ArtifactTypes:  nilIfEmpty(slices.Clone(m.GetArtifactTypes())),
+		Capabilities:   nilIfEmpty(slices.Clone(m.GetCapabilities())),
+		SignatureTypes: nilIfEmpty(slices.Clone(m.GetSignatureTypes())),
 	}
 }
 
@@ -170,7 +173,7 @@ func verifyResponseToProto(r *VerifyResponse) (*verifierv1.VerifyResponse, error
 	}
 	return &verifierv1.VerifyResponse{
 		Verdict:     verdictToProto(r.Verdict),
-		Reason:      r.Reason,
+		Reason:      string(r.Reason),
 		Message:     r.Message,
 		Details:     details,
 		Remediation: r.Remediation,
@@ -180,7 +183,7 @@ func verifyResponseToProto(r *VerifyResponse) (*verifierv1.VerifyResponse, error
 func verifyResponseFromProto(r *verifierv1.VerifyResponse) *VerifyResponse {
 	return &VerifyResponse{
 		Verdict:     verdictFromProto(r.GetVerdict()),
-		Reason:      r.GetReason(),
+		Reason:      reason.Code(r.GetReason()),
 		Message:     r.GetMessage(),
 		Remediation: r.GetRemediation(),
 		Details:     convert.DetailsFromProto(r.GetDetails()),

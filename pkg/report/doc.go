@@ -6,6 +6,9 @@
 // states ([Verified], [Failed], [Inconclusive]) and every non-success
 // carries a [Reason] from a closed set with a default remediation.
 //
-// The package depends only on the standard library so that every layer,
-// and tools outside Assay, can read reports.
+// The reason codes themselves live in the leaf package reason, which the
+// verifier plugins import too; [Reason] is an alias of reason.Code.
+//
+// The package depends only on the standard library and package reason so
+// that every layer, and tools outside Assay, can read reports.
 package report

@@ -5,15 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files and docs/reasons.md")
+var update = flag.Bool("update", false, "rewrite golden files")
 
 // sample is a report exercising every field.
 func sample() *report.Report {
@@ -200,167 +195,6 @@ func TestEverySchemaFieldIsPinned(t *testing.T) {
 	visit("", reflect.TypeFor[report.Report]())
 	if len(seen) < 6 {
 		t.Fatalf("visited only %d schema types", len(seen))
-	}
-}
-
-// reasonConst is one Reason constant declared in package report.
-type reasonConst struct {
-	name    string
-	code    report.Reason
-	meaning string // its doc comment, without the "ReasonX:" lead
-}
-
-// declaredReasons parses the package's source for the Reason constants,
-// so a code added without a remediation or documentation fails the
-// tests. A constant counts when it is typed Reason, converted with
-// Reason("..."), or named Reason*.
-func declaredReasons(t *testing.T) []reasonConst {
-	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	var out []reasonConst
-	for _, file := range files {
-		if strings.HasSuffix(file, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range f.Decls {
-			g, ok := d.(*ast.GenDecl)
-			if !ok || g.Tok != token.CONST {
-				continue
-			}
-			for _, s := range g.Specs {
-				vs := s.(*ast.ValueSpec)
-				for i, id := range vs.Names {
-					var value ast.Expr
-					if i < len(vs.Values) {
-						value = vs.Values[i]
-					}
-					typed := false
-					if tid, ok := vs.Type.(*ast.Ident); ok && tid.Name == "Reason" {
-						typed = true
-					}
-					if call, ok := value.(*ast.CallExpr); ok {
-						if fid, ok := call.Fun.(*ast.Ident); ok && fid.Name == "Reason" && len(call.Args) == 1 {
-							typed, value = true, call.Args[0]
-						}
-					}
-					if !typed && !strings.HasPrefix(id.Name, "Reason") {
-						continue
-					}
-					lit, ok := value.(*ast.BasicLit)
-					if !ok || lit.Kind != token.STRING {
-						t.Errorf("%s: %s is not a string literal; declare reason codes as ReasonX Reason = \"X\"", fset.Position(id.Pos()), id.Name)
-						continue
-					}
-					code, err := strconv.Unquote(lit.Value)
-					if err != nil {
-						t.Fatal(err)
-					}
-					doc := vs.Doc
-					if doc == nil && len(g.Specs) == 1 {
-						doc = g.Doc
-					}
-					meaning := strings.Join(strings.Fields(doc.Text()), " ")
-					if _, after, ok := strings.Cut(meaning, ": "); ok {
-						meaning = after
-					}
-					out = append(out, reasonConst{name: id.Name, code: report.Reason(code), meaning: meaning})
-				}
-			}
-		}
-	}
-	if len(out) < 10 {
-		t.Fatalf("found only %d Reason constants", len(out))
-	}
-	return out
-}
-
-// upperSnake is the form of every code.
-var upperSnake = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
-
-func TestEveryReasonIsValidAndSaysWhatToDo(t *testing.T) {
-	declared := declaredReasons(t)
-	codes := map[report.Reason]string{}
-	for _, r := range declared {
-		if other, dup := codes[r.code]; dup {
-			t.Errorf("%s and %s share the code %s", other, r.name, r.code)
-		}
-		codes[r.code] = r.name
-		if !upperSnake.MatchString(string(r.code)) {
-			t.Errorf("%s (%q) is not UPPER_SNAKE_CASE", r.name, r.code)
-		}
-		if !r.code.Valid() {
-			t.Errorf("%s (%s) is declared but not in the closed set", r.name, r.code)
-		}
-		if r.code != report.ReasonVerified && r.code.Remediation() == "" {
-			t.Errorf("%s (%s) has no remediation", r.name, r.code)
-		}
-		if r.meaning == "" {
-			t.Errorf("%s (%s) has no doc comment", r.name, r.code)
-		}
-	}
-	if report.ReasonVerified.Remediation() != "" {
-		t.Errorf("VERIFIED has a remediation: %q", report.ReasonVerified.Remediation())
-	}
-	// The closed set holds exactly the declared codes.
-	var set []report.Reason
-	for _, r := range report.Reasons() {
-		set = append(set, r)
-		if _, ok := codes[r]; !ok {
-			t.Errorf("%s is in the closed set but not declared as a constant", r)
-		}
-	}
-	if len(set) != len(declared) {
-		t.Errorf("the closed set has %d codes, the package declares %d", len(set), len(declared))
-	}
-	for _, unknown := range []report.Reason{"", "MADE_UP", "verified"} {
-		if unknown.Valid() || unknown.Remediation() != "" {
-			t.Errorf("the unknown code %q is valid or has a remediation", unknown)
-		}
-	}
-}
-
-// reasonsDoc renders docs/reasons.md from the reason constants' doc
-// comments and remediations.
-func reasonsDoc(t *testing.T) []byte {
-	t.Helper()
-	rows := declaredReasons(t)
-	slices.SortFunc(rows, func(a, b reasonConst) int { return strings.Compare(string(a.code), string(b.code)) })
-	cell := strings.NewReplacer("|", `\|`, "\n", " ").Replace
-	var b bytes.Buffer
-	b.WriteString("# Reason codes\n\n")
-	b.WriteString("Every verdict and policy outcome in a report carries one of these codes.\n")
-	b.WriteString("The set is closed: Rego may match on them, and a plugin's unknown code is\n")
-	b.WriteString("replaced by a generic one. Generated from `pkg/report/reason.go` by\n")
-	b.WriteString("`go test ./pkg/report -update`; do not edit by hand.\n\n")
-	b.WriteString("| code | meaning | what to do |\n|---|---|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.code, cell(r.meaning), cell(r.code.Remediation()))
-	}
-	return b.Bytes()
-}
-
-func TestReasonsDocIsCurrent(t *testing.T) {
-	want := reasonsDoc(t)
-	path := filepath.Join("..", "..", "docs", "reasons.md")
-	if *update {
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/report -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Fatalf("docs/reasons.md is out of date; run go test ./pkg/report -update (-want +got):\n%s", diff)
 	}
 }
 

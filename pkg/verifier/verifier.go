@@ -9,6 +9,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/executor"
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/reason"
 	"github.com/assayproj/assay/pkg/report"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
@@ -39,6 +40,13 @@ type Options struct {
 	// plugin; an artifact with more is inconclusive with LIMIT_EXCEEDED.
 	// If <= 0, DefaultMaxBlobs is used.
 	MaxBlobs int
+	// SignatureTypes are the artifact types the plugin declares to be
+	// signatures: its metadata's SignatureTypes, as returned by
+	// plugin.Host.Metadata. The executor reports a missing required one as
+	// NO_SIGNATURE and counts only these as signatures for a Verifier that
+	// requires its artifacts to be signed. Empty means the plugin verifies
+	// no signatures.
+	SignatureTypes []string
 }
 
 // Verifier adapts one Verifier object and its plugin to
@@ -47,7 +55,10 @@ type Verifier struct {
 	opts Options
 }
 
-var _ executor.Verifier = (*Verifier)(nil)
+var (
+	_ executor.Verifier       = (*Verifier)(nil)
+	_ executor.SignatureTyper = (*Verifier)(nil)
+)
 
 // New validates opts.
 func New(opts Options) (*Verifier, error) {
@@ -70,6 +81,10 @@ func New(opts Options) (*Verifier, error) {
 	if opts.MaxBlobs <= 0 {
 		opts.MaxBlobs = DefaultMaxBlobs
 	}
+	if slices.Contains(opts.SignatureTypes, "") {
+		return nil, fmt.Errorf("verifier %q: empty signature type", opts.Name)
+	}
+	opts.SignatureTypes = slices.Clone(opts.SignatureTypes)
 	return &Verifier{opts: opts}, nil
 }
 
@@ -78,6 +93,11 @@ func (v *Verifier) Name() string { return v.opts.Name }
 
 // Type returns the plugin name.
 func (v *Verifier) Type() string { return v.opts.Plugin }
+
+// SignatureTypes returns Options.SignatureTypes, the plugin's signature
+// artifact types (executor.SignatureTyper). The caller must not modify
+// the slice.
+func (v *Verifier) SignatureTypes() []string { return v.opts.SignatureTypes }
 
 // Handles reports whether artifactType is one of the configured types.
 func (v *Verifier) Handles(artifactType string) bool {
@@ -160,7 +180,7 @@ func fetchReason(ctx context.Context, err error) report.Reason {
 
 // fromPlugin maps a plugin response onto a report result. An unspecified
 // verdict is inconclusive; an unknown reason code is replaced by a
-// generic one and the verdict kept.
+// generic one and the verdict kept (reason.ForVerdict).
 func fromPlugin(res report.Result, resp *plugin.VerifyResponse) report.Result {
 	if resp == nil {
 		res.Verdict, res.Reason = report.Inconclusive, report.ReasonPluginError
@@ -169,31 +189,22 @@ func fromPlugin(res report.Result, resp *plugin.VerifyResponse) report.Result {
 		return res
 	}
 	res.Message, res.Remediation, res.Details = resp.Message, resp.Remediation, resp.Details
-	reason := report.Reason(resp.Reason)
+	code := report.Reason(resp.Reason)
 	switch resp.Verdict {
 	case plugin.VerdictVerified:
 		res.Verdict = report.Verified
-		if !reason.Valid() {
-			reason = report.ReasonVerified
-		}
 	case plugin.VerdictFailed:
 		res.Verdict = report.Failed
-		if !reason.Valid() || reason == report.ReasonVerified {
-			reason = report.ReasonVerificationFailed
-		}
 	case plugin.VerdictInconclusive:
 		res.Verdict = report.Inconclusive
-		if !reason.Valid() || reason == report.ReasonVerified {
-			reason = report.ReasonPluginError
-		}
 	default:
-		res.Verdict = report.Inconclusive
-		reason = report.ReasonPluginError
+		// An unspecified verdict says nothing, whatever its code.
+		res.Verdict, code = report.Inconclusive, report.ReasonPluginError
 		res.Message = fmt.Sprintf("plugin returned an unspecified verdict (%s)", resp.Message)
 	}
-	res.Reason = reason
+	res.Reason = reason.ForVerdict(string(res.Verdict), code)
 	if res.Verdict != report.Verified && res.Remediation == "" {
-		res.Remediation = reason.Remediation()
+		res.Remediation = res.Reason.Remediation()
 	}
 	return res
 }

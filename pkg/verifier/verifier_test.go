@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/assayproj/assay/pkg/executor"
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/report"
+	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
@@ -231,11 +233,12 @@ func TestVerifyMapsEveryOutcome(t *testing.T) {
 func TestNewRejectsIncompleteOptions(t *testing.T) {
 	p := &fakePlugins{}
 	tests := map[string]Options{
-		"no name":             {Plugin: "notation", ArtifactTypes: []string{"a"}, Plugins: p},
-		"no plugin":           {Name: "n", ArtifactTypes: []string{"a"}, Plugins: p},
-		"no artifact types":   {Name: "n", Plugin: "notation", Plugins: p},
-		"no plugin host":      {Name: "n", Plugin: "notation", ArtifactTypes: []string{"a"}},
-		"parameters not JSON": {Name: "n", Plugin: "notation", ArtifactTypes: []string{"a"}, Plugins: p, Parameters: []byte("{")},
+		"no name":                 {Plugin: "notation", ArtifactTypes: []string{"a"}, Plugins: p},
+		"no plugin":               {Name: "n", ArtifactTypes: []string{"a"}, Plugins: p},
+		"no artifact types":       {Name: "n", Plugin: "notation", Plugins: p},
+		"no plugin host":          {Name: "n", Plugin: "notation", ArtifactTypes: []string{"a"}},
+		"parameters not JSON":     {Name: "n", Plugin: "notation", ArtifactTypes: []string{"a"}, Plugins: p, Parameters: []byte("{")},
+		"an empty signature type": {Name: "n", Plugin: "notation", ArtifactTypes: []string{"a"}, Plugins: p, SignatureTypes: []string{""}},
 	}
 	for name, o := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -243,5 +246,32 @@ func TestNewRejectsIncompleteOptions(t *testing.T) {
 				t.Fatal("New accepted incomplete options")
 			}
 		})
+	}
+}
+
+// The Verifier hands the executor the signature types its plugin
+// declares, through the executor's optional SignatureTyper capability.
+func TestSignatureTypesComeFromTheOptions(t *testing.T) {
+	sigs := []string{"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.dev.sigstore.bundle.v0.3+json"}
+	v, err := New(Options{Name: "cosign", Plugin: "cosign", ArtifactTypes: sigs[:1], Plugins: &fakePlugins{}, SignatureTypes: sigs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev executor.Verifier = v
+	st, ok := ev.(executor.SignatureTyper)
+	if !ok {
+		t.Fatal("the Verifier does not implement executor.SignatureTyper")
+	}
+	want := slices.Clone(sigs)
+	sigs[0] = "changed by the caller"
+	if diff := cmp.Diff(want, st.SignatureTypes()); diff != "" {
+		t.Errorf("SignatureTypes (-want +got):\n%s", diff)
+	}
+	none, err := New(Options{Name: "reports", Plugin: "vulnreport", ArtifactTypes: []string{"application/sarif+json"}, Plugins: &fakePlugins{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := none.SignatureTypes(); len(got) != 0 {
+		t.Errorf("a plugin without signature types: %q", got)
 	}
 }

@@ -50,12 +50,12 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 			verify() // parses the parameters into the config cache
-			warm := v.config(tc.req.Config)
+			warm := v.configs.Get(tc.req.Config)
 			b.ReportAllocs()
 			for b.Loop() {
 				verify()
 			}
-			if v.config(tc.req.Config) != warm {
+			if v.configs.Get(tc.req.Config) != warm {
 				b.Fatal("the parameters were parsed again inside the loop")
 			}
 		})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/cosigntest"
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // TestPluginProcess builds the plugin binary and talks to it through the
@@ -57,7 +58,7 @@ func TestPluginProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if resp.Verdict != plugin.VerdictVerified || resp.Reason != ReasonVerified {
+	if resp.Verdict != plugin.VerdictVerified || resp.Reason != reason.Verified {
 		t.Fatalf("verdict %v %s: %s", resp.Verdict, resp.Reason, resp.Message)
 	}
 	if resp.Details["subject"] != cosigntest.DefaultIdentity || resp.Details["tlogVerified"] != true {

@@ -167,8 +167,8 @@ type trustedKey struct {
 	keyType     string
 }
 
-// stale reports whether a file the configuration read changed since.
-func (c *config) stale() bool { return params.Changed(c.files) }
+// Stale reports whether a file the configuration read changed since.
+func (c *config) Stale() bool { return params.Changed(c.files) }
 
 // invalid returns the first error diagnostic, or nil.
 func (c *config) invalid() *plugin.Diagnostic { return params.FirstError(c.diags) }

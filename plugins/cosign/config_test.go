@@ -9,6 +9,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/cosigntest"
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 func TestValidateConfig(t *testing.T) {
@@ -190,7 +191,7 @@ func TestKeyFilesAreReReadWhenTheyChange(t *testing.T) {
 	v := NewVerifier(Options{})
 	req := e.classic(p, cosigntest.MustSignClassic(t, rotated, e.subject, cosigntest.SignOptions{}))
 	resp, err := v.Verify(context.Background(), req)
-	if err != nil || resp.Reason != ReasonSignatureUntrusted {
+	if err != nil || resp.Reason != reason.SignatureUntrusted {
 		t.Fatalf("before rotation: %+v, %v", resp, err)
 	}
 	if err := os.WriteFile(file, []byte(rotated.PublicKeyPEM()), 0o600); err != nil {
@@ -201,7 +202,7 @@ func TestKeyFilesAreReReadWhenTheyChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, err = v.Verify(context.Background(), req)
-	if err != nil || resp.Reason != ReasonVerified {
+	if err != nil || resp.Reason != reason.Verified {
 		t.Fatalf("after rotation: %+v, %v", resp, err)
 	}
 }

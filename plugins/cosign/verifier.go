@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/plugin/params"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -43,24 +42,7 @@ const (
 	maxBundleSize          = 4 << 20
 )
 
-// Reason codes, the values of Assay's closed set (docs/reasons.md). A plugin
-// does not import the host's report package, so they are repeated here.
-const (
-	ReasonVerified           = "VERIFIED"
-	ReasonSignatureInvalid   = "SIGNATURE_INVALID"
-	ReasonSignatureUntrusted = "SIGNATURE_UNTRUSTED"
-	ReasonIdentityMismatch   = "IDENTITY_MISMATCH"
-	ReasonCertificateExpired = "CERTIFICATE_EXPIRED"
-	ReasonTimestampInvalid   = "TIMESTAMP_INVALID"
-	ReasonNoTrustPolicy      = "NO_TRUST_POLICY"
-	ReasonVerificationFailed = "VERIFICATION_FAILED"
-	ReasonConfigInvalid      = "CONFIG_INVALID"
-)
-
-const (
-	defaultMaxConfigs = 16
-	timeLayout        = time.RFC3339
-)
+const timeLayout = time.RFC3339
 
 // Remediations.
 const (
@@ -73,17 +55,14 @@ const (
 	remediationTlog          = "Re-sign with the transparency log of the trusted root (cosign's default), check the trusted root's Rekor keys, or set tlog: skip."
 )
 
-// ErrInvalidRequest is returned by Verify for a request that cannot be
-// evaluated at all (no subject digest, no repository).
-var ErrInvalidRequest = errors.New("invalid verify request")
-
 // Options configures NewVerifier.
 type Options struct {
 	// Version is the plugin version reported by Metadata. If empty, the
 	// main module's version from the build info is used, or "devel".
 	Version string
 	// MaxConfigs is how many parsed configurations are kept (each keyed by
-	// the sha256 of its bytes). If <= 0, a default (currently 16) is used.
+	// the sha256 of its bytes). If <= 0, plugin.DefaultConfigCacheSize
+	// (currently 16) is used.
 	MaxConfigs int
 }
 
@@ -91,69 +70,47 @@ type Options struct {
 // sigstore-go against trust policies given as parameters. It implements
 // plugin.Verifier, is safe for concurrent use and never uses the network.
 type Verifier struct {
-	version    string
-	maxConfigs int
-
-	mu      sync.Mutex
-	configs map[[sha256.Size]byte]*config
-	order   [][sha256.Size]byte
+	version string
+	configs *plugin.ConfigCache[*config]
 }
 
 var _ plugin.Verifier = (*Verifier)(nil)
 
 // NewVerifier returns a Verifier with opts' defaults applied.
 func NewVerifier(opts Options) *Verifier {
-	v := &Verifier{version: opts.Version, maxConfigs: opts.MaxConfigs, configs: map[[sha256.Size]byte]*config{}}
+	v := &Verifier{version: opts.Version, configs: plugin.NewConfigCache(opts.MaxConfigs, parseConfig)}
 	if v.version == "" {
 		v.version = "devel"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.version = bi.Main.Version
 		}
 	}
-	if v.maxConfigs <= 0 {
-		v.maxConfigs = defaultMaxConfigs
-	}
 	return v
 }
 
 // Metadata describes the plugin. It declares no capability: everything
-// it trusts arrives as parameters; it makes no network call.
+// it trusts arrives as parameters; it makes no network call. Both its
+// artifact types, the classic signature and the Sigstore bundle, are
+// signatures.
 func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
-	return plugin.Metadata{Name: Name, Version: v.version, ArtifactTypes: []string{ArtifactTypeSignature, ArtifactTypeBundle}}, nil
+	return plugin.Metadata{
+		Name:           Name,
+		Version:        v.version,
+		ArtifactTypes:  []string{ArtifactTypeSignature, ArtifactTypeBundle},
+		SignatureTypes: []string{ArtifactTypeSignature, ArtifactTypeBundle},
+	}, nil
 }
 
 // ValidateConfig decodes and checks parameters and returns every problem
 // found as a diagnostic naming its field. It never returns an error.
 func (v *Verifier) ValidateConfig(_ context.Context, raw []byte) ([]plugin.Diagnostic, error) {
-	return append([]plugin.Diagnostic(nil), v.config(raw).diags...), nil
-}
-
-func (v *Verifier) config(raw []byte) *config {
-	key := sha256.Sum256(raw)
-	v.mu.Lock()
-	c, ok := v.configs[key]
-	v.mu.Unlock()
-	if ok && !c.stale() {
-		return c
-	}
-	c = parseConfig(raw)
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.configs[key]; !ok {
-		if len(v.order) >= v.maxConfigs {
-			delete(v.configs, v.order[0])
-			v.order = v.order[1:]
-		}
-		v.order = append(v.order, key)
-	}
-	v.configs[key] = c
-	return c
+	return append([]plugin.Diagnostic(nil), v.configs.Get(raw).diags...), nil
 }
 
 // outcome is a verdict with its explanation.
 type outcome struct {
 	verdict     plugin.Verdict
-	reason      string
+	reason      reason.Code
 	message     string
 	remediation string
 	details     map[string]any
@@ -167,46 +124,27 @@ func (o *outcome) response(base map[string]any) *plugin.VerifyResponse {
 	return &plugin.VerifyResponse{Verdict: o.verdict, Reason: o.reason, Message: o.message, Remediation: o.remediation, Details: d}
 }
 
-func failed(reason, remediation, format string, args ...any) *outcome {
-	return &outcome{verdict: plugin.VerdictFailed, reason: reason, remediation: remediation, message: fmt.Sprintf(format, args...)}
+func failed(code reason.Code, remediation, format string, args ...any) *outcome {
+	return &outcome{verdict: plugin.VerdictFailed, reason: code, remediation: remediation, message: fmt.Sprintf(format, args...)}
 }
 
 // Verify verifies the cosign signature manifest carried by req against
 // the subject. A signature that is bad, for another image, untrusted, or
 // by another identity is VerdictFailed; invalid parameters and a
-// repository no trust policy covers are VerdictInconclusive. Verify
-// returns an error (wrapping ErrInvalidRequest) only for a request
-// without a subject digest or repository.
-func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp *plugin.VerifyResponse, err error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	if err := req.Subject.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: subject digest: %v", ErrInvalidRequest, err)
-	}
-	if req.Repository == "" {
-		return nil, fmt.Errorf("%w: empty repository", ErrInvalidRequest)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			resp = &plugin.VerifyResponse{
-				Verdict:     plugin.VerdictInconclusive,
-				Reason:      ReasonVerificationFailed,
-				Message:     fmt.Sprintf("cosign verification panicked: %v", r),
-				Remediation: "Report this to the Assay maintainers with the signature; the plugin could not evaluate it.",
-			}
-			err = nil
-		}
-	}()
-	cfg := v.config(req.Config)
+// repository no trust policy covers are VerdictInconclusive. It never
+// returns an error. Serve has validated req (subject digest, repository,
+// config) and recovers a panic in the parsers of the untrusted
+// signature, which the host reports as inconclusive.
+func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
+	cfg := v.configs.Get(req.Config)
 	if d := cfg.invalid(); d != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
 	}
 	pol := cfg.match(req.Repository)
 	if pol == nil {
 		return &plugin.VerifyResponse{
 			Verdict:     plugin.VerdictInconclusive,
-			Reason:      ReasonNoTrustPolicy,
+			Reason:      reason.NoTrustPolicy,
 			Message:     fmt.Sprintf("no trust policy's scopes cover repository %q", req.Repository),
 			Remediation: remediationNoTrustPolicy,
 			Details:     map[string]any{"repository": req.Repository},
@@ -214,17 +152,17 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 	}
 	details := map[string]any{"trustPolicy": pol.name}
 	if ctx.Err() != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonVerificationFailed, Message: fmt.Sprintf("the request ended before verification: %v", ctx.Err()), Details: details}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.VerificationFailed, Message: fmt.Sprintf("the request ended before verification: %v", ctx.Err()), Details: details}, nil
 	}
 	subject, err := hex.DecodeString(req.Subject.Digest.Encoded())
 	if err != nil || req.Subject.Digest.Algorithm() != "sha256" {
-		return failed(ReasonSignatureInvalid, remediationReSign, "subject digest %s is not a sha256 digest, which cosign signs", req.Subject.Digest).response(details), nil
+		return failed(reason.SignatureInvalid, remediationReSign, "subject digest %s is not a sha256 digest, which cosign signs", req.Subject.Digest).response(details), nil
 	}
 	j := &judge{pol: pol, subject: subject, subjectDigest: req.Subject.Digest.String()}
 	for _, b := range req.Blobs {
 		if b.Descriptor.Digest != "" {
 			if err := b.Descriptor.Digest.Validate(); err != nil || b.Descriptor.Digest.Algorithm().FromBytes(b.Data) != b.Descriptor.Digest {
-				return failed(ReasonSignatureInvalid, remediationReSign, "layer %s: the bytes do not match their descriptor", b.Descriptor.Digest).response(details), nil
+				return failed(reason.SignatureInvalid, remediationReSign, "layer %s: the bytes do not match their descriptor", b.Descriptor.Digest).response(details), nil
 			}
 		}
 	}
@@ -249,7 +187,7 @@ type judge struct {
 // layer satisfying the policy verifies the manifest; each is listed.
 func (j *judge) classic(ctx context.Context, blobs []plugin.Blob) *outcome {
 	if len(blobs) == 0 {
-		return failed(ReasonSignatureInvalid, remediationReSign, "the cosign signature manifest has no layers")
+		return failed(reason.SignatureInvalid, remediationReSign, "the cosign signature manifest has no layers")
 	}
 	var (
 		list  []any
@@ -258,7 +196,7 @@ func (j *judge) classic(ctx context.Context, blobs []plugin.Blob) *outcome {
 	)
 	for i, b := range blobs {
 		if ctx.Err() != nil {
-			return &outcome{verdict: plugin.VerdictInconclusive, reason: ReasonVerificationFailed, message: fmt.Sprintf("the request ended after %d of %d signatures: %v", i, len(blobs), ctx.Err())}
+			return &outcome{verdict: plugin.VerdictInconclusive, reason: reason.VerificationFailed, message: fmt.Sprintf("the request ended after %d of %d signatures: %v", i, len(blobs), ctx.Err())}
 		}
 		o := j.classicLayer(b)
 		entry := map[string]any{"index": i, "digest": b.Descriptor.Digest.String(), "verdict": o.verdict.String(), "reason": o.reason, "message": o.message}
@@ -290,20 +228,20 @@ func (j *judge) classic(ctx context.Context, blobs []plugin.Blob) *outcome {
 
 func (j *judge) classicLayer(b plugin.Blob) *outcome {
 	if b.Descriptor.MediaType != mediaTypeSimpleSigning {
-		return failed(ReasonSignatureInvalid, remediationReSign, "layer media type %q is not cosign's simple-signing payload %q", b.Descriptor.MediaType, mediaTypeSimpleSigning)
+		return failed(reason.SignatureInvalid, remediationReSign, "layer media type %q is not cosign's simple-signing payload %q", b.Descriptor.MediaType, mediaTypeSimpleSigning)
 	}
 	payload, err := parsePayload(b.Data)
 	if err != nil {
-		return failed(ReasonSignatureInvalid, remediationReSign, "%v", err)
+		return failed(reason.SignatureInvalid, remediationReSign, "%v", err)
 	}
 	if signed := payload.Critical.Image.DockerManifestDigest; signed != j.subjectDigest {
-		o := failed(ReasonSignatureInvalid, remediationReSign, "the signature is for %s, not for the subject %s", signed, j.subjectDigest)
+		o := failed(reason.SignatureInvalid, remediationReSign, "the signature is for %s, not for the subject %s", signed, j.subjectDigest)
 		o.details = map[string]any{"signedDigest": signed}
 		return o
 	}
 	parts, err := decodeClassic(b.Data, b.Descriptor.Annotations, j.pol.tlog, j.pol.timestamps > 0)
 	if err != nil {
-		return failed(ReasonSignatureInvalid, remediationReSign, "%v", err)
+		return failed(reason.SignatureInvalid, remediationReSign, "%v", err)
 	}
 	art := artifact{payload: b.Data}
 	if len(j.pol.keys) > 0 {
@@ -312,7 +250,7 @@ func (j *judge) classicLayer(b plugin.Blob) *outcome {
 		})
 	}
 	if parts.cert == nil {
-		return failed(ReasonSignatureUntrusted, remediationUntrusted, "the signature carries no certificate (it was made with a key), and trust policy %q trusts keyless identities only", j.pol.name)
+		return failed(reason.SignatureUntrusted, remediationUntrusted, "the signature carries no certificate (it was made with a key), and trust policy %q trusts keyless identities only", j.pol.name)
 	}
 	return j.keyless(art, &classicEntity{payload: parts.payload, sig: parts.sig, cert: parts.cert, entries: parts.entries, timestamp: parts.timestamps})
 }
@@ -320,14 +258,14 @@ func (j *judge) classicLayer(b plugin.Blob) *outcome {
 // bundle verifies a Sigstore bundle referrer.
 func (j *judge) bundle(blobs []plugin.Blob) *outcome {
 	if len(blobs) != 1 {
-		return failed(ReasonSignatureInvalid, remediationReSign, "a Sigstore bundle referrer has exactly one layer (the bundle), this one has %d", len(blobs))
+		return failed(reason.SignatureInvalid, remediationReSign, "a Sigstore bundle referrer has exactly one layer (the bundle), this one has %d", len(blobs))
 	}
 	if len(blobs[0].Data) > maxBundleSize {
-		return failed(ReasonSignatureInvalid, remediationReSign, "the bundle is larger than %d bytes", maxBundleSize)
+		return failed(reason.SignatureInvalid, remediationReSign, "the bundle is larger than %d bytes", maxBundleSize)
 	}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(blobs[0].Data); err != nil {
-		return failed(ReasonSignatureInvalid, remediationReSign, "the layer is not a valid Sigstore bundle: %v", err)
+		return failed(reason.SignatureInvalid, remediationReSign, "the layer is not a valid Sigstore bundle: %v", err)
 	}
 	details := map[string]any{}
 	if mt := b.GetMediaType(); mt != "" {
@@ -335,7 +273,7 @@ func (j *judge) bundle(blobs []plugin.Blob) *outcome {
 	}
 	sc, err := b.SignatureContent()
 	if err != nil {
-		return failed(ReasonSignatureInvalid, remediationReSign, "the bundle's content cannot be read: %v", err)
+		return failed(reason.SignatureInvalid, remediationReSign, "the bundle's content cannot be read: %v", err)
 	}
 	with := func(o *outcome) *outcome {
 		if o.details == nil {
@@ -351,7 +289,7 @@ func (j *judge) bundle(blobs []plugin.Blob) *outcome {
 		details["bundleContent"] = "dsse-envelope"
 		st, err := sc.EnvelopeContent().Statement()
 		if err != nil {
-			return with(failed(ReasonSignatureInvalid, remediationReSign, "the bundle's DSSE envelope holds no in-toto statement: %v", err))
+			return with(failed(reason.SignatureInvalid, remediationReSign, "the bundle's DSSE envelope holds no in-toto statement: %v", err))
 		}
 		details["predicateType"] = st.GetPredicateType()
 		found := false
@@ -364,34 +302,34 @@ func (j *judge) bundle(blobs []plugin.Blob) *outcome {
 			}
 		}
 		if !found {
-			return with(failed(ReasonSignatureInvalid, remediationReSign, "the signed statement is about %s, not the subject %s", strings.Join(named, ", "), j.subjectDigest))
+			return with(failed(reason.SignatureInvalid, remediationReSign, "the signed statement is about %s, not the subject %s", strings.Join(named, ", "), j.subjectDigest))
 		}
 		if !slices.Contains(j.pol.predicateTypes, st.GetPredicateType()) {
-			return with(failed(ReasonVerificationFailed, "Attach a signature (predicate type "+DefaultPredicateType+"), or add this predicate type to the trust policy's predicateTypes.",
+			return with(failed(reason.VerificationFailed, "Attach a signature (predicate type "+DefaultPredicateType+"), or add this predicate type to the trust policy's predicateTypes.",
 				"the bundle is an attestation of predicate type %q, which trust policy %q does not accept as a signature (accepted: %s)", st.GetPredicateType(), j.pol.name, strings.Join(j.pol.predicateTypes, ", ")))
 		}
 	case sc.MessageSignatureContent() != nil:
 		details["bundleContent"] = "message-signature"
 		m := sc.MessageSignatureContent()
 		if m.DigestAlgorithm() != "SHA2_256" || !bytes.Equal(m.Digest(), j.subject) {
-			return with(failed(ReasonSignatureInvalid, remediationReSign, "the message signature is over %s:%x, not the subject %s", m.DigestAlgorithm(), m.Digest(), j.subjectDigest))
+			return with(failed(reason.SignatureInvalid, remediationReSign, "the message signature is over %s:%x, not the subject %s", m.DigestAlgorithm(), m.Digest(), j.subjectDigest))
 		}
 	default:
-		return with(failed(ReasonSignatureInvalid, remediationReSign, "the bundle holds neither a DSSE envelope nor a message signature"))
+		return with(failed(reason.SignatureInvalid, remediationReSign, "the bundle holds neither a DSSE envelope nor a message signature"))
 	}
 	vc, err := b.VerificationContent()
 	if err != nil {
-		return with(failed(ReasonSignatureInvalid, remediationReSign, "the bundle's verification material cannot be read: %v", err))
+		return with(failed(reason.SignatureInvalid, remediationReSign, "the bundle's verification material cannot be read: %v", err))
 	}
 	art := artifact{digest: j.subject}
 	if len(j.pol.keys) > 0 {
 		if vc.Certificate() != nil {
-			return with(failed(ReasonSignatureUntrusted, remediationUntrusted, "the bundle is signed with a certificate, and trust policy %q trusts keys only", j.pol.name))
+			return with(failed(reason.SignatureUntrusted, remediationUntrusted, "the bundle is signed with a certificate, and trust policy %q trusts keys only", j.pol.name))
 		}
 		return with(j.withKeys(art, func(k *trustedKey) verify.SignedEntity { return &bundleKeyEntity{Bundle: &b, key: k} }))
 	}
 	if vc.Certificate() == nil {
-		return with(failed(ReasonSignatureUntrusted, remediationUntrusted, "the bundle is signed with a key, and trust policy %q trusts keyless identities only", j.pol.name))
+		return with(failed(reason.SignatureUntrusted, remediationUntrusted, "the bundle is signed with a key, and trust policy %q trusts keyless identities only", j.pol.name))
 	}
 	return with(j.keyless(art, &b))
 }
@@ -447,7 +385,7 @@ func (j *judge) withKeys(art artifact, entity func(*trustedKey) verify.SignedEnt
 		e := entity(k)
 		res, o := j.check(tm, e, art, nil)
 		if o == nil {
-			out := &outcome{verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			out := &outcome{verdict: plugin.VerdictVerified, reason: reason.Verified,
 				message: fmt.Sprintf("signed by key %q (%s) of trust policy %q", k.name, k.keyType, j.pol.name),
 				details: map[string]any{"key": k.name, "keyFingerprint": k.fingerprint, "keyType": k.keyType}}
 			j.evidence(out, res, e)
@@ -459,7 +397,7 @@ func (j *judge) withKeys(art artifact, entity func(*trustedKey) verify.SignedEnt
 			return &o.outcome
 		}
 	}
-	return failed(ReasonSignatureUntrusted, remediationUntrusted,
+	return failed(reason.SignatureUntrusted, remediationUntrusted,
 		"the signature verifies with none of trust policy %q's keys (%s): it was made with another key, or the signed payload was altered", j.pol.name, strings.Join(names, ", "))
 }
 
@@ -470,7 +408,7 @@ func (j *judge) keyless(art artifact, e verify.SignedEntity) *outcome {
 	if o != nil {
 		return &o.outcome
 	}
-	out := &outcome{verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{}}
+	out := &outcome{verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{}}
 	if c := res.Signature; c != nil && c.Certificate != nil {
 		out.details["subject"] = c.Certificate.SubjectAlternativeName
 		out.details["issuer"] = c.Certificate.Issuer
@@ -526,7 +464,7 @@ func (j *judge) check(tm root.TrustedMaterial, e verify.SignedEntity, art artifa
 	keyless := ids != nil
 	v, err := verify.NewVerifier(tm, j.pol.verifierOptions(keyless)...)
 	if err != nil {
-		return nil, &failure{outcome: outcome{verdict: plugin.VerdictInconclusive, reason: ReasonConfigInvalid, remediation: remediationConfigInvalid, message: "sigstore verifier cannot be built: " + err.Error()}, err: err}
+		return nil, &failure{outcome: outcome{verdict: plugin.VerdictInconclusive, reason: reason.ConfigInvalid, remediation: remediationConfigInvalid, message: "sigstore verifier cannot be built: " + err.Error()}, err: err}
 	}
 	var opts []verify.PolicyOption
 	if keyless {
@@ -540,31 +478,31 @@ func (j *judge) check(tm root.TrustedMaterial, e verify.SignedEntity, art artifa
 	if verr == nil {
 		return res, nil
 	}
-	fail := func(reason, remediation, format string, args ...any) *failure {
-		return &failure{outcome: *failed(reason, remediation, format, args...), err: verr}
+	fail := func(code reason.Code, remediation, format string, args ...any) *failure {
+		return &failure{outcome: *failed(code, remediation, format, args...), err: verr}
 	}
 	sc, err := e.SignatureContent()
 	if err != nil {
-		return nil, fail(ReasonSignatureInvalid, remediationReSign, "the signature cannot be read: %v", err)
+		return nil, fail(reason.SignatureInvalid, remediationReSign, "the signature cannot be read: %v", err)
 	}
 	vc, err := e.VerificationContent()
 	if err != nil {
-		return nil, fail(ReasonSignatureInvalid, remediationReSign, "the verification material cannot be read: %v", err)
+		return nil, fail(reason.SignatureInvalid, remediationReSign, "the verification material cannot be read: %v", err)
 	}
 	if err := art.verifySignature(sc, vc, tm); err != nil {
 		if !keyless {
-			return nil, &failure{outcome: *failed(ReasonSignatureUntrusted, remediationUntrusted, "%v", err), err: errWrongKey}
+			return nil, &failure{outcome: *failed(reason.SignatureUntrusted, remediationUntrusted, "%v", err), err: errWrongKey}
 		}
-		return nil, fail(ReasonSignatureInvalid, remediationReSign, "the signature does not match the signed content (altered payload or signature): %v", err)
+		return nil, fail(reason.SignatureInvalid, remediationReSign, "the signature does not match the signed content (altered payload or signature): %v", err)
 	}
 	var logTimes []verify.TimestampVerificationResult
 	if j.pol.tlog {
 		ts, err := verify.VerifyTlogEntry(e, tm, 1, true)
 		if err != nil {
-			return nil, fail(ReasonSignatureUntrusted, remediationTlog, "no transparency log entry verified against the trusted root: %v", err)
+			return nil, fail(reason.SignatureUntrusted, remediationTlog, "no transparency log entry verified against the trusted root: %v", err)
 		}
 		if len(ts) == 0 {
-			return nil, fail(ReasonSignatureUntrusted, remediationTlog, "no transparency log entry of the signature is signed by a log of the trusted root")
+			return nil, fail(reason.SignatureUntrusted, remediationTlog, "no transparency log entry of the signature is signed by a log of the trusted root")
 		}
 		for _, t := range ts {
 			logTimes = append(logTimes, verify.TimestampVerificationResult{Type: "Tlog", URI: t.URI, Timestamp: t.Time})
@@ -572,23 +510,23 @@ func (j *judge) check(tm root.TrustedMaterial, e verify.SignedEntity, art artifa
 	}
 	observed, err := v.VerifyObserverTimestamps(e, logTimes)
 	if err != nil {
-		return nil, fail(ReasonTimestampInvalid, remediationTimestamp, "the signature's timestamps do not satisfy trust policy %q: %v", j.pol.name, err)
+		return nil, fail(reason.TimestampInvalid, remediationTimestamp, "the signature's timestamps do not satisfy trust policy %q: %v", j.pol.name, err)
 	}
 	if keyless {
 		leaf := vc.Certificate()
 		for _, ts := range observed {
 			if ts.Timestamp.Before(leaf.NotBefore) || ts.Timestamp.After(leaf.NotAfter) {
-				return nil, fail(ReasonCertificateExpired, "Re-sign: the signature was not made while its certificate was valid.",
+				return nil, fail(reason.CertificateExpired, "Re-sign: the signature was not made while its certificate was valid.",
 					"the signature was observed at %s (%s), outside its certificate's validity (%s to %s)", ts.Timestamp.UTC().Format(timeLayout), ts.Type, leaf.NotBefore.UTC().Format(timeLayout), leaf.NotAfter.UTC().Format(timeLayout))
 			}
 			c, err := verify.VerifyLeafCertificate(ts.Timestamp, leaf, tm)
 			if err != nil {
-				return nil, fail(ReasonSignatureUntrusted, "Sign with a certificate from a certificate authority of the trusted root, or add that CA to the trusted root.",
+				return nil, fail(reason.SignatureUntrusted, "Sign with a certificate from a certificate authority of the trusted root, or add that CA to the trusted root.",
 					"the signing certificate (issuer %q) does not chain to a certificate authority of the trusted root: %v", leaf.Issuer.String(), err)
 			}
 			if j.pol.sct {
 				if err := verify.VerifySignedCertificateTimestamp(c, 1, tm); err != nil {
-					return nil, fail(ReasonSignatureUntrusted, "Use certificates with an SCT from a CT log of the trusted root, or set sct: skip.",
+					return nil, fail(reason.SignatureUntrusted, "Use certificates with an SCT from a CT log of the trusted root, or set sct: skip.",
 						"the signing certificate has no signed certificate timestamp from a CT log of the trusted root: %v", err)
 				}
 			}
@@ -598,10 +536,10 @@ func (j *judge) check(tm root.TrustedMaterial, e verify.SignedEntity, art artifa
 			if s, err := certificate.SummarizeCertificate(leaf); err == nil {
 				san, iss = s.SubjectAlternativeName, s.Issuer
 			}
-			f := fail(ReasonIdentityMismatch, remediationIdentity, "the certificate's identity %s (issuer %s) is none of trust policy %q's identities (%s)", san, iss, j.pol.name, strings.Join(j.pol.identityText, "; "))
+			f := fail(reason.IdentityMismatch, remediationIdentity, "the certificate's identity %s (issuer %s) is none of trust policy %q's identities (%s)", san, iss, j.pol.name, strings.Join(j.pol.identityText, "; "))
 			f.details = map[string]any{"subject": san, "issuer": iss}
 			return nil, f
 		}
 	}
-	return nil, fail(ReasonVerificationFailed, "Inspect the message; sigstore-go refused the signature.", "verification failed: %v", verr)
+	return nil, fail(reason.VerificationFailed, "Inspect the message; sigstore-go refused the signature.", "verification failed: %v", verr)
 }

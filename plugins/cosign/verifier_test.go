@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +12,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/cosigntest"
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 const testRepo = "localhost:5000/app"
@@ -43,7 +44,7 @@ func TestVerify(t *testing.T) {
 	tests := map[string]struct {
 		request func(t *testing.T) *plugin.VerifyRequest
 		verdict plugin.Verdict
-		reason  string
+		reason  reason.Code
 		details map[string]any
 		check   func(t *testing.T, resp *plugin.VerifyResponse)
 	}{
@@ -52,7 +53,7 @@ func TestVerify(t *testing.T) {
 				e, k := newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"key": "key0", "keyType": "ecdsa-P-256", "signatureFormat": "simplesigning", "trustPolicy": cosigntest.DefaultPolicyName, "tlogVerified": false},
 		},
 		"a classic signature by a trusted RSA key is verified": {
@@ -60,35 +61,35 @@ func TestVerify(t *testing.T) {
 				e, k := newEnv(t), cosigntest.MustKey(t, cosigntest.RSA)
 				return e.classic(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"keyType": "rsa-2048"},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"keyType": "rsa-2048"},
 		},
 		"a classic signature by a trusted Ed25519 key is verified": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, k := newEnv(t), cosigntest.MustKey(t, cosigntest.Ed25519)
 				return e.classic(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"keyType": "ed25519"},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"keyType": "ed25519"},
 		},
 		"the second of two trusted keys verifies and is named": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, k1, k2 := newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(cosigntest.KeyParams(testRepo, k1, k2), cosigntest.MustSignClassic(t, k2, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"key": "key1"},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"key": "key1"},
 		},
 		"a signature by an untrusted key fails as untrusted": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, k, other := newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignClassic(t, other, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"a signature for another image fails as invalid": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, other, k := newEnv(t), newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignClassic(t, k, other.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				if !strings.Contains(resp.Message, "not for the subject") {
 					t.Errorf("message %q does not say the signature is for another image", resp.Message)
@@ -100,14 +101,14 @@ func TestVerify(t *testing.T) {
 				e, k := newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{Payload: []byte("{not json")}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a keyless classic signature with a Rekor bundle is verified": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"subject": cosigntest.DefaultIdentity, "issuer": cosigntest.DefaultIssuer, "tlogVerified": true, "timestampVerified": false},
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				if _, ok := resp.Details["integratedTime"].(string); !ok {
@@ -122,7 +123,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicies[0].Timestamps = 1
 				return e.classic(p, s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"timestampVerified": true},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"timestampVerified": true},
 		},
 		"a keyless signature without a timestamp fails a timestamps threshold": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -131,14 +132,14 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicies[0].Timestamps = 1
 				return e.classic(p, s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{WithoutTimestamp: true}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonTimestampInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.TimestampInvalid,
 		},
 		"a keyless signature without a Rekor bundle fails when the log is required": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{WithoutTlog: true}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"a keyless signature without a Rekor bundle is verified by its timestamp when the log is skipped": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -147,21 +148,21 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicies[0].Tlog, p.TrustPolicies[0].Timestamps = "skip", 1
 				return e.classic(p, s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{WithoutTlog: true}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"tlogVerified": false, "timestampVerified": true},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"tlogVerified": false, "timestampVerified": true},
 		},
 		"a keyless signature by another identity fails as an identity mismatch": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{Identity: "mallory@assay.test"}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonIdentityMismatch, details: map[string]any{"subject": "mallory@assay.test"},
+			verdict: plugin.VerdictFailed, reason: reason.IdentityMismatch, details: map[string]any{"subject": "mallory@assay.test"},
 		},
 		"a keyless signature from another issuer fails as an identity mismatch": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{Issuer: "https://evil.example"}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonIdentityMismatch,
+			verdict: plugin.VerdictFailed, reason: reason.IdentityMismatch,
 		},
 		"a regular expression identity matches": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -170,14 +171,14 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicies[0].Keyless.Identities = []cosigntest.Identity{{IssuerRegExp: `^https://issuer\.assay\.test$`, SubjectRegExp: `^.*@assay\.test$`}}
 				return e.classic(p, s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{Identity: "ci@assay.test"}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"subject": "ci@assay.test"},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"subject": "ci@assay.test"},
 		},
 		"a keyless signature from another Sigstore fails as untrusted": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s, other := newEnv(t), cosigntest.MustSigstore(t), cosigntest.MustSigstore(t)
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), other.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"a keyless signature from another Fulcio with the log skipped fails as untrusted": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -189,7 +190,7 @@ func TestVerify(t *testing.T) {
 				l.Timestamp = good.Timestamp // a trusted TSA, an untrusted CA
 				return e.classic(p, l)
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonTimestampInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.TimestampInvalid,
 		},
 		"a keyless signature whose certificate lacks an SCT fails when SCTs are required": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -198,7 +199,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicies[0].SCT = "require"
 				return e.classic(p, s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"a tampered keyless payload fails as invalid": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -207,21 +208,21 @@ func TestVerify(t *testing.T) {
 				l.Payload = []byte(strings.Replace(string(l.Payload), `"optional":null`, `"optional":{"tampered":"yes"}`, 1))
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), l)
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a keyless signature checked against a key policy fails as untrusted": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s, k := newEnv(t), cosigntest.MustSigstore(t), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(cosigntest.KeyParams(testRepo, k), s.MustSignClassic(t, e.subject, cosigntest.KeylessOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"a key signature checked against a keyless policy fails as untrusted": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s, k := newEnv(t), cosigntest.MustSigstore(t), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"one valid layer among bad ones verifies the manifest and every layer is listed": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -230,7 +231,7 @@ func TestVerify(t *testing.T) {
 					cosigntest.MustSignClassic(t, other, e.subject, cosigntest.SignOptions{}),
 					cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				list, ok := resp.Details["signatures"].([]any)
 				if !ok || len(list) != 2 {
@@ -251,7 +252,7 @@ func TestVerify(t *testing.T) {
 				req.Blobs[0].Descriptor.Annotations[cosigntest.AnnotationSignature] = "!!!"
 				return req
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a malformed Rekor bundle fails as invalid when the log is required": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -260,14 +261,14 @@ func TestVerify(t *testing.T) {
 				l.RekorBundle = []byte(`{"SignedEntryTimestamp":"AAAA","Payload":{"body":"` + base64.StdEncoding.EncodeToString([]byte("{}")) + `","integratedTime":1,"logIndex":0,"logID":"00"}}`)
 				return e.classic(s.MustKeylessParams(t, testRepo, "", ""), l)
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a keyless v0.3 bundle with a DSSE statement is verified": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.bundle(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignBundle(t, e.subject, cosigntest.BundleOptions{Repository: testRepo}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"signatureFormat": "bundle", "bundleContent": "dsse-envelope", "predicateType": cosigntest.SignPredicateType, "subject": cosigntest.DefaultIdentity, "tlogVerified": true, "timestampVerified": false},
 		},
 		"a keyless v0.3 bundle with a message signature is verified": {
@@ -275,56 +276,56 @@ func TestVerify(t *testing.T) {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.bundle(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignBundle(t, e.subject, cosigntest.BundleOptions{MessageSignature: true, Manifest: e.manifest}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"bundleContent": "message-signature"},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"bundleContent": "message-signature"},
 		},
 		"a key-signed v0.3 bundle is verified": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, k := newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.bundle(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignBundleWithKey(t, k, e.subject, cosigntest.BundleOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"key": "key0", "bundleContent": "dsse-envelope"},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"key": "key0", "bundleContent": "dsse-envelope"},
 		},
 		"a key-signed v0.3 bundle by another key fails as untrusted": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, k, other := newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.bundle(cosigntest.KeyParams(testRepo, k), cosigntest.MustSignBundleWithKey(t, other, e.subject, cosigntest.BundleOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"a bundle whose statement names another image fails as invalid": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, other, s := newEnv(t), newEnv(t), cosigntest.MustSigstore(t)
 				return e.bundle(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignBundle(t, e.subject, cosigntest.BundleOptions{Statement: cosigntest.Statement(testRepo, other.subject, "")}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a bundle holding an attestation of another predicate type is not a signature": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.bundle(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignBundle(t, e.subject, cosigntest.BundleOptions{PredicateType: "https://slsa.dev/provenance/v1"}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, details: map[string]any{"predicateType": "https://slsa.dev/provenance/v1"},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, details: map[string]any{"predicateType": "https://slsa.dev/provenance/v1"},
 		},
 		"a bundle by another identity fails as an identity mismatch": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.bundle(s.MustKeylessParams(t, testRepo, "", ""), s.MustSignBundle(t, e.subject, cosigntest.BundleOptions{Identity: "mallory@assay.test"}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonIdentityMismatch,
+			verdict: plugin.VerdictFailed, reason: reason.IdentityMismatch,
 		},
 		"a layer that is not a bundle fails as invalid": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, s := newEnv(t), cosigntest.MustSigstore(t)
 				return e.bundle(s.MustKeylessParams(t, testRepo, "", ""), &cosigntest.Bundle{JSON: []byte(`{"mediaType": "nope"}`), Content: "dsse-envelope"})
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a repository no scope covers is inconclusive with NO_TRUST_POLICY": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e, k := newEnv(t), cosigntest.MustKey(t, cosigntest.ECDSA)
 				return e.classic(cosigntest.KeyParams("localhost:5000/other", k), cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictInconclusive, reason: ReasonNoTrustPolicy, details: map[string]any{"repository": testRepo},
+			verdict: plugin.VerdictInconclusive, reason: reason.NoTrustPolicy, details: map[string]any{"repository": testRepo},
 		},
 		"the most specific scope wins": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -337,7 +338,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicies = append(p.TrustPolicies, wide, exact)
 				return e.classic(p, cosigntest.MustSignClassic(t, k, e.subject, cosigntest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified, details: map[string]any{"trustPolicy": "exact"},
+			verdict: plugin.VerdictVerified, reason: reason.Verified, details: map[string]any{"trustPolicy": "exact"},
 		},
 		"invalid parameters are inconclusive with CONFIG_INVALID": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -346,7 +347,7 @@ func TestVerify(t *testing.T) {
 				req.Config = []byte(`{"trustPolicies": [{"name": "p", "scopes": ["*"], "keyz": []}]}`)
 				return req
 			},
-			verdict: plugin.VerdictInconclusive, reason: ReasonConfigInvalid,
+			verdict: plugin.VerdictInconclusive, reason: reason.ConfigInvalid,
 		},
 	}
 	v := NewVerifier(Options{})
@@ -378,22 +379,6 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func TestVerifyRejectsRequestsThatCannotBeEvaluated(t *testing.T) {
-	v := NewVerifier(Options{})
-	e := newEnv(t)
-	for name, req := range map[string]*plugin.VerifyRequest{
-		"nil request":       nil,
-		"no subject digest": {Repository: testRepo},
-		"no repository":     {Subject: e.subject},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, err := v.Verify(context.Background(), req); !errors.Is(err, ErrInvalidRequest) {
-				t.Fatalf("err = %v, want ErrInvalidRequest", err)
-			}
-		})
-	}
-}
-
 func TestMetadataNamesBothArtifactTypesAndNoNetwork(t *testing.T) {
 	m, err := NewVerifier(Options{Version: "v1"}).Metadata(context.Background())
 	if err != nil {
@@ -401,5 +386,8 @@ func TestMetadataNamesBothArtifactTypesAndNoNetwork(t *testing.T) {
 	}
 	if m.Name != Name || m.Version != "v1" || len(m.ArtifactTypes) != 2 || len(m.Capabilities) != 0 {
 		t.Fatalf("metadata = %+v", m)
+	}
+	if want := []string{"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.dev.sigstore.bundle.v0.3+json"}; !slices.Equal(m.SignatureTypes, want) {
+		t.Errorf("signature types = %q, want the classic signature and the Sigstore bundle %q", m.SignatureTypes, want)
 	}
 }

@@ -341,15 +341,15 @@ func TestConfigIsCachedByItsBytes(t *testing.T) {
 	root := notationtest.MustCA(t, notationtest.CAOptions{})
 	raw := notationtest.MustJSON(t, notationtest.NewParams(testRepo, root, nil))
 	v := NewVerifier(Options{MaxConfigs: 2})
-	first := v.config(raw)
-	if again := v.config(append([]byte(nil), raw...)); again != first {
+	first := v.configs.Get(raw)
+	if again := v.configs.Get(append([]byte(nil), raw...)); again != first {
 		t.Fatal("the same bytes were parsed twice")
 	}
 	other := notationtest.MustJSON(t, notationtest.NewParams("localhost:5000/other", root, nil))
 	third := notationtest.MustJSON(t, notationtest.NewParams("localhost:5000/third", root, nil))
-	v.config(other)
-	v.config(third)
-	if again := v.config(raw); again == first {
+	v.configs.Get(other)
+	v.configs.Get(third)
+	if again := v.configs.Get(raw); again == first {
 		t.Fatal("the oldest configuration was not evicted past MaxConfigs")
 	}
 }

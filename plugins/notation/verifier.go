@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/notaryproject/notation-core-go/signature"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/plugin/params"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -33,24 +32,7 @@ const Name = "notation"
 // verifies.
 const ArtifactType = "application/vnd.cncf.notary.signature"
 
-// Reason codes, the values of Assay's closed set (docs/reasons.md). A plugin
-// does not import the host's report package, so they are repeated here.
 const (
-	ReasonVerified           = "VERIFIED"
-	ReasonSignatureInvalid   = "SIGNATURE_INVALID"
-	ReasonSignatureUntrusted = "SIGNATURE_UNTRUSTED"
-	ReasonIdentityMismatch   = "IDENTITY_MISMATCH"
-	ReasonCertificateExpired = "CERTIFICATE_EXPIRED"
-	ReasonCertificateRevoked = "CERTIFICATE_REVOKED"
-	ReasonSignatureExpired   = "SIGNATURE_EXPIRED"
-	ReasonTimestampInvalid   = "TIMESTAMP_INVALID"
-	ReasonNoTrustPolicy      = "NO_TRUST_POLICY"
-	ReasonVerificationFailed = "VERIFICATION_FAILED"
-	ReasonConfigInvalid      = "CONFIG_INVALID"
-)
-
-const (
-	defaultMaxConfigs      = 16
 	defaultCRLCacheSize    = 256
 	detailsTimeLayout      = time.RFC3339
 	tsaStorePrefix         = string(truststore.TypeTSA) + ":"
@@ -68,18 +50,14 @@ const (
 	remediationSignatureExpired = "Re-sign the image; the signature has passed its expiry."
 )
 
-// ErrInvalidRequest is returned by Verify for a request that cannot be
-// evaluated at all (no subject digest, no repository). The host reports it
-// as inconclusive.
-var ErrInvalidRequest = errors.New("invalid verify request")
-
 // Options configures NewVerifier.
 type Options struct {
 	// Version is the plugin version reported by Metadata. If empty, the
 	// main module's version from the build info is used, or "devel".
 	Version string
 	// MaxConfigs is how many parsed configurations are kept (each keyed by
-	// the sha256 of its bytes). If <= 0, a default (currently 16) is used.
+	// the sha256 of its bytes). If <= 0, plugin.DefaultConfigCacheSize
+	// (currently 16) is used.
 	MaxConfigs int
 	// CRLCacheSize is how many CRLs the shared "memory" CRL cache keeps.
 	// If <= 0, a default (currently 256) is used.
@@ -94,34 +72,22 @@ type Options struct {
 // with notation-go against a trust policy and in-memory trust stores. It
 // implements plugin.Verifier and is safe for concurrent use.
 type Verifier struct {
-	version    string
-	maxConfigs int
-	now        func() time.Time
-	crlCache   *memoryCRLCache
-
-	mu      sync.Mutex
-	configs map[[sha256.Size]byte]*config
-	order   [][sha256.Size]byte // insertion order, oldest first
+	version  string
+	now      func() time.Time
+	crlCache *memoryCRLCache
+	configs  *plugin.ConfigCache[*config]
 }
 
 var _ plugin.Verifier = (*Verifier)(nil)
 
 // NewVerifier returns a Verifier with opts' defaults applied.
 func NewVerifier(opts Options) *Verifier {
-	v := &Verifier{
-		version:    opts.Version,
-		maxConfigs: opts.MaxConfigs,
-		now:        opts.Now,
-		configs:    make(map[[sha256.Size]byte]*config),
-	}
+	v := &Verifier{version: opts.Version, now: opts.Now}
 	if v.version == "" {
 		v.version = "devel"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.version = bi.Main.Version
 		}
-	}
-	if v.maxConfigs <= 0 {
-		v.maxConfigs = defaultMaxConfigs
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -131,85 +97,41 @@ func NewVerifier(opts Options) *Verifier {
 		size = defaultCRLCacheSize
 	}
 	v.crlCache = newMemoryCRLCache(size)
+	v.configs = plugin.NewConfigCache(opts.MaxConfigs, func(raw []byte) *config { return parseConfig(raw, v.crlCache) })
 	return v
 }
 
 // Metadata describes the plugin. It declares plugin.CapabilityNetwork: the
-// plugin fetches CRLs and asks OCSP responders itself.
+// plugin fetches CRLs and asks OCSP responders itself. Its one artifact
+// type is a signature.
 func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 	return plugin.Metadata{
-		Name:          Name,
-		Version:       v.version,
-		ArtifactTypes: []string{ArtifactType},
-		Capabilities:  []string{plugin.CapabilityNetwork},
+		Name:           Name,
+		Version:        v.version,
+		ArtifactTypes:  []string{ArtifactType},
+		Capabilities:   []string{plugin.CapabilityNetwork},
+		SignatureTypes: []string{ArtifactType},
 	}, nil
 }
 
 // ValidateConfig decodes and checks parameters and returns every problem
 // found as a diagnostic naming its field. It never returns an error.
 func (v *Verifier) ValidateConfig(_ context.Context, raw []byte) ([]plugin.Diagnostic, error) {
-	return append([]plugin.Diagnostic(nil), v.config(raw).diags...), nil
-}
-
-// config returns the parsed configuration for raw, from the cache when the
-// same bytes were seen and no trust store file changed since.
-func (v *Verifier) config(raw []byte) *config {
-	key := sha256.Sum256(raw)
-	v.mu.Lock()
-	c, ok := v.configs[key]
-	v.mu.Unlock()
-	if ok && !c.stale() {
-		return c
-	}
-	c = parseConfig(raw, v.crlCache)
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.configs[key]; !ok {
-		if len(v.order) >= v.maxConfigs {
-			delete(v.configs, v.order[0])
-			v.order = v.order[1:]
-		}
-		v.order = append(v.order, key)
-	}
-	v.configs[key] = c
-	return c
+	return append([]plugin.Diagnostic(nil), v.configs.Get(raw).diags...), nil
 }
 
 // Verify verifies the signature envelope carried by req against the
 // subject. A signature that is bad, untrusted, expired or revoked is a
 // VerdictFailed response; a configuration problem, a trust policy that does
 // not cover the repository, or a revocation status that could not be
-// determined is VerdictInconclusive. Verify returns an error (wrapping
-// ErrInvalidRequest) only for a request without a subject digest or
-// repository.
-func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp *plugin.VerifyResponse, err error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	if err := req.Subject.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: subject digest: %v", ErrInvalidRequest, err)
-	}
-	if req.Repository == "" {
-		return nil, fmt.Errorf("%w: empty repository", ErrInvalidRequest)
-	}
-	defer func() {
-		// The envelope bytes are untrusted input to parsers in notation
-		// libraries; a panic there must not take the plugin down.
-		if r := recover(); r != nil {
-			resp = &plugin.VerifyResponse{
-				Verdict:     plugin.VerdictInconclusive,
-				Reason:      ReasonVerificationFailed,
-				Message:     fmt.Sprintf("notation verification panicked: %v", r),
-				Remediation: "Report this to the Assay maintainers with the signature; the plugin could not evaluate it.",
-			}
-			err = nil
-		}
-	}()
-
-	cfg := v.config(req.Config)
+// determined is VerdictInconclusive. It never returns an error. Serve
+// has validated req (subject digest, repository, config) and recovers a
+// panic in notation's parsers of the untrusted envelope, which the host
+// reports as inconclusive.
+func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
+	cfg := v.configs.Get(req.Config)
 	if d := cfg.invalid(); d != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: remediationConfigInvalid}, nil
 	}
 
 	ref := req.Repository + "@" + req.Subject.Digest.String()
@@ -217,7 +139,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 	if err != nil {
 		return &plugin.VerifyResponse{
 			Verdict:     plugin.VerdictInconclusive,
-			Reason:      ReasonNoTrustPolicy,
+			Reason:      reason.NoTrustPolicy,
 			Message:     fmt.Sprintf("no trust policy applies to repository %q: %v", req.Repository, err),
 			Remediation: remediationNoTrustPolicy,
 			Details:     map[string]any{"repository": req.Repository},
@@ -247,7 +169,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 		RevocationTimestampingValidator: j.timestamp,
 	})
 	if err != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: "notation verifier cannot be built: " + err.Error(), Remediation: remediationConfigInvalid, Details: j.details}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: "notation verifier cannot be built: " + err.Error(), Remediation: remediationConfigInvalid, Details: j.details}, nil
 	}
 	outcome, verr := nv.Verify(ctx, req.Subject, blob.Data, notation.VerifierVerifyOptions{
 		ArtifactReference:  ref,
@@ -261,7 +183,7 @@ func (v *Verifier) Verify(ctx context.Context, req *plugin.VerifyRequest) (resp 
 // returned when the request's blobs cannot be a notation signature.
 func signatureBlob(req *plugin.VerifyRequest) (plugin.Blob, *plugin.VerifyResponse) {
 	fail := func(msg string) *plugin.VerifyResponse {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: ReasonSignatureInvalid, Message: msg, Remediation: remediationReSign}
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: reason.SignatureInvalid, Message: msg, Remediation: remediationReSign}
 	}
 	if len(req.Blobs) != 1 {
 		return plugin.Blob{}, fail(fmt.Sprintf("a notation signature manifest has exactly one layer (the envelope), this one has %d", len(req.Blobs)))
@@ -307,14 +229,14 @@ func (j *judge) decide(ctx context.Context, o *notation.VerificationOutcome, ver
 		return j.verified(o)
 	}
 	if ctx.Err() != nil {
-		return j.inconclusive(ReasonVerificationFailed, fmt.Sprintf("verification did not finish before the request ended (%v): %v", ctx.Err(), verr), remediationRetry)
+		return j.inconclusive(reason.VerificationFailed, fmt.Sprintf("verification did not finish before the request ended (%v): %v", ctx.Err(), verr), remediationRetry)
 	}
 	var noPolicy notation.NoApplicableTrustPolicyError
 	if errors.As(verr, &noPolicy) {
-		return j.inconclusive(ReasonNoTrustPolicy, noPolicy.Error(), remediationNoTrustPolicy)
+		return j.inconclusive(reason.NoTrustPolicy, noPolicy.Error(), remediationNoTrustPolicy)
 	}
 	if o == nil {
-		return j.inconclusive(ReasonVerificationFailed, "notation could not verify the signature: "+verr.Error(), "Inspect the message; the plugin could not evaluate the signature.")
+		return j.inconclusive(reason.VerificationFailed, "notation could not verify the signature: "+verr.Error(), "Inspect the message; the plugin could not evaluate the signature.")
 	}
 	var failed *notation.ValidationResult
 	for _, r := range o.VerificationResults {
@@ -331,13 +253,13 @@ func (j *judge) decide(ctx context.Context, o *notation.VerificationOutcome, ver
 	case trustpolicy.TypeAuthenticity:
 		return j.authenticityFailure(failed.Error)
 	case trustpolicy.TypeExpiry:
-		return j.failed(ReasonSignatureExpired, "the signature has expired: "+failed.Error.Error(), remediationSignatureExpired)
+		return j.failed(reason.SignatureExpired, "the signature has expired: "+failed.Error.Error(), remediationSignatureExpired)
 	case trustpolicy.TypeAuthenticTimestamp:
 		return j.timestampFailure(o, failed.Error)
 	case trustpolicy.TypeRevocation:
 		return j.revocationFailure(failed.Error)
 	default:
-		return j.failed(ReasonVerificationFailed, fmt.Sprintf("%s check failed: %v", failed.Type, failed.Error), "Inspect the message and the verifier's details.")
+		return j.failed(reason.VerificationFailed, fmt.Sprintf("%s check failed: %v", failed.Type, failed.Error), "Inspect the message and the verifier's details.")
 	}
 }
 
@@ -346,7 +268,7 @@ func (j *judge) verified(o *notation.VerificationOutcome) *plugin.VerifyResponse
 		j.details["warnings"] = []any{"signature verification skipped: trust policy level is skip"}
 		return &plugin.VerifyResponse{
 			Verdict: plugin.VerdictVerified,
-			Reason:  ReasonVerified,
+			Reason:  reason.Verified,
 			Message: fmt.Sprintf("signature not verified: trust policy %q has level skip", j.policy.Name),
 			Details: j.details,
 		}
@@ -371,7 +293,7 @@ func (j *judge) verified(o *notation.VerificationOutcome) *plugin.VerifyResponse
 			msg += ", ..."
 		}
 	}
-	return &plugin.VerifyResponse{Verdict: plugin.VerdictVerified, Reason: ReasonVerified, Message: msg, Details: j.details}
+	return &plugin.VerifyResponse{Verdict: plugin.VerdictVerified, Reason: reason.Verified, Message: msg, Details: j.details}
 }
 
 // timestampVerified reports whether notation-go verified the timestamp
@@ -406,28 +328,28 @@ func (j *judge) outsideChecks(o *notation.VerificationOutcome, verr error) *plug
 			TargetArtifact ocispec.Descriptor `json:"targetArtifact"`
 		}
 		if err := json.Unmarshal(o.EnvelopeContent.Payload.Content, &payload); err != nil {
-			return j.failed(ReasonSignatureInvalid, "the signature payload is not a Notary Project payload: "+err.Error(), remediationReSign)
+			return j.failed(reason.SignatureInvalid, "the signature payload is not a Notary Project payload: "+err.Error(), remediationReSign)
 		}
 		t := payload.TargetArtifact
 		if t.Digest != j.subject.Digest || t.MediaType != j.subject.MediaType || t.Size != j.subject.Size {
 			j.details["signedDigest"] = t.Digest.String()
-			return j.failed(ReasonSignatureInvalid, fmt.Sprintf("the signature is for %s (%s, %d bytes), not for the subject %s (%s, %d bytes)",
+			return j.failed(reason.SignatureInvalid, fmt.Sprintf("the signature is for %s (%s, %d bytes), not for the subject %s (%s, %d bytes)",
 				t.Digest, t.MediaType, t.Size, j.subject.Digest, j.subject.MediaType, j.subject.Size), remediationReSign)
 		}
 	}
 	var inconclusive notation.VerificationInconclusiveError
 	if errors.As(verr, &inconclusive) {
-		return j.inconclusive(ReasonVerificationFailed, "notation could not evaluate the signature: "+verr.Error(), "The signature may require a notation verification plugin, which Assay does not run; inspect the message.")
+		return j.inconclusive(reason.VerificationFailed, "notation could not evaluate the signature: "+verr.Error(), "The signature may require a notation verification plugin, which Assay does not run; inspect the message.")
 	}
-	return j.failed(ReasonVerificationFailed, "signature verification failed: "+verr.Error(), "Inspect the message and the verifier's details.")
+	return j.failed(reason.VerificationFailed, "signature verification failed: "+verr.Error(), "Inspect the message and the verifier's details.")
 }
 
 func (j *judge) integrityFailure(err error) *plugin.VerifyResponse {
 	var inconclusive notation.VerificationInconclusiveError
 	if errors.As(err, &inconclusive) {
-		return j.inconclusive(ReasonVerificationFailed, "the signature envelope could not be checked: "+err.Error(), "Inspect the message; the envelope uses something notation cannot evaluate.")
+		return j.inconclusive(reason.VerificationFailed, "the signature envelope could not be checked: "+err.Error(), "Inspect the message; the envelope uses something notation cannot evaluate.")
 	}
-	return j.failed(ReasonSignatureInvalid, "the signature envelope is malformed or altered: "+err.Error(), remediationReSign)
+	return j.failed(reason.SignatureInvalid, "the signature envelope is malformed or altered: "+err.Error(), remediationReSign)
 }
 
 func (j *judge) authenticityFailure(err error) *plugin.VerifyResponse {
@@ -440,22 +362,22 @@ func (j *judge) authenticityFailure(err error) *plugin.VerifyResponse {
 	stores := strings.Join(j.policy.TrustStores, ", ")
 	switch {
 	case errors.As(err, &notTrusted):
-		return j.failed(ReasonSignatureUntrusted,
+		return j.failed(reason.SignatureUntrusted,
 			fmt.Sprintf("the signing certificate chain does not lead to a certificate in trust stores %s of trust policy %q", stores, j.policy.Name),
 			"Sign with a certificate issued by a trusted CA, or add the signer's root CA to the trust store.")
 	case errors.As(err, &certErr):
-		return j.failed(ReasonSignatureUntrusted,
+		return j.failed(reason.SignatureUntrusted,
 			fmt.Sprintf("trust policy %q cannot trust the signature: %v", j.policy.Name, err),
 			"Put the issuing root CA (not the signing certificate) in the trust store; notation trusts CA or self-signed certificates only.")
 	case errors.As(err, &storeErr):
-		return j.inconclusive(ReasonConfigInvalid, fmt.Sprintf("trust policy %q refers to an unusable trust store: %v", j.policy.Name, err), remediationConfigInvalid)
+		return j.inconclusive(reason.ConfigInvalid, fmt.Sprintf("trust policy %q refers to an unusable trust store: %v", j.policy.Name, err), remediationConfigInvalid)
 	case errors.As(err, &inconclusive):
-		return j.inconclusive(ReasonSignatureUntrusted,
+		return j.inconclusive(reason.SignatureUntrusted,
 			fmt.Sprintf("trust policy %q has no trust store for this signature's signing scheme (%v): %v", j.policy.Name, j.details["signingScheme"], err),
 			"Add a trust store of the matching type (ca for notary.x509, signingAuthority for notary.x509.signingAuthority) to the trust policy.")
 	default:
 		// The chain is trusted; the trusted identity check failed.
-		return j.failed(ReasonIdentityMismatch,
+		return j.failed(reason.IdentityMismatch,
 			fmt.Sprintf("signer %q is not a trusted identity of trust policy %q: %v", j.details["signerSubject"], j.policy.Name, err),
 			remediationIdentity)
 	}
@@ -466,18 +388,18 @@ func (j *judge) authenticityFailure(err error) *plugin.VerifyResponse {
 // signature was made in time, or the timestamp itself is not trustworthy.
 func (j *judge) timestampFailure(o *notation.VerificationOutcome, err error) *plugin.VerifyResponse {
 	if o.EnvelopeContent == nil {
-		return j.failed(ReasonTimestampInvalid, "timestamp check failed: "+err.Error(), "Re-sign with a timestamp from a TSA in the verifier's tsa trust store.")
+		return j.failed(reason.TimestampInvalid, "timestamp check failed: "+err.Error(), "Re-sign with a timestamp from a TSA in the verifier's tsa trust store.")
 	}
 	si := &o.EnvelopeContent.SignerInfo
 	if si.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority {
-		return j.failed(ReasonCertificateExpired, "a certificate was not valid at the authentic signing time: "+err.Error(), "Re-sign with a valid certificate.")
+		return j.failed(reason.CertificateExpired, "a certificate was not valid at the authentic signing time: "+err.Error(), "Re-sign with a valid certificate.")
 	}
 	if s := j.timestamp.state(); s.checked {
 		switch {
 		case s.revoked != "":
-			return j.failed(ReasonTimestampInvalid, fmt.Sprintf("the timestamping certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a timestamp from a TSA whose certificate is not revoked.")
+			return j.failed(reason.TimestampInvalid, fmt.Sprintf("the timestamping certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a timestamp from a TSA whose certificate is not revoked.")
 		case s.err != nil || s.unknown != "":
-			return j.inconclusive(ReasonTimestampInvalid, "the revocation status of the timestamping certificate could not be determined: "+err.Error(), remediationRetry)
+			return j.inconclusive(reason.TimestampInvalid, "the revocation status of the timestamping certificate could not be determined: "+err.Error(), remediationRetry)
 		}
 	}
 	expired, notYet := j.chainState(si.CertificateChain)
@@ -486,42 +408,42 @@ func (j *judge) timestampFailure(o *notation.VerificationOutcome, err error) *pl
 	const expiredRemedy = "Re-sign with a valid certificate, or sign with an RFC 3161 timestamp from a trusted TSA while the certificate is valid."
 	switch {
 	case notYet != nil:
-		return j.failed(ReasonVerificationFailed, fmt.Sprintf("certificate %q is not valid before %s", notYet.Subject, notYet.NotBefore.UTC().Format(detailsTimeLayout)), "Check the signer's certificate validity and the clock of the machine running Assay.")
+		return j.failed(reason.VerificationFailed, fmt.Sprintf("certificate %q is not valid before %s", notYet.Subject, notYet.NotBefore.UTC().Format(detailsTimeLayout)), "Check the signer's certificate validity and the clock of the machine running Assay.")
 	case expired == nil:
 		// Valid chain: verifyTimestamp "always" demanded a timestamp that
 		// is missing or not trustworthy.
-		return j.failed(ReasonTimestampInvalid, "the trust policy requires a trusted timestamp: "+err.Error(), timestampRemedy)
+		return j.failed(reason.TimestampInvalid, "the trust policy requires a trusted timestamp: "+err.Error(), timestampRemedy)
 	case len(token) == 0:
-		return j.failed(ReasonCertificateExpired, fmt.Sprintf("certificate %q expired on %s and the signature carries no RFC 3161 timestamp", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout)), expiredRemedy)
+		return j.failed(reason.CertificateExpired, fmt.Sprintf("certificate %q expired on %s and the signature carries no RFC 3161 timestamp", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout)), expiredRemedy)
 	case !j.policyHasTSA():
-		return j.failed(ReasonCertificateExpired, fmt.Sprintf("certificate %q expired on %s; the signature carries a timestamp but trust policy %q has no tsa trust store, so it is not considered", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout), j.policy.Name), "Add the TSA's root to a tsa trust store referenced by the trust policy, or re-sign with a valid certificate.")
+		return j.failed(reason.CertificateExpired, fmt.Sprintf("certificate %q expired on %s; the signature carries a timestamp but trust policy %q has no tsa trust store, so it is not considered", expired.Subject, expired.NotAfter.UTC().Format(detailsTimeLayout), j.policy.Name), "Add the TSA's root to a tsa trust store referenced by the trust policy, or re-sign with a valid certificate.")
 	}
 	if ts, ok := timestampOf(token, si.Signature); ok {
 		for _, c := range si.CertificateChain {
 			if ts.After(c.NotAfter) || ts.Before(c.NotBefore) {
-				return j.failed(ReasonCertificateExpired, fmt.Sprintf("the timestamp (%s) shows the signature was made outside the validity of certificate %q (%s to %s)",
+				return j.failed(reason.CertificateExpired, fmt.Sprintf("the timestamp (%s) shows the signature was made outside the validity of certificate %q (%s to %s)",
 					ts.UTC().Format(detailsTimeLayout), c.Subject, c.NotBefore.UTC().Format(detailsTimeLayout), c.NotAfter.UTC().Format(detailsTimeLayout)), expiredRemedy)
 			}
 		}
 	}
-	return j.failed(ReasonTimestampInvalid, fmt.Sprintf("certificate %q has expired and its timestamp cannot be trusted: %v", expired.Subject, err), timestampRemedy)
+	return j.failed(reason.TimestampInvalid, fmt.Sprintf("certificate %q has expired and its timestamp cannot be trusted: %v", expired.Subject, err), timestampRemedy)
 }
 
 func (j *judge) revocationFailure(err error) *plugin.VerifyResponse {
 	s := j.codeSign.state()
 	switch {
 	case s.revoked != "":
-		return j.failed(ReasonCertificateRevoked, fmt.Sprintf("certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a certificate that is not revoked.")
+		return j.failed(reason.CertificateRevoked, fmt.Sprintf("certificate %q is revoked (%s)", s.revoked, s.revokedBy), "Re-sign with a certificate that is not revoked.")
 	case s.err != nil:
-		return j.inconclusive(ReasonVerificationFailed, "the revocation status could not be checked: "+s.err.Error(), "Inspect the message; the certificate chain could not be checked for revocation.")
+		return j.inconclusive(reason.VerificationFailed, "the revocation status could not be checked: "+s.err.Error(), "Inspect the message; the certificate chain could not be checked for revocation.")
 	case s.unknown != "":
 		why := ""
 		if len(s.unknownWhy) > 0 {
 			why = ": " + strings.Join(s.unknownWhy, "; ")
 		}
-		return j.inconclusive(ReasonVerificationFailed, fmt.Sprintf("the revocation status of certificate %q could not be determined%s", s.unknown, why), remediationRetry)
+		return j.inconclusive(reason.VerificationFailed, fmt.Sprintf("the revocation status of certificate %q could not be determined%s", s.unknown, why), remediationRetry)
 	default:
-		return j.inconclusive(ReasonVerificationFailed, "the revocation check failed: "+err.Error(), remediationRetry)
+		return j.inconclusive(reason.VerificationFailed, "the revocation check failed: "+err.Error(), remediationRetry)
 	}
 }
 
@@ -583,10 +505,10 @@ func timestampOf(token, sig []byte) (time.Time, bool) {
 	return ts.Value, true
 }
 
-func (j *judge) failed(reason, msg, remediation string) *plugin.VerifyResponse {
-	return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: reason, Message: msg, Remediation: remediation, Details: j.details}
+func (j *judge) failed(code reason.Code, msg, remediation string) *plugin.VerifyResponse {
+	return &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: code, Message: msg, Remediation: remediation, Details: j.details}
 }
 
-func (j *judge) inconclusive(reason, msg, remediation string) *plugin.VerifyResponse {
-	return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason, Message: msg, Remediation: remediation, Details: j.details}
+func (j *judge) inconclusive(code reason.Code, msg, remediation string) *plugin.VerifyResponse {
+	return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: code, Message: msg, Remediation: remediation, Details: j.details}
 }

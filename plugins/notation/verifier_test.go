@@ -17,6 +17,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/notationtest"
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 const testRepo = "localhost:5000/app"
@@ -62,7 +63,7 @@ func TestVerify(t *testing.T) {
 	tests := map[string]struct {
 		request func(t *testing.T) *plugin.VerifyRequest
 		verdict plugin.Verdict
-		reason  string
+		reason  reason.Code
 		details map[string]any
 		check   func(t *testing.T, resp *plugin.VerifyResponse)
 	}{
@@ -71,7 +72,7 @@ func TestVerify(t *testing.T) {
 				e := newEnv(t, notationtest.LeafOptions{})
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{
 				"signatureMediaType": notationtest.MediaTypeJWS,
 				"signingScheme":      "notary.x509",
@@ -97,7 +98,7 @@ func TestVerify(t *testing.T) {
 				e := newEnv(t, notationtest.LeafOptions{})
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{MediaType: notationtest.MediaTypeCOSE}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"signatureMediaType": notationtest.MediaTypeCOSE},
 		},
 		"a signature through an intermediate is verified when the root is trusted": {
@@ -107,7 +108,7 @@ func TestVerify(t *testing.T) {
 				leaf := notationtest.MustLeaf(t, inter, notationtest.LeafOptions{})
 				return e.request(t, e.params(nil), notationtest.MustSign(t, leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"signerIssuer": "CN=Assay Test Intermediate CA,O=Assay Test"},
 		},
 		"a signature by an untrusted CA fails as untrusted": {
@@ -117,7 +118,7 @@ func TestVerify(t *testing.T) {
 				leaf := notationtest.MustLeaf(t, other, notationtest.LeafOptions{})
 				return e.request(t, e.params(nil), notationtest.MustSign(t, leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"a trust store holding only the leaf certificate fails as untrusted": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -126,7 +127,7 @@ func TestVerify(t *testing.T) {
 				p.TrustStores.CA[notationtest.DefaultStoreName] = notationtest.TrustStore{Certificates: []string{notationtest.PEM(e.leaf.Cert)}}
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"the same trust store holding the root as well as the leaf is still refused": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -135,14 +136,14 @@ func TestVerify(t *testing.T) {
 				p.TrustStores.CA[notationtest.DefaultStoreName] = notationtest.TrustStore{Certificates: []string{notationtest.PEM(e.root.Cert, e.leaf.Cert)}}
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureUntrusted,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureUntrusted,
 		},
 		"an expired leaf without a timestamp fails as expired": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
 				e := newEnv(t, expiredLeaf())
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{SigningTime: whileValid()}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonCertificateExpired,
+			verdict: plugin.VerdictFailed, reason: reason.CertificateExpired,
 			details: map[string]any{"certificateExpired": true},
 		},
 		"an expired leaf without a timestamp fails as expired under a policy with a tsa store too": {
@@ -151,7 +152,7 @@ func TestVerify(t *testing.T) {
 				tsa := notationtest.MustTSA(t, notationtest.TSAOptions{})
 				return e.request(t, e.params(tsa), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{SigningTime: whileValid()}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonCertificateExpired,
+			verdict: plugin.VerdictFailed, reason: reason.CertificateExpired,
 		},
 		"an expired leaf with a trusted timestamp made while it was valid is verified": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -160,7 +161,7 @@ func TestVerify(t *testing.T) {
 				tsa := notationtest.MustTSA(t, notationtest.TSAOptions{Now: func() time.Time { return at }})
 				return e.request(t, e.params(tsa), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{SigningTime: at, TSA: tsa}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"certificateExpired": true, "timestampVerified": true},
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				ts, ok := resp.Details["timestamp"].(string)
@@ -183,7 +184,7 @@ func TestVerify(t *testing.T) {
 				trusted := notationtest.MustTSA(t, notationtest.TSAOptions{})
 				return e.request(t, e.params(trusted), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{SigningTime: at, TSA: tsa}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonTimestampInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.TimestampInvalid,
 		},
 		"an expired leaf with a timestamp is not saved by a policy without a tsa store": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -192,7 +193,7 @@ func TestVerify(t *testing.T) {
 				tsa := notationtest.MustTSA(t, notationtest.TSAOptions{Now: func() time.Time { return at }})
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{SigningTime: at, TSA: tsa}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonCertificateExpired,
+			verdict: plugin.VerdictFailed, reason: reason.CertificateExpired,
 		},
 		"a timestamp made after the leaf expired does not save it": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -200,7 +201,7 @@ func TestVerify(t *testing.T) {
 				tsa := notationtest.MustTSA(t, notationtest.TSAOptions{}) // stamps the current time
 				return e.request(t, e.params(tsa), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{SigningTime: whileValid(), TSA: tsa}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonCertificateExpired,
+			verdict: plugin.VerdictFailed, reason: reason.CertificateExpired,
 		},
 		"a policy with a tsa store requires a timestamp even from a valid leaf": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -208,7 +209,7 @@ func TestVerify(t *testing.T) {
 				tsa := notationtest.MustTSA(t, notationtest.TSAOptions{})
 				return e.request(t, e.params(tsa), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonTimestampInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.TimestampInvalid,
 		},
 		"verifyTimestamp afterCertExpiry accepts a valid leaf without a timestamp": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -218,7 +219,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicyDocument.TrustPolicies[0].SignatureVerification.VerifyTimestamp = trustpolicy.OptionAfterCertExpiry
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"a timestamped signature from a valid leaf is verified with its timestamp": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -226,7 +227,7 @@ func TestVerify(t *testing.T) {
 				tsa := notationtest.MustTSA(t, notationtest.TSAOptions{})
 				return e.request(t, e.params(tsa), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{TSA: tsa, MediaType: notationtest.MediaTypeCOSE}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"timestampVerified": true},
 		},
 		"a certificate revoked in the CRL fails as revoked": {
@@ -237,7 +238,7 @@ func TestVerify(t *testing.T) {
 				crl.Revoke(e.leaf.Cert.SerialNumber)
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonCertificateRevoked,
+			verdict: plugin.VerdictFailed, reason: reason.CertificateRevoked,
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				if !strings.Contains(resp.Message, "CRL") {
 					t.Errorf("message %q does not name the CRL", resp.Message)
@@ -253,7 +254,7 @@ func TestVerify(t *testing.T) {
 				crl.Revoke(other.Cert.SerialNumber)
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"a certificate revoked by OCSP fails as revoked": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -263,7 +264,7 @@ func TestVerify(t *testing.T) {
 				responder.Revoke(e.leaf.Cert.SerialNumber)
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonCertificateRevoked,
+			verdict: plugin.VerdictFailed, reason: reason.CertificateRevoked,
 		},
 		"an unreachable CRL endpoint under enforced revocation is inconclusive": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -273,7 +274,7 @@ func TestVerify(t *testing.T) {
 				e := &env{root: root, leaf: notationtest.MustLeaf(t, root, notationtest.LeafOptions{CRLURL: crl.URL()}), subject: notationtest.MustPushImage(t, memory.New(), t.Name(), "")}
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictInconclusive, reason: ReasonVerificationFailed,
+			verdict: plugin.VerdictInconclusive, reason: reason.VerificationFailed,
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				if !strings.Contains(resp.Message, "could not be determined") {
 					t.Errorf("message %q does not say the status is unknown", resp.Message)
@@ -290,7 +291,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicyDocument.TrustPolicies[0].SignatureVerification.VerificationLevel = trustpolicy.LevelPermissive.Name
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			check: wantWarnings(1),
 		},
 		"revocation skipped by an override does not contact the CRL endpoint": {
@@ -308,7 +309,7 @@ func TestVerify(t *testing.T) {
 				})
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"tampered envelope bytes fail as an invalid signature": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -317,7 +318,7 @@ func TestVerify(t *testing.T) {
 				sig.Envelope = tamper(t, sig.Envelope)
 				return e.request(t, e.params(nil), sig)
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"tampered COSE bytes fail as an invalid signature": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -326,7 +327,7 @@ func TestVerify(t *testing.T) {
 				sig.Envelope[len(sig.Envelope)-5] ^= 0x01 // inside the signature
 				return e.request(t, e.params(nil), sig)
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a signature for a different digest than the subject fails": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -334,7 +335,7 @@ func TestVerify(t *testing.T) {
 				other := notationtest.MustPushImage(t, memory.New(), "another image", "")
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, other, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				if _, ok := resp.Details["signedDigest"].(string); !ok {
 					t.Errorf("details lack signedDigest: %v", resp.Details)
@@ -348,7 +349,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicyDocument.TrustPolicies[0].RegistryScopes = []string{"registry.example/other"}
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictInconclusive, reason: ReasonNoTrustPolicy,
+			verdict: plugin.VerdictInconclusive, reason: reason.NoTrustPolicy,
 			details: map[string]any{"repository": testRepo},
 		},
 		"a wildcard scope covers any repository": {
@@ -358,7 +359,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicyDocument.TrustPolicies[0].RegistryScopes = []string{"*"}
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"a trusted identity that is not the signer fails as an identity mismatch": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -367,7 +368,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicyDocument.TrustPolicies[0].TrustedIdentities = []string{"x509.subject: C=US, ST=WA, O=Someone Else"}
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonIdentityMismatch,
+			verdict: plugin.VerdictFailed, reason: reason.IdentityMismatch,
 		},
 		"a trusted identity naming the signer is verified": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -376,7 +377,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicyDocument.TrustPolicies[0].TrustedIdentities = []string{notationtest.SubjectIdentity(e.leaf.Cert)}
 				return e.request(t, p, notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"an untrusted CA at level audit is verified with a warning": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -386,7 +387,7 @@ func TestVerify(t *testing.T) {
 				p.TrustPolicyDocument.TrustPolicies[0].SignatureVerification.VerificationLevel = trustpolicy.LevelAudit.Name
 				return e.request(t, p, notationtest.MustSign(t, notationtest.MustLeaf(t, other, notationtest.LeafOptions{}), e.subject, notationtest.SignOptions{}))
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"verificationLevel": "audit"},
 			check:   wantWarnings(1),
 		},
@@ -400,7 +401,7 @@ func TestVerify(t *testing.T) {
 				sig.Envelope = []byte("not even an envelope")
 				return e.request(t, p, sig)
 			},
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			check: wantWarnings(1),
 		},
 		"a signature past its expiry fails as expired": {
@@ -408,7 +409,7 @@ func TestVerify(t *testing.T) {
 				e := newEnv(t, notationtest.LeafOptions{})
 				return e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{SigningTime: time.Now().Add(-2 * time.Hour), Expiry: time.Hour}))
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureExpired,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureExpired,
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				if _, ok := resp.Details["signatureExpiry"].(string); !ok {
 					t.Errorf("details lack signatureExpiry: %v", resp.Details)
@@ -422,7 +423,7 @@ func TestVerify(t *testing.T) {
 				sig.Envelope = []byte("\x00\x01garbage{")
 				return e.request(t, e.params(nil), sig)
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"garbage COSE bytes fail as an invalid signature": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -431,7 +432,7 @@ func TestVerify(t *testing.T) {
 				sig.Envelope = []byte{0xd2, 0x84, 0x40, 0xa0, 0xf6, 0x40}
 				return e.request(t, e.params(nil), sig)
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"an envelope of an unknown media type fails as an invalid signature": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -440,7 +441,7 @@ func TestVerify(t *testing.T) {
 				req.Blobs[0].Descriptor.MediaType = "application/octet-stream"
 				return req
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"envelope bytes that do not match their descriptor fail": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -449,7 +450,7 @@ func TestVerify(t *testing.T) {
 				req.Blobs[0].Data = append(bytes.Clone(req.Blobs[0].Data), ' ')
 				return req
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"a signature manifest with two layers fails": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -458,7 +459,7 @@ func TestVerify(t *testing.T) {
 				req.Blobs = append(req.Blobs, req.Blobs[0])
 				return req
 			},
-			verdict: plugin.VerdictFailed, reason: ReasonSignatureInvalid,
+			verdict: plugin.VerdictFailed, reason: reason.SignatureInvalid,
 		},
 		"invalid parameters are inconclusive and name the field": {
 			request: func(t *testing.T) *plugin.VerifyRequest {
@@ -467,7 +468,7 @@ func TestVerify(t *testing.T) {
 				req.Config = []byte(`{"trustPolicyDocument": {"version": "1.0", "trustPolicies": []}, "trustStore": {}}`)
 				return req
 			},
-			verdict: plugin.VerdictInconclusive, reason: ReasonConfigInvalid,
+			verdict: plugin.VerdictInconclusive, reason: reason.ConfigInvalid,
 			check: func(t *testing.T, resp *plugin.VerifyResponse) {
 				if !strings.Contains(resp.Message, "trustStore") {
 					t.Errorf("message %q does not name the field", resp.Message)
@@ -542,21 +543,25 @@ func tamper(t *testing.T, env []byte) []byte {
 	return out
 }
 
-func TestVerifyRejectsRequestsThatCannotBeEvaluated(t *testing.T) {
+// Requests that cannot be evaluated never reach Verify: Serve rejects
+// them (plugin.VerifyRequest.Validate), and the requests these tests
+// build are well formed.
+func TestMalformedRequestsAreTheSDKs(t *testing.T) {
 	e := newEnv(t, notationtest.LeafOptions{})
 	good := e.request(t, e.params(nil), notationtest.MustSign(t, e.leaf, e.subject, notationtest.SignOptions{}))
-	tests := map[string]func(r *plugin.VerifyRequest) *plugin.VerifyRequest{
-		"a nil request":                  func(*plugin.VerifyRequest) *plugin.VerifyRequest { return nil },
-		"a request without a subject":    func(r *plugin.VerifyRequest) *plugin.VerifyRequest { r.Subject.Digest = ""; return r },
-		"a request without a repository": func(r *plugin.VerifyRequest) *plugin.VerifyRequest { r.Repository = ""; return r },
+	if err := good.Validate(); err != nil {
+		t.Fatalf("the test request is malformed: %v", err)
 	}
-	v := NewVerifier(Options{})
+	tests := map[string]func(r *plugin.VerifyRequest){
+		"a request without a subject":    func(r *plugin.VerifyRequest) { r.Subject.Digest = "" },
+		"a request without a repository": func(r *plugin.VerifyRequest) { r.Repository = "" },
+	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {
 			req := *good
-			_, err := v.Verify(context.Background(), mutate(&req))
-			if !errors.Is(err, ErrInvalidRequest) {
-				t.Fatalf("err = %v, want ErrInvalidRequest", err)
+			mutate(&req)
+			if err := req.Validate(); !errors.Is(err, plugin.ErrInvalidRequest) {
+				t.Fatalf("Validate() = %v, want plugin.ErrInvalidRequest", err)
 			}
 		})
 	}
@@ -567,7 +572,8 @@ func TestMetadataDeclaresTheNetworkCapability(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Metadata: %v", err)
 	}
-	if md.Name != "notation" || md.Version != "v1.2.3" || !slices.Equal(md.ArtifactTypes, []string{notationtest.ArtifactType}) || !slices.Contains(md.Capabilities, plugin.CapabilityNetwork) {
+	if md.Name != "notation" || md.Version != "v1.2.3" || !slices.Equal(md.ArtifactTypes, []string{notationtest.ArtifactType}) || !slices.Contains(md.Capabilities, plugin.CapabilityNetwork) ||
+		!slices.Equal(md.SignatureTypes, []string{notationtest.ArtifactType}) {
 		t.Fatalf("metadata = %+v", md)
 	}
 	if md, err := NewVerifier(Options{}).Metadata(context.Background()); err != nil || md.Version == "" {

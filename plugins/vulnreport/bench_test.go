@@ -42,13 +42,13 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 			verify() // parses the parameters into the config cache
-			warm := v.config(req.Config)
+			warm := v.configs.Get(req.Config)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(sarif)))
 			for b.Loop() {
 				verify()
 			}
-			if v.config(req.Config) != warm {
+			if v.configs.Get(req.Config) != warm {
 				b.Fatal("the parameters were parsed again inside the loop")
 			}
 		})

@@ -159,16 +159,16 @@ func TestParseConfigNormalises(t *testing.T) {
 func TestConfigIsCachedByItsBytes(t *testing.T) {
 	v := NewVerifier(Options{MaxConfigs: 2})
 	a, b, c := []byte(`{"maxAge": "1h"}`), []byte(`{"maxAge": "2h"}`), []byte(`{"maxAge": "3h"}`)
-	first := v.config(a)
-	if v.config(a) != first {
+	first := v.configs.Get(a)
+	if v.configs.Get(a) != first {
 		t.Fatal("the same bytes were parsed again")
 	}
-	v.config(b)
-	v.config(c) // evicts a
-	if v.config(a) == first {
+	v.configs.Get(b)
+	v.configs.Get(c) // evicts a
+	if v.configs.Get(a) == first {
 		t.Error("the oldest configuration was not evicted")
 	}
-	if len(v.configs) != 2 || len(v.order) != 2 {
-		t.Errorf("cache holds %d configurations (%d in order), want 2", len(v.configs), len(v.order))
+	if n := v.configs.Len(); n != 2 {
+		t.Errorf("cache holds %d configurations, want MaxConfigs 2", n)
 	}
 }

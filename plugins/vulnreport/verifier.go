@@ -3,21 +3,19 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/plugin/params"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // Name is the plugin's name, equal to its binary name.
@@ -28,18 +26,6 @@ const Name = "vulnreport"
 const (
 	ArtifactType = "application/sarif+json"
 	MediaType    = "application/sarif+json"
-)
-
-// Reason codes, the values of Assay's closed set (docs/reasons.md) that
-// this plugin uses. A plugin does not import the host's report package, so
-// they are repeated here. No code of the set is specific to vulnerability
-// reports: every failure is VERIFICATION_FAILED and the details say which
-// check failed (failedChecks).
-const (
-	ReasonVerified           = "VERIFIED"
-	ReasonVerificationFailed = "VERIFICATION_FAILED"
-	ReasonConfigInvalid      = "CONFIG_INVALID"
-	ReasonLimitExceeded      = "LIMIT_EXCEEDED"
 )
 
 // Names of the checks, as listed in the failedChecks detail: a parameter's
@@ -54,7 +40,6 @@ const (
 )
 
 const (
-	defaultMaxConfigs     = 16
 	defaultMaxReportBytes = 32 << 20
 	// createdSkew is how far in the future a report's creation time may
 	// lie (clocks differ); beyond it the report is failed, since a date
@@ -74,17 +59,14 @@ var remediations = map[string]string{
 	checkDenylistCVEs:         "Rebuild the image without the denylisted vulnerabilities and scan it again.",
 }
 
-// ErrInvalidRequest is returned by Verify for a request that cannot be
-// evaluated at all (a nil request). The host reports it as inconclusive.
-var ErrInvalidRequest = errors.New("invalid verify request")
-
 // Options configures NewVerifier.
 type Options struct {
 	// Version is the plugin version reported by Metadata. If empty, the
 	// main module's version from the build info is used, or "devel".
 	Version string
 	// MaxConfigs is how many parsed configurations are kept (each keyed by
-	// the sha256 of its bytes). If <= 0, a default (currently 16) is used.
+	// the sha256 of its bytes). If <= 0, plugin.DefaultConfigCacheSize
+	// (currently 16) is used.
 	MaxConfigs int
 	// MaxReportBytes caps the SARIF layer the plugin decodes; a larger one
 	// is inconclusive with LIMIT_EXCEEDED. The host caps blobs too (the
@@ -99,13 +81,9 @@ type Options struct {
 // implements plugin.Verifier and is safe for concurrent use.
 type Verifier struct {
 	version        string
-	maxConfigs     int
 	maxReportBytes int
 	now            func() time.Time
-
-	mu      sync.Mutex
-	configs map[[sha256.Size]byte]*config
-	order   [][sha256.Size]byte // insertion order, oldest first
+	configs        *plugin.ConfigCache[*config]
 }
 
 var _ plugin.Verifier = (*Verifier)(nil)
@@ -114,19 +92,15 @@ var _ plugin.Verifier = (*Verifier)(nil)
 func NewVerifier(opts Options) *Verifier {
 	v := &Verifier{
 		version:        opts.Version,
-		maxConfigs:     opts.MaxConfigs,
 		maxReportBytes: opts.MaxReportBytes,
 		now:            opts.Now,
-		configs:        make(map[[sha256.Size]byte]*config),
+		configs:        plugin.NewConfigCache(opts.MaxConfigs, parseConfig),
 	}
 	if v.version == "" {
 		v.version = "devel"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.version = bi.Main.Version
 		}
-	}
-	if v.maxConfigs <= 0 {
-		v.maxConfigs = defaultMaxConfigs
 	}
 	if v.maxReportBytes <= 0 {
 		v.maxReportBytes = defaultMaxReportBytes
@@ -137,7 +111,8 @@ func NewVerifier(opts Options) *Verifier {
 	return v
 }
 
-// Metadata describes the plugin. It needs no network.
+// Metadata describes the plugin. It needs no network, and a
+// vulnerability report is not a signature.
 func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 	return plugin.Metadata{Name: Name, Version: v.version, ArtifactTypes: []string{ArtifactType}}, nil
 }
@@ -145,32 +120,7 @@ func (v *Verifier) Metadata(context.Context) (plugin.Metadata, error) {
 // ValidateConfig decodes and checks parameters and returns every problem
 // found as a diagnostic naming its field. It never returns an error.
 func (v *Verifier) ValidateConfig(_ context.Context, raw []byte) ([]plugin.Diagnostic, error) {
-	return slices.Clone(v.config(raw).diags), nil
-}
-
-// config returns the parsed configuration for raw, from the cache when the
-// same bytes were seen.
-func (v *Verifier) config(raw []byte) *config {
-	key := sha256.Sum256(raw)
-	v.mu.Lock()
-	c, ok := v.configs[key]
-	v.mu.Unlock()
-	if ok {
-		return c
-	}
-	c = parseConfig(raw)
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.configs[key]; !ok {
-		if len(v.order) >= v.maxConfigs {
-			delete(v.configs, v.order[0])
-			v.order = v.order[1:]
-		}
-		v.order = append(v.order, key)
-	}
-	v.configs[key] = c
-	return c
+	return slices.Clone(v.configs.Get(raw).diags), nil
 }
 
 // Verify judges one vulnerability report on its own: its creation time
@@ -178,29 +128,14 @@ func (v *Verifier) config(raw []byte) *config {
 // and its findings (scanner, severities, denylisted and allowlisted ids).
 // A report that breaks a rule, is not dated or cannot be read is
 // VerdictFailed with reason VERIFICATION_FAILED; parameters that cannot be
-// used are VerdictInconclusive with CONFIG_INVALID. Verify returns an
-// error (wrapping ErrInvalidRequest) only for a nil request.
-func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (resp *plugin.VerifyResponse, err error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	defer func() {
-		// The report is untrusted input; a panic in a parser must not take
-		// the plugin down (Serve would recover it too, as a plugin error).
-		if r := recover(); r != nil {
-			resp = &plugin.VerifyResponse{
-				Verdict:     plugin.VerdictInconclusive,
-				Reason:      ReasonVerificationFailed,
-				Message:     fmt.Sprintf("vulnerability report evaluation panicked: %v", r),
-				Remediation: "Report this to the Assay maintainers with the report; the plugin could not evaluate it.",
-			}
-			err = nil
-		}
-	}()
+// used are VerdictInconclusive with CONFIG_INVALID. It never returns an
+// error. Serve has validated req and recovers a panic in a parser of the
+// untrusted report, which the host reports as inconclusive.
+func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
 
-	cfg := v.config(req.Config)
+	cfg := v.configs.Get(req.Config)
 	if d := cfg.invalid(); d != nil {
-		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: ReasonConfigInvalid, Message: params.InvalidMessage(d), Remediation: "Fix the Verifier's parameters; the message names the field."}, nil
+		return &plugin.VerifyResponse{Verdict: plugin.VerdictInconclusive, Reason: reason.ConfigInvalid, Message: params.InvalidMessage(d), Remediation: "Fix the Verifier's parameters; the message names the field."}, nil
 	}
 	j := &judge{cfg: cfg, now: v.now(), details: map[string]any{}}
 	if cfg.maxAge > 0 {
@@ -223,7 +158,7 @@ func (v *Verifier) Verify(_ context.Context, req *plugin.VerifyRequest) (resp *p
 	if len(blob.Data) > v.maxReportBytes {
 		return &plugin.VerifyResponse{
 			Verdict:     plugin.VerdictInconclusive,
-			Reason:      ReasonLimitExceeded,
+			Reason:      reason.LimitExceeded,
 			Message:     fmt.Sprintf("the SARIF report is %d bytes, more than the plugin's limit of %d", len(blob.Data), v.maxReportBytes),
 			Remediation: "Inspect the report; a vulnerability report this large is unexpected.",
 			Details:     j.details,
@@ -465,7 +400,7 @@ func (j *judge) response() *plugin.VerifyResponse {
 		}
 		return &plugin.VerifyResponse{
 			Verdict:     plugin.VerdictFailed,
-			Reason:      ReasonVerificationFailed,
+			Reason:      reason.VerificationFailed,
 			Message:     "vulnerability report " + j.describe() + " fails: " + strings.Join(j.problems, "; "),
 			Remediation: strings.Join(rems, " "),
 			Details:     j.details,
@@ -473,7 +408,7 @@ func (j *judge) response() *plugin.VerifyResponse {
 	}
 	return &plugin.VerifyResponse{
 		Verdict: plugin.VerdictVerified,
-		Reason:  ReasonVerified,
+		Reason:  reason.Verified,
 		Message: "vulnerability report " + j.describe() + " passes: " + j.summary,
 		Details: j.details,
 	}

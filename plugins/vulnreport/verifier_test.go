@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/reason"
 )
 
 // testNow is the time every test verifies at.
@@ -105,14 +105,14 @@ func TestVerify(t *testing.T) {
 		params  string
 		opts    Options
 		verdict plugin.Verdict
-		reason  string
+		reason  reason.Code
 		failed  []string       // the failedChecks detail
 		message []string       // substrings of the message, in order
 		details map[string]any // a subset of the details, compared as JSON
 	}{
 		"a fresh, clean Trivy report is verified": {
 			report: report{sarif: trivyClean, created: fresh}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			message: []string{"by trivy 0.58.1, created 2026-11-22T09:00:00Z (3h0m0s ago) passes: 0 findings"},
 			details: map[string]any{
 				"scanner": "trivy", "scannerVersion": "0.58.1", "createdAt": "2026-11-22T09:00:00Z",
@@ -121,13 +121,13 @@ func TestVerify(t *testing.T) {
 		},
 		"a fresh, clean Grype report is verified": {
 			report: report{sarif: grypeClean, created: fresh}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"scanner": "grype", "scannerVersion": "0.87.0"},
 		},
 		"a report with findings only below the disallowed severities is verified": {
 			report:  report{sarif: trivy, created: fresh},
 			params:  `{"disallowedSeverities": ["CRITICAL", "HIGH"], "allowlistCVEs": ["CVE-2026-0001", "CVE-2026-0002"]}`,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			message: []string{"passes: 4 findings (CRITICAL 0, HIGH 0, MEDIUM 2, LOW 1, UNKNOWN 1), 2 allowlisted id(s) ignored"},
 			details: map[string]any{
 				"countsBySeverity": map[string]any{"CRITICAL": 0, "HIGH": 0, "MEDIUM": 2, "LOW": 1, "UNKNOWN": 1},
@@ -137,17 +137,17 @@ func TestVerify(t *testing.T) {
 		},
 		"a report exactly maxAge old is verified": {
 			report: report{sarif: trivyClean, created: ago(24 * time.Hour)}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"a report older than maxAge fails with its age and the limit": {
 			report: report{sarif: trivyClean, created: ago(50 * time.Hour)}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkMaxAge},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkMaxAge},
 			message: []string{"created 2026-11-20T10:00:00Z (50h0m0s ago) fails: the report is 50h0m0s old, more than maxAge 24h0m0s"},
 			details: map[string]any{"age": "50h0m0s", "ageSeconds": 180000, "createdAt": "2026-11-20T10:00:00Z"},
 		},
 		"a Trivy report with disallowed severities fails listing the CVE ids in order": {
 			report: report{sarif: trivy, created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkDisallowedSeverities},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkDisallowedSeverities},
 			message: []string{"findings of disallowed severity (CRITICAL 2, HIGH 1): CVE-2026-0001 (CRITICAL), CVE-2026-0002 (HIGH)"},
 			details: map[string]any{
 				"countsBySeverity": map[string]any{"CRITICAL": 2, "HIGH": 1, "MEDIUM": 2, "LOW": 1, "UNKNOWN": 1},
@@ -160,7 +160,7 @@ func TestVerify(t *testing.T) {
 		},
 		"a Grype report with disallowed severities fails listing each vulnerability once": {
 			report: report{sarif: grype, created: fresh}, params: `{"disallowedSeverities": ["critical"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkDisallowedSeverities},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkDisallowedSeverities},
 			message: []string{"(CRITICAL 3): CVE-2026-1001 (CRITICAL), GHSA-jfh8-c2jp-5v3q (CRITICAL)"},
 			details: map[string]any{
 				"violations": []any{
@@ -172,12 +172,12 @@ func TestVerify(t *testing.T) {
 		},
 		"an UNKNOWN severity can be disallowed": {
 			report: report{sarif: grype, created: fresh}, params: `{"disallowedSeverities": ["unknown"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkDisallowedSeverities},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkDisallowedSeverities},
 			message: []string{"(UNKNOWN 1): CVE-2026-1004 (UNKNOWN)"},
 		},
 		"a denylisted CVE fails whatever its severity": {
 			report: report{sarif: trivy, created: fresh}, params: `{"denylistCVEs": ["CVE-2026-0004"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkDenylistCVEs},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkDenylistCVEs},
 			message: []string{"denylisted vulnerabilities found: CVE-2026-0004"},
 			details: map[string]any{"violations": []any{
 				map[string]any{"id": "CVE-2026-0004", "severity": "LOW", "rule": "CVE-2026-0004", "checks": []any{"denylistCVEs"}},
@@ -185,120 +185,120 @@ func TestVerify(t *testing.T) {
 		},
 		"a denylisted id matches a Grype rule id case-insensitively": {
 			report: report{sarif: grype, created: fresh}, params: `{"denylistCVEs": ["ghsa-JFH8-c2jp-5v3q", "ALAS-2026-1234"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkDenylistCVEs},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkDenylistCVEs},
 			message: []string{"denylisted vulnerabilities found: ALAS-2026-1234, GHSA-jfh8-c2jp-5v3q"},
 		},
 		"a finding both denylisted and of a disallowed severity is one violation with both checks": {
 			report: report{sarif: trivy, created: fresh}, params: `{"denylistCVEs": ["CVE-2026-0002"], "disallowedSeverities": ["HIGH"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkDenylistCVEs, checkDisallowedSeverities},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkDenylistCVEs, checkDisallowedSeverities},
 			details: map[string]any{"violations": []any{
 				map[string]any{"id": "CVE-2026-0002", "severity": "HIGH", "rule": "CVE-2026-0002", "checks": []any{"denylistCVEs", "disallowedSeverities"}},
 			}},
 		},
 		"a scanner not among allowedScanners fails": {
 			report: report{sarif: grypeClean, created: fresh}, params: `{"maxAge": "24h", "allowedScanners": ["Trivy"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkAllowedScanners},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkAllowedScanners},
 			message: []string{`scanner "grype" is not one of allowedScanners (Trivy)`},
 		},
 		"allowed scanners match case-insensitively": {
 			report: report{sarif: trivyClean, created: fresh}, params: `{"maxAge": "24h", "allowedScanners": ["trivy", "GRYPE"]}`,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"a report without a created annotation fails": {
 			report: report{sarif: trivyClean}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkCreated},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkCreated},
 			message: []string{"no org.opencontainers.image.created annotation, so its age is unknown"},
 		},
 		"a report without a created annotation fails even without maxAge": {
 			report: report{sarif: trivyClean}, params: `{"denylistCVEs": ["CVE-2021-44228"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkCreated},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkCreated},
 		},
 		"the created annotation of the referrers listing is used when the manifest has none": {
 			report: report{sarif: trivyClean, listed: fresh}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"createdAt": "2026-11-22T09:00:00Z"},
 		},
 		"the manifest's created annotation wins over the listing's": {
 			report: report{sarif: trivyClean, created: fresh, listed: ago(100 * time.Hour)}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"a created time with an offset and fractions is understood": {
 			report: report{sarif: trivyClean, created: "2026-11-22T10:30:00.5+01:00"}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"createdAt": "2026-11-22T09:30:00.5Z", "age": "2h29m59s"},
 		},
 		"a created time that is not RFC 3339 fails": {
 			report: report{sarif: trivyClean, created: "2026-11-22 09:00"}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkCreated},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkCreated},
 			message: []string{`annotation "2026-11-22 09:00" is not an RFC 3339 time`},
 		},
 		"a report created in the future fails": {
 			report: report{sarif: trivyClean, created: testNow.Add(time.Hour).Format(time.RFC3339)}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkCreated},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkCreated},
 			message: []string{"1h0m0s in the future"},
 		},
 		"a report created a little in the future passes as just made": {
 			report: report{sarif: trivyClean, created: testNow.Add(2 * time.Minute).Format(time.RFC3339)}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 			details: map[string]any{"age": "0s", "ageSeconds": 0},
 		},
 		"malformed SARIF fails with the parse error": {
 			report: report{sarif: []byte(`{"version": "2.1.0", "runs": [{"tool": `), created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkReport},
 			message: []string{"the SARIF report cannot be used: malformed SARIF report: not valid JSON: unexpected end of JSON input"},
 			details: map[string]any{"createdAt": "2026-11-22T09:00:00Z"},
 		},
 		"a SARIF log of another version fails": {
 			report: report{sarif: []byte(`{"version": "2.0.0", "runs": []}`), created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkReport},
 			message: []string{`version "2.0.0" is not SARIF 2.1.0`},
 		},
 		"a scan that did not complete fails": {
 			report: report{sarif: []byte(`{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Trivy"}}}]}`), created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkReport},
 			message: []string{"incomplete scan: runs[0].results is missing"},
 		},
 		"malformed SARIF and no created annotation are both reported": {
 			report: report{sarif: []byte(`not json`)}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkCreated, checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkCreated, checkReport},
 		},
 		"a report without a SARIF layer fails": {
 			report: report{layers: []plugin.Blob{blob("application/json", trivyClean)}, created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkReport},
 			message: []string{`no layer of media type application/sarif+json (its layers are "application/json")`},
 		},
 		"a report without layers fails": {
 			report: report{layers: []plugin.Blob{}, created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkReport},
 		},
 		"a report with two SARIF layers fails": {
 			report: report{layers: []plugin.Blob{blob(MediaType, trivyClean), blob(MediaType, grypeClean)}, created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkReport},
 		},
 		"other layers beside the SARIF layer are ignored": {
 			report: report{layers: []plugin.Blob{blob("text/plain", []byte("notes")), blob(MediaType, trivyClean)}, created: fresh}, params: strict,
-			verdict: plugin.VerdictVerified, reason: ReasonVerified,
+			verdict: plugin.VerdictVerified, reason: reason.Verified,
 		},
 		"SARIF bytes that do not match their descriptor fail": {
 			report: report{layers: []plugin.Blob{{Descriptor: blob(MediaType, trivyClean).Descriptor, Data: grypeClean}}, created: fresh}, params: strict,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed, failed: []string{checkReport},
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed, failed: []string{checkReport},
 			message: []string{"bytes do not match its descriptor"},
 		},
 		"every broken rule is reported": {
 			report:  report{sarif: trivy, created: ago(48 * time.Hour)},
 			params:  `{"maxAge": "24h", "disallowedSeverities": ["CRITICAL"], "denylistCVEs": ["CVE-2026-0003"], "allowedScanners": ["grype"]}`,
-			verdict: plugin.VerdictFailed, reason: ReasonVerificationFailed,
+			verdict: plugin.VerdictFailed, reason: reason.VerificationFailed,
 			failed:  []string{checkMaxAge, checkAllowedScanners, checkDenylistCVEs, checkDisallowedSeverities},
 			message: []string{"48h0m0s old", `scanner "Trivy"`, "denylisted vulnerabilities found: CVE-2026-0003", "CVE-2026-0001 (CRITICAL)"},
 		},
 		"parameters that cannot be used are inconclusive": {
 			report: report{sarif: trivyClean, created: fresh}, params: `{"maxAge": "a day"}`,
-			verdict: plugin.VerdictInconclusive, reason: ReasonConfigInvalid,
+			verdict: plugin.VerdictInconclusive, reason: reason.ConfigInvalid,
 			message: []string{`invalid parameters: maxAge: invalid duration "a day"`},
 		},
 		"a SARIF layer over the plugin's limit is inconclusive": {
 			report: report{sarif: trivy, created: fresh}, params: strict, opts: Options{MaxReportBytes: 1000},
-			verdict: plugin.VerdictInconclusive, reason: ReasonLimitExceeded,
+			verdict: plugin.VerdictInconclusive, reason: reason.LimitExceeded,
 			message: []string{"more than the plugin's limit of 1000"},
 		},
 	}
@@ -482,12 +482,6 @@ func TestVerifyJudgesEveryRequestAfresh(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
-	}
-}
-
-func TestVerifyRejectsANilRequest(t *testing.T) {
-	if _, err := testVerifier(Options{}).Verify(context.Background(), nil); !errors.Is(err, ErrInvalidRequest) {
-		t.Fatalf("Verify(nil) = %v, want ErrInvalidRequest", err)
 	}
 }
 

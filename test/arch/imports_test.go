@@ -18,8 +18,9 @@ const module = "github.com/assayproj/assay"
 // ours it may import directly. A package not listed may import nothing of
 // ours, except cmd/ (the composition root) and test code.
 var allowed = map[string][]string{
-	"pkg/report":        {},
-	"pkg/plugin":        {},
+	"pkg/reason":        {},
+	"pkg/report":        {"pkg/reason"},
+	"pkg/plugin":        {"pkg/reason"},
 	"pkg/plugin/params": {"pkg/plugin"},
 	"pkg/config":        {},
 	"pkg/apis/v1alpha1": {},
@@ -27,18 +28,18 @@ var allowed = map[string][]string{
 	"pkg/cache":         {},
 	"pkg/pullsecrets":   {},
 	"pkg/ociimage":      {},
-	"pkg/executor":      {"pkg/report"},
+	"pkg/executor":      {"pkg/reason", "pkg/report"},
 	"pkg/provider":      {"pkg/report"},
 	"pkg/servetest":     {},
-	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},
+	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/reason", "pkg/report"},
 	"pkg/catalog":       {"pkg/apis/v1alpha1", "pkg/executor", "pkg/store"},
 	"pkg/controller":    {"pkg/apis/v1alpha1", "pkg/catalog"},
 	// The serving runtime: provider → engine → executor → store → plugins.
 	"pkg/engine": {"pkg/apis/v1alpha1", "pkg/catalog", "pkg/controller", "pkg/executor", "pkg/plugin",
 		"pkg/provider", "pkg/pullsecrets", "pkg/report", "pkg/store", "pkg/verifier"},
-	"plugins/notation":   {"pkg/plugin", "pkg/plugin/params"},
-	"plugins/cosign":     {"pkg/plugin", "pkg/plugin/params"},
-	"plugins/vulnreport": {"pkg/plugin", "pkg/plugin/params"},
+	"plugins/notation":   {"pkg/plugin", "pkg/plugin/params", "pkg/reason"},
+	"plugins/cosign":     {"pkg/plugin", "pkg/plugin/params", "pkg/reason"},
+	"plugins/vulnreport": {"pkg/plugin", "pkg/plugin/params", "pkg/reason"},
 }
 
 // forbiddenEverywhereBelowCmd may only be imported by cmd/.
@@ -149,9 +150,26 @@ func TestPluginContractPullsInNoHostPackage(t *testing.T) {
 				continue
 			}
 			dr := rel(d)
-			if dr != "pkg/plugin" && !strings.HasPrefix(dr, "pkg/plugin/") {
-				t.Errorf("%s depends on host package %s; plugins may use pkg/plugin only", r, dr)
+			if dr != "pkg/plugin" && !strings.HasPrefix(dr, "pkg/plugin/") && dr != "pkg/reason" {
+				t.Errorf("%s depends on host package %s; plugins may use pkg/plugin and the leaf pkg/reason only", r, dr)
 			}
 		}
 	}
+}
+
+// TestReasonIsALeaf keeps package reason importable by plugins and by
+// tools outside Assay: it depends on the standard library only.
+func TestReasonIsALeaf(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if rel(p.ImportPath) != "pkg/reason" {
+			continue
+		}
+		for _, d := range p.Deps {
+			if first, _, _ := strings.Cut(d, "/"); strings.Contains(first, ".") {
+				t.Errorf("pkg/reason depends on %s; it may use the standard library only", d)
+			}
+		}
+		return
+	}
+	t.Fatal("pkg/reason not found")
 }

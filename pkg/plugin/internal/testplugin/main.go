@@ -58,10 +58,11 @@ var _ plugin.Verifier = verifier{}
 
 func (verifier) Metadata(context.Context) (plugin.Metadata, error) {
 	return plugin.Metadata{
-		Name:          Name,
-		Version:       "0.0.1-test",
-		ArtifactTypes: []string{ArtifactType},
-		Capabilities:  []string{},
+		Name:           Name,
+		Version:        "0.0.1-test",
+		ArtifactTypes:  []string{ArtifactType},
+		Capabilities:   []string{},
+		SignatureTypes: []string{ArtifactType},
 	}, nil
 }
 

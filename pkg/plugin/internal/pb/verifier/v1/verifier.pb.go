@@ -19,7 +19,10 @@
 // one of these reasons:
 //   PLUGIN_ERROR     the plugin could not evaluate the request (code UNKNOWN)
 //   PLUGIN_PANIC     the plugin panicked while handling the call (code INTERNAL)
-//   INVALID_REQUEST  the request could not be decoded (code INVALID_ARGUMENT)
+//   INVALID_REQUEST  the request could not be decoded or lacks what every
+//                    request carries: config JSON, subject and artifact
+//                    descriptors with media type and digest, repository,
+//                    artifact manifest (code INVALID_ARGUMENT)
 // DEADLINE_EXCEEDED and CANCELLED statuses report the call's own deadline or
 // cancellation. Any other status without that detail is a transport failure.
 
@@ -196,9 +199,15 @@ type GetMetadataResponse struct {
 	ArtifactTypes []string `protobuf:"bytes,3,rep,name=artifact_types,json=artifactTypes,proto3" json:"artifact_types,omitempty"`
 	// capabilities lists what the plugin needs beyond the bytes it is handed,
 	// for example "needs_network".
-	Capabilities  []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Capabilities []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// signature_types lists which of artifact_types are signatures (for
+	// example "application/vnd.cncf.notary.signature"): the host reports a
+	// required one that is missing as NO_SIGNATURE and counts it when a
+	// Verifier requires its artifacts to be signed. Each must be one of
+	// artifact_types. Empty for a plugin that verifies no signatures.
+	SignatureTypes []string `protobuf:"bytes,5,rep,name=signature_types,json=signatureTypes,proto3" json:"signature_types,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetMetadataResponse) Reset() {
@@ -255,6 +264,13 @@ func (x *GetMetadataResponse) GetArtifactTypes() []string {
 func (x *GetMetadataResponse) GetCapabilities() []string {
 	if x != nil {
 		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *GetMetadataResponse) GetSignatureTypes() []string {
+	if x != nil {
+		return x.SignatureTypes
 	}
 	return nil
 }
@@ -827,12 +843,13 @@ var File_verifier_v1_verifier_proto protoreflect.FileDescriptor
 const file_verifier_v1_verifier_proto_rawDesc = "" +
 	"\n" +
 	"\x1averifier/v1/verifier.proto\x12\x11assay.verifier.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x14\n" +
-	"\x12GetMetadataRequest\"\x8e\x01\n" +
+	"\x12GetMetadataRequest\"\xb7\x01\n" +
 	"\x13GetMetadataResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
 	"\x0eartifact_types\x18\x03 \x03(\tR\rartifactTypes\x12\"\n" +
-	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\"/\n" +
+	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12'\n" +
+	"\x0fsignature_types\x18\x05 \x03(\tR\x0esignatureTypes\"/\n" +
 	"\x15ValidateConfigRequest\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\fR\x06config\"Y\n" +
 	"\x16ValidateConfigResponse\x12?\n" +

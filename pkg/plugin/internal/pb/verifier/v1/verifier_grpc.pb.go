@@ -19,7 +19,10 @@
 // one of these reasons:
 //   PLUGIN_ERROR     the plugin could not evaluate the request (code UNKNOWN)
 //   PLUGIN_PANIC     the plugin panicked while handling the call (code INTERNAL)
-//   INVALID_REQUEST  the request could not be decoded (code INVALID_ARGUMENT)
+//   INVALID_REQUEST  the request could not be decoded or lacks what every
+//                    request carries: config JSON, subject and artifact
+//                    descriptors with media type and digest, repository,
+//                    artifact manifest (code INVALID_ARGUMENT)
 // DEADLINE_EXCEEDED and CANCELLED statuses report the call's own deadline or
 // cancellation. Any other status without that detail is a transport failure.
 
