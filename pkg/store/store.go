@@ -74,6 +74,9 @@ func New(opts Options) (*Registry, error) {
 	return st.Registry(opts.viewOptions())
 }
 
+// maxRepositories bounds the oras-go repositories a Stack keeps.
+const maxRepositories = 4096
+
 // repository returns the oras-go repository shared by every call for a
 // normalised name such as "docker.io/library/nginx" with the view's
 // settings; it remembers whether its registry supports the referrers
@@ -106,6 +109,15 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 		MaxMetadataBytes:     key.maxManifestBytes,
 		ReferrerListMaxPages: MaxReferrerPages,
 		SkipReferrersGC:      true, // Assay never pushes; set for safety.
+	}
+	if len(s.repos) >= maxRepositories {
+		// Forget one, so that the map stays bounded however many
+		// repositories are named: it costs that repository one
+		// detection of the referrers API when it is next used.
+		for k := range s.repos {
+			delete(s.repos, k)
+			break
+		}
 	}
 	s.repos[key] = repo
 	return repo, nil
