@@ -59,6 +59,22 @@ func buildPlugin(dir, name string) error {
 	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), fmt.Appendf(nil, "%s  %s\n", hex.EncodeToString(sum[:]), name), 0o644)
 }
 
+// newRuntime returns a runtime with opts on a registry stack of its own.
+func newRuntime(t *testing.T, opts engine.Options) (*store.Stack, *engine.Runtime) {
+	t.Helper()
+	stack, err := store.NewStack(store.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Stack = stack
+	rt, err := engine.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	return stack, rt
+}
+
 // requestLog records the requests a registry receives.
 type requestLog struct {
 	mu   sync.Mutex
@@ -152,15 +168,7 @@ func TestOneRegistryStackAcrossNamespacesAndConfigurations(t *testing.T) {
 	ref := repository + "@" + subject.Digest.String()
 	log.take()
 
-	stack, err := store.NewStack(store.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := engine.New(engine.Options{Stack: stack, PluginDir: pluginDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rt.Close)
+	stack, rt := newRuntime(t, engine.Options{PluginDir: pluginDir})
 	ctx := context.Background()
 	apply := func(generation string) {
 		t.Helper()
@@ -241,14 +249,7 @@ func TestOneRegistryStackAcrossNamespacesAndConfigurations(t *testing.T) {
 // the first configuration is put in effect gets a failing report that
 // says so, never a pass and never a panic.
 func TestRequestsBeforeAnyConfigurationAreDenied(t *testing.T) {
-	stack, err := store.NewStack(store.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := engine.New(engine.Options{Stack: stack, PluginDir: pluginDir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rt := newRuntime(t, engine.Options{PluginDir: pluginDir})
 	if rt.Ready() {
 		t.Fatal("ready without a configuration")
 	}
@@ -268,15 +269,7 @@ func TestRequestsBeforeAnyConfigurationAreDenied(t *testing.T) {
 // namespace part does not build is refused whole, and the previous
 // generation stays in effect for every namespace.
 func TestAFailedApplyKeepsTheConfigurationInEffect(t *testing.T) {
-	stack, err := store.NewStack(store.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := engine.New(engine.Options{Stack: stack, PluginDir: pluginDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rt.Close)
+	_, rt := newRuntime(t, engine.Options{PluginDir: pluginDir})
 	ca := notationtest.MustCA(t, notationtest.CAOptions{})
 	good := objects(t, "registry.example", "registry.example/app", "good", ca)
 	if err := rt.Apply(context.Background(), controller.Configuration{ID: "1", Cluster: good}); err != nil {
@@ -285,7 +278,7 @@ func TestAFailedApplyKeepsTheConfigurationInEffect(t *testing.T) {
 	before := rt.Engine("team-a")
 	bad := objects(t, "registry.example", "registry.example/app", "bad", ca)
 	bad.Verifiers[0].Spec.ArtifactTypes = []string{"application/vnd.example.unknown"}
-	err = rt.Apply(context.Background(), controller.Configuration{ID: "2", Cluster: good, Namespaces: map[string]*catalog.Objects{"team-a": bad}})
+	err := rt.Apply(context.Background(), controller.Configuration{ID: "2", Cluster: good, Namespaces: map[string]*catalog.Objects{"team-a": bad}})
 	if err == nil || !strings.Contains(err.Error(), "namespace team-a") || !strings.Contains(err.Error(), "spec.artifactTypes[0]") {
 		t.Fatalf("apply of a broken namespace: %v, want an error naming the namespace and the field", err)
 	}
@@ -303,14 +296,7 @@ func TestAFailedApplyKeepsTheConfigurationInEffect(t *testing.T) {
 // Store itself is marked Invalid rather than the whole configuration
 // failing to apply.
 func TestCatalogRefusesWhatTheStoreRefuses(t *testing.T) {
-	stack, err := store.NewStack(store.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := engine.New(engine.Options{Stack: stack, DiscoverOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rt := newRuntime(t, engine.Options{DiscoverOnly: true})
 	for name, registry := range map[string]string{
 		"a username alone":               `{host: r.example, username: u}`,
 		"a password alone":               `{host: r.example, password: p}`,
