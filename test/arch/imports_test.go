@@ -23,8 +23,8 @@ var allowed = map[string][]string{
 	"pkg/plugin/params": {"pkg/plugin"},
 	"pkg/config":        {},
 	"pkg/apis/v1alpha1": {},
-	"pkg/store":         {},
-	"pkg/cache":         {},
+	"pkg/store":         {"pkg/internal/flight", "pkg/internal/lru"},
+	"pkg/cache":         {"pkg/internal/lru"},
 	"pkg/pullsecrets":   {},
 	"pkg/ociimage":      {},
 	"pkg/executor":      {"pkg/report"},
@@ -39,6 +39,11 @@ var allowed = map[string][]string{
 	"plugins/notation":   {"pkg/plugin", "pkg/plugin/params"},
 	"plugins/cosign":     {"pkg/plugin", "pkg/plugin/params"},
 	"plugins/vulnreport": {"pkg/plugin", "pkg/plugin/params"},
+
+	// Building blocks shared by the packages above: they import nothing
+	// of ours.
+	"pkg/internal/flight": {},
+	"pkg/internal/lru":    {},
 }
 
 // forbiddenEverywhereBelowCmd may only be imported by cmd/.
