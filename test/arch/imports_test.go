@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"pkg/cache":         {"pkg/internal/lru"},
 	"pkg/pullsecrets":   {},
 	"pkg/ociimage":      {},
-	"pkg/executor":      {"pkg/report"},
+	"pkg/executor":      {"pkg/internal/flight", "pkg/report"},
 	"pkg/provider":      {"pkg/report"},
 	"pkg/servetest":     {},
 	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/report"},

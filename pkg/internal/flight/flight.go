@@ -112,16 +112,18 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func(context.Context) 
 	g.mu.Lock()
 	c.waiters = slices.DeleteFunc(c.waiters, func(o *waiter) bool { return o == w })
 	last := len(c.waiters) == 0
-	if last && g.calls[key] == c {
-		delete(g.calls, key)
+	if last {
+		// Under g.mu, so that the call's context is never seen without
+		// waiters before it has ended.
+		c.ctx.end(ctx.Err())
+		if g.calls[key] == c {
+			delete(g.calls, key)
+		}
 	}
 	g.mu.Unlock()
-	if last {
-		c.ctx.end(ctx.Err())
-		if g.LastCollects {
-			<-c.done
-			return c.val, c.err
-		}
+	if last && g.LastCollects {
+		<-c.done
+		return c.val, c.err
 	}
 	var zero T
 	return zero, ctx.Err()
@@ -178,6 +180,8 @@ type callContext struct {
 	waiters         func() []*waiter // a copy, taken under the Group's lock
 	done            chan struct{}
 
+	// mu is taken with or without the Group's lock held, never the
+	// other way round.
 	mu  sync.Mutex
 	err error // set once, when done is closed
 }

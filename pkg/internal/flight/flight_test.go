@@ -295,3 +295,23 @@ func TestJoinedCountsTheCallersThatShare(t *testing.T) {
 	close(release)
 	wg.Wait()
 }
+
+func TestACallWithoutWaitersHasEnded(t *testing.T) {
+	var g flight.Group[error]
+	ctx, cancel := context.WithCancel(context.Background())
+	seen := make(chan error)
+	go func() {
+		_, _ = g.Do(ctx, "k", func(callCtx context.Context) (error, error) {
+			for g.Waiters("k") != 0 {
+				runtime.Gosched()
+			}
+			seen <- callCtx.Err()
+			return nil, nil
+		})
+	}()
+	waitForWaiters(t, &g, "k", 1)
+	cancel()
+	if err := <-seen; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the call's context once its caller has left: %v, want context.Canceled", err)
+	}
+}
