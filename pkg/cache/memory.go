@@ -1,11 +1,11 @@
 package cache
 
 import (
-	"container/list"
 	"context"
 	"fmt"
-	"sync"
 	"time"
+
+	"github.com/assayproj/assay/pkg/internal/lru"
 )
 
 // Memory is an in-process verdict cache with a budget in bytes, least
@@ -22,26 +22,14 @@ type Memory struct {
 	// clock here); it must not change afterwards.
 	Now func() time.Time
 
-	mu     sync.Mutex
-	budget int64
-	size   int64
-	order  *list.List // of *memEntry; front = most recently used
-	items  map[string]*list.Element
+	entries *lru.Cache[[]byte]
 }
-
-type memEntry struct {
-	key     string
-	value   []byte
-	expires time.Time
-}
-
-func (e *memEntry) size() int64 { return int64(len(e.key) + len(e.value)) }
 
 // NewMemory returns a Memory holding at most maxBytes of keys and values.
 // If maxBytes <= 0, nothing is stored: every Set succeeds and every Get
 // is a miss.
 func NewMemory(maxBytes int64) *Memory {
-	return &Memory{budget: maxBytes, order: list.New(), items: map[string]*list.Element{}}
+	return &Memory{entries: lru.New[[]byte](maxBytes)}
 }
 
 func (m *Memory) now() time.Time {
@@ -55,20 +43,11 @@ func (m *Memory) now() time.Time {
 // when there is none or it has expired. It marks the entry recently used.
 // The error is always nil.
 func (m *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	el, ok := m.items[key]
+	v, ok := m.entries.Get(key, m.now())
 	if !ok {
 		return nil, false, nil
 	}
-	e := el.Value.(*memEntry)
-	if !now.Before(e.expires) {
-		m.remove(el)
-		return nil, false, nil
-	}
-	m.order.MoveToFront(el)
-	return clone(e.value), true, nil
+	return clone(v), true, nil
 }
 
 // Set stores a copy of value under key for ttl, replacing what was there,
@@ -81,44 +60,22 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 	if ttl <= 0 {
 		return fmt.Errorf("set: ttl %s: %w", ttl, ErrInvalidTTL)
 	}
-	e := &memEntry{key: key, value: clone(value), expires: m.now().Add(ttl)}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if el, ok := m.items[key]; ok {
-		m.remove(el)
-	}
-	if m.budget <= 0 || e.size() > m.budget {
-		return nil
-	}
-	m.items[key] = m.order.PushFront(e)
-	m.size += e.size()
-	for m.size > m.budget {
-		m.remove(m.order.Back())
-	}
+	m.entries.Add(key, clone(value), int64(len(value)), m.now().Add(ttl))
 	return nil
-}
-
-// remove drops el; m.mu must be held.
-func (m *Memory) remove(el *list.Element) {
-	e := m.order.Remove(el).(*memEntry)
-	delete(m.items, e.key)
-	m.size -= e.size()
 }
 
 // Len returns the number of entries held, including expired ones not yet
 // dropped.
 func (m *Memory) Len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.items)
+	n, _ := m.entries.Stats()
+	return n
 }
 
 // Bytes returns the bytes of keys and values held, including expired
 // entries not yet dropped. It never exceeds the budget.
 func (m *Memory) Bytes() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.size
+	_, size := m.entries.Stats()
+	return size
 }
 
 // clone returns a copy of b that shares no memory with it. It is never

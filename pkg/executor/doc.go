@@ -25,6 +25,12 @@
 // from the artifact manifests the verifiers read anyway (see
 // [Executor.Verify]).
 //
+// Concurrent verifications of one digest-pinned subject share one
+// (package internal/flight): it runs in a goroutine of its own until the
+// latest deadline of the requests waiting for it and stops when none
+// waits, while each request returns by its own deadline (see
+// [Executor.Verify]).
+//
 // The executor declares what it consumes ([Store], [Verifier]) and
-// imports only package report.
+// imports only package report and the building blocks of pkg/internal.
 package executor

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assayproj/assay/pkg/internal/flight"
 	"github.com/assayproj/assay/pkg/reason"
 	"github.com/assayproj/assay/pkg/report"
 	"github.com/distribution/reference"
@@ -123,7 +124,7 @@ type Options struct {
 type Executor struct {
 	opts Options
 	// flights and counters are shared with the Executors made by With.
-	flights  *flights
+	flights  *flight.Group[verification]
 	counters *cacheCounters
 	codec    *verdictCodec
 }
@@ -195,7 +196,9 @@ func New(opts Options) (*Executor, error) {
 			seen[r.ArtifactType] = true
 		}
 	}
-	return &Executor{opts: opts, flights: &flights{}, counters: &cacheCounters{}, codec: &verdictCodec{}}, nil
+	counters := &cacheCounters{}
+	flights := &flight.Group[verification]{LastCollects: true, Joined: func() { counters.shared.Add(1) }}
+	return &Executor{opts: opts, flights: flights, counters: counters, codec: &verdictCodec{}}, nil
 }
 
 // With returns an Executor that reads the registry through s (a view of
@@ -238,7 +241,16 @@ const (
 //
 // Once pinned, the verdict comes from the verdict cache when it holds
 // one for the subject and configuration; otherwise concurrent calls for
-// the same subject share one verification.
+// the same subject share one verification. Whose deadline counts: each
+// call returns by its own ctx's deadline, with DEADLINE_EXCEEDED if the
+// shared verification has not finished; the shared verification keeps
+// the values of the ctx of the call that started it but not its
+// deadline, runs until the latest deadline of the calls waiting for it
+// and stops as soon as none waits. A job is told (through its ctx) the
+// latest deadline of the calls waiting when it starts. The last call to
+// leave waits for the verification to stop and returns the report of
+// what it finished, so a call alone gets what it would have found by
+// verifying under its own ctx.
 func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, error) {
 	rep := newReport(ref)
 	defer func() {
@@ -643,6 +655,8 @@ func runJob(ctx context.Context, v Verifier, job Job) (res report.Result) {
 	if err := ctx.Err(); err != nil {
 		return inconclusive(classify(ctx, err, report.ReasonDeadlineExceeded), "not started: "+err.Error())
 	}
+	ctx, cancel := withCallersDeadline(ctx)
+	defer cancel()
 	res, err := v.Verify(ctx, job)
 	if err != nil {
 		return inconclusive(classify(ctx, err, report.ReasonPluginError), fmt.Sprintf("verifier %q could not evaluate %s: %v", v.Name(), job.Artifact.Digest, err))

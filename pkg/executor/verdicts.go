@@ -3,10 +3,10 @@ package executor
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/assayproj/assay/pkg/internal/flight"
 	"github.com/assayproj/assay/pkg/report"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -83,6 +83,14 @@ func (e *Executor) verdictKey(repo string, subject ocispec.Descriptor) string {
 // warnings; the verdict is copied into it. The error is verifyPinned's:
 // a subject pinned by digest only turned out not to resolve (rep says
 // why); such an outcome is never cached.
+//
+// The shared verification runs in a goroutine of its own, with the
+// values of the context of the caller that started it but not its
+// deadline: it runs until the latest deadline of the callers waiting for
+// it and stops when none waits any more (see package flight). A caller
+// whose own deadline passes first leaves with DEADLINE_EXCEEDED; the
+// last caller to leave waits for the verification to stop and gets the
+// report of what it finished, as a caller alone would.
 func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo string, subject ocispec.Descriptor) error {
 	key := e.verdictKey(repo, subject)
 	if e.opts.Verdicts != nil {
@@ -102,33 +110,57 @@ func (e *Executor) sharedVerify(ctx context.Context, rep *report.Report, repo st
 		e.counters.misses.Add(1)
 	}
 
-	c, leader := e.flights.join(key)
-	if !leader {
-		e.counters.shared.Add(1)
-		select {
-		case <-c.done:
-			adopt(rep, c.rep)
-			return c.err
-		case <-ctx.Done():
-			rep.Reason = report.ReasonDeadlineExceeded
-			rep.Message = fmt.Sprintf("the verification of %s that this request joined did not finish before the deadline", rep.Subject)
-		}
+	name := rep.Subject
+	v, err := e.flights.Do(ctx, key, func(ctx context.Context) (verification, error) {
+		return e.verifyOnce(ctx, key, name, repo, subject), nil
+	})
+	if err != nil { // this caller's deadline passed; others still wait
+		rep.Reason = report.ReasonDeadlineExceeded
+		rep.Message = fmt.Sprintf("the verification of %s that this request shares with others did not finish before its deadline", rep.Subject)
 		return nil
 	}
-	defer e.flights.finish(key, c)
+	adopt(rep, v.rep)
+	return v.err
+}
 
-	own := &report.Report{MediaType: report.MediaType, Reference: rep.Subject, Subject: rep.Subject}
+// verification is the outcome of a shared verification: the report and
+// verifyPinned's error.
+type verification struct {
+	rep *report.Report
+	err error
+}
+
+// verifyOnce is the shared verification of sharedVerify: it verifies the
+// subject named name and caches the verdict under key. A panic becomes a
+// PLUGIN_ERROR report for every caller: the verification runs in a
+// goroutine of its own, where nothing else would recover it.
+func (e *Executor) verifyOnce(ctx context.Context, key, name, repo string, subject ocispec.Descriptor) (v verification) {
+	defer func() {
+		if p := recover(); p != nil {
+			v = verification{rep: &report.Report{MediaType: report.MediaType, Reference: name, Subject: name,
+				Reason: report.ReasonPluginError, Timestamp: e.opts.Now().UTC(), Artifacts: []report.Artifact{},
+				Message: fmt.Sprintf("the verification of %s failed unexpectedly: %v", name, p)}}
+		}
+	}()
+	own := &report.Report{MediaType: report.MediaType, Reference: name, Subject: name}
 	err := e.verifyPinned(ctx, own, repo, subject)
 	own.Timestamp = e.opts.Now().UTC()
-	c.rep, c.err = own, err
-	adopt(rep, own)
-	if err != nil {
-		return err
-	}
-	if e.opts.Verdicts != nil {
+	if err == nil && e.opts.Verdicts != nil {
 		e.store(ctx, key, own)
 	}
-	return nil
+	return verification{rep: own, err: err}
+}
+
+// withCallersDeadline bounds ctx, the context of a shared verification,
+// by the latest deadline of the callers waiting for it as it is now, so
+// that work that plans by its context's deadline (a plugin told the time
+// it has) does not plan past it. A caller joining later with a later
+// deadline does not extend work already started.
+func withCallersDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := flight.Deadline(ctx); ok {
+		return context.WithDeadline(ctx, d)
+	}
+	return ctx, func() {}
 }
 
 // store writes rep to the verdict cache unless it is transient.
@@ -188,44 +220,4 @@ func isTransient(rep *report.Report) bool {
 		return false
 	}
 	return walk(rep.Artifacts)
-}
-
-// flights lets concurrent verifications of the same key share one. The
-// first caller (the leader) verifies in its own goroutine, with its own
-// context, so a verification never outlives the request that started it;
-// the others wait for it or for their own deadline.
-type flights struct {
-	mu    sync.Mutex
-	calls map[string]*flightCall
-}
-
-type flightCall struct {
-	done chan struct{}
-	rep  *report.Report // set before done is closed
-	err  error          // the leader's error, set with rep
-}
-
-func (f *flights) join(key string) (*flightCall, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c, ok := f.calls[key]; ok {
-		return c, false
-	}
-	if f.calls == nil {
-		f.calls = map[string]*flightCall{}
-	}
-	c := &flightCall{done: make(chan struct{})}
-	f.calls[key] = c
-	return c, true
-}
-
-func (f *flights) finish(key string, c *flightCall) {
-	f.mu.Lock()
-	delete(f.calls, key)
-	f.mu.Unlock()
-	if c.rep == nil { // the leader panicked
-		c.rep = &report.Report{MediaType: report.MediaType, Reason: report.ReasonPluginError,
-			Message: "the verification this request joined failed unexpectedly", Artifacts: []report.Artifact{}}
-	}
-	close(c.done)
 }

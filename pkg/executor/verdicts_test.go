@@ -285,3 +285,93 @@ func TestResolvePinsWithoutVerifying(t *testing.T) {
 		t.Fatal("Resolve ran a verifier")
 	}
 }
+
+func TestASharedVerificationOutlivesTheCallerThatStartedIt(t *testing.T) {
+	st := newFakeStore()
+	img := st.pushImage(t, "v1")
+	st.attach(t, img, notary, "sig")
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	v := newFakeVerifier("notation", notary).WithBefore(func(ctx context.Context, _ executor.Job) {
+		entered <- struct{}{}
+		<-release
+	})
+	e := newExecutor(t, st, executor.Options{
+		Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Required: true}),
+	})
+	first, cancel := context.WithCancel(context.Background())
+	firstDone := make(chan *report.Report)
+	go func() {
+		r, _ := e.Verify(first, ref)
+		firstDone <- r
+	}()
+	<-entered
+	secondDone := make(chan *report.Report)
+	go func() {
+		r, _ := e.Verify(context.Background(), repo+"@"+img.Digest.String())
+		secondDone <- r
+	}()
+	for e.CacheStats().Shared < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if r := <-firstDone; r.IsSuccess || r.Reason != report.ReasonDeadlineExceeded {
+		t.Fatalf("the caller that started the verification and left: %s %q, want DEADLINE_EXCEEDED", r.Reason, r.Message)
+	}
+	close(release)
+	if r := <-secondDone; !r.IsSuccess {
+		t.Fatalf("the caller still waiting: %s %q, want the verification's verdict", r.Reason, r.Message)
+	}
+	if n := len(v.ran()); n != 1 {
+		t.Fatalf("the verifier ran %d times, want 1", n)
+	}
+}
+
+func TestAVerifierIsToldTheLatestDeadlineOfTheCallersWaiting(t *testing.T) {
+	st := newFakeStore()
+	img := st.pushImage(t, "v1")
+	st.attach(t, img, notary, "first")
+	st.attach(t, img, notary, "second")
+	base := time.Now()
+	soon, later := base.Add(time.Hour), base.Add(2*time.Hour)
+	var mu sync.Mutex
+	var deadlines []time.Time
+	joined := make(chan struct{})
+	v := newFakeVerifier("notation", notary).WithBefore(func(ctx context.Context, _ executor.Job) {
+		d, _ := ctx.Deadline()
+		mu.Lock()
+		deadlines = append(deadlines, d)
+		n := len(deadlines)
+		mu.Unlock()
+		if n == 1 {
+			<-joined // the second job starts once the later caller waits too
+		}
+	})
+	// One slot: the jobs run one after the other.
+	e := newExecutor(t, st, executor.Options{
+		Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll}), Concurrency: 1,
+	})
+	var wg sync.WaitGroup
+	for _, d := range []time.Time{soon, later} {
+		ctx, cancel := context.WithDeadline(context.Background(), d)
+		defer cancel()
+		wg.Go(func() {
+			if r, _ := e.Verify(ctx, ref); !r.IsSuccess {
+				t.Errorf("%s %q", r.Reason, r.Message)
+			}
+		})
+		if d.Equal(soon) {
+			for len(v.ran()) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	for e.CacheStats().Shared < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(joined)
+	wg.Wait()
+	if len(deadlines) != 2 || !deadlines[0].Equal(soon) || !deadlines[1].Equal(later) {
+		t.Fatalf("the verifier was told the deadlines %v, want the first caller's %v, then the later caller's %v", deadlines, soon, later)
+	}
+}

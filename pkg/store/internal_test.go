@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assayproj/assay/pkg/internal/flight"
 	"github.com/assayproj/assay/pkg/registrytest"
 	"oras.land/oras-go/v2/registry/remote/retry"
 
@@ -27,16 +28,10 @@ import (
 )
 
 // waitForWaiters yields until n callers wait for the call under key.
-func waitForWaiters[T any](t *testing.T, f *flight[T], key string, n int) {
+func waitForWaiters[T any](t *testing.T, f *flight.Group[T], key string, n int) {
 	t.Helper()
 	for {
-		f.mu.Lock()
-		c, ok := f.calls[key]
-		got := 0
-		if ok {
-			got = c.waiters
-		}
-		f.mu.Unlock()
+		got := f.Waiters(key)
 		if got == n {
 			return
 		}
@@ -44,168 +39,6 @@ func waitForWaiters[T any](t *testing.T, f *flight[T], key string, n int) {
 			t.Fatalf("%d waiters, want %d", got, n)
 		}
 		runtime.Gosched()
-	}
-}
-
-func TestFlight(t *testing.T) {
-	t.Run("concurrent callers share one call", func(t *testing.T) {
-		var f flight[int]
-		var runs atomic.Int64
-		release := make(chan struct{})
-		const n = 8
-		results := make([]int, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				v, err := f.do(context.Background(), "k", func(context.Context) (int, error) {
-					runs.Add(1)
-					<-release
-					return 42, nil
-				})
-				if err != nil {
-					t.Error(err)
-				}
-				results[i] = v
-			})
-		}
-		waitForWaiters(t, &f, "k", n)
-		close(release)
-		wg.Wait()
-		if runs.Load() != 1 {
-			t.Fatalf("fn ran %d times", runs.Load())
-		}
-		for i, v := range results {
-			if v != 42 {
-				t.Fatalf("caller %d got %d", i, v)
-			}
-		}
-	})
-	t.Run("a caller whose context ends leaves without failing the others", func(t *testing.T) {
-		var f flight[int]
-		release := make(chan struct{})
-		var callCtx context.Context
-		started := make(chan struct{})
-		fn := func(ctx context.Context) (int, error) {
-			callCtx = ctx
-			close(started)
-			<-release
-			return 7, nil
-		}
-		patient := make(chan int)
-		go func() {
-			v, _ := f.do(context.Background(), "k", fn)
-			patient <- v
-		}()
-		<-started
-		impatient, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() {
-			_, err := f.do(impatient, "k", fn)
-			done <- err
-		}()
-		waitForWaiters(t, &f, "k", 2)
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Fatalf("impatient caller: %v, want context.Canceled", err)
-		}
-		if callCtx.Err() != nil {
-			t.Fatal("the shared call was cancelled while a caller still waits")
-		}
-		close(release)
-		if v := <-patient; v != 7 {
-			t.Fatalf("patient caller got %d", v)
-		}
-	})
-	t.Run("the call is cancelled when every caller has left, and the next caller starts a new one", func(t *testing.T) {
-		var f flight[int]
-		var runs atomic.Int64
-		cancelled := make(chan struct{})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() {
-			_, err := f.do(ctx, "k", func(ctx context.Context) (int, error) {
-				runs.Add(1)
-				<-ctx.Done()
-				close(cancelled)
-				return 0, ctx.Err()
-			})
-			done <- err
-		}()
-		waitForWaiters(t, &f, "k", 1)
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Fatalf("caller: %v", err)
-		}
-		<-cancelled // the shared call saw its context end
-		v, err := f.do(context.Background(), "k", func(context.Context) (int, error) { runs.Add(1); return 1, nil })
-		if err != nil || v != 1 || runs.Load() != 2 {
-			t.Fatalf("next call = %d, %v after %d runs", v, err, runs.Load())
-		}
-	})
-	t.Run("the shared call keeps the first caller's values", func(t *testing.T) {
-		type key struct{}
-		var f flight[string]
-		ctx := context.WithValue(context.Background(), key{}, "logger")
-		v, err := f.do(ctx, "k", func(ctx context.Context) (string, error) { return ctx.Value(key{}).(string), nil })
-		if err != nil || v != "logger" {
-			t.Fatalf("got %q, %v", v, err)
-		}
-	})
-}
-
-func TestLRU(t *testing.T) {
-	tests := map[string]struct {
-		budget int64
-		adds   []string // each value is its own key; size = len(key)*2
-		get    string   // touched after the adds, before extra
-		extra  string
-		want   []string
-		absent []string
-	}{
-		"entries within the budget stay": {
-			budget: 100, adds: []string{"aa", "bb"}, want: []string{"aa", "bb"},
-		},
-		"the least recently used entry is evicted first": {
-			budget: 12, adds: []string{"aa", "bb", "cc"}, get: "aa", extra: "dd",
-			want: []string{"aa", "cc", "dd"}, absent: []string{"bb"},
-		},
-		"a value larger than the budget is not cached": {
-			budget: 4, adds: []string{"toolarge"}, absent: []string{"toolarge"},
-		},
-		"a zero budget caches nothing": {
-			budget: 0, adds: []string{"a"}, absent: []string{"a"},
-		},
-		"a negative budget caches nothing": {
-			budget: -1, adds: []string{"a"}, absent: []string{"a"},
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			c := newLRU(tc.budget)
-			add := func(k string) { c.add(k, k, int64(len(k)), time.Time{}) }
-			for _, k := range tc.adds {
-				add(k)
-			}
-			if tc.get != "" {
-				c.get(tc.get, time.Now())
-			}
-			if tc.extra != "" {
-				add(tc.extra)
-			}
-			for _, k := range tc.want {
-				if v, ok := c.get(k, time.Now()); !ok || v.(string) != k {
-					t.Errorf("%q: got %v, %v", k, v, ok)
-				}
-			}
-			for _, k := range tc.absent {
-				if _, ok := c.get(k, time.Now()); ok {
-					t.Errorf("%q is cached", k)
-				}
-			}
-			if _, size := c.stats(); size > max(tc.budget, 0) {
-				t.Errorf("size %d over the budget %d", size, tc.budget)
-			}
-		})
 	}
 }
 
@@ -244,33 +77,6 @@ func TestConcurrentResolvesShareOneRequest(t *testing.T) {
 	wg.Wait()
 	if heads.Load() != 1 {
 		t.Fatalf("%d concurrent resolves sent %d requests, want 1", n, heads.Load())
-	}
-}
-
-func TestLRUExpiry(t *testing.T) {
-	c := newLRU(1 << 10)
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	c.add("tag", "v1", 10, now.Add(time.Second))
-	c.add("digest", "content", 10, time.Time{})
-	if v, ok := c.get("tag", now.Add(time.Second-1)); !ok || v != "v1" {
-		t.Fatalf("before its expiry: %v, %v", v, ok)
-	}
-	if _, ok := c.get("tag", now.Add(time.Second)); ok {
-		t.Fatal("served at its expiry")
-	}
-	if n, _ := c.stats(); n != 1 {
-		t.Fatalf("%d entries after the expired one was asked for, want 1", n)
-	}
-	if _, ok := c.get("digest", now.Add(1000*time.Hour)); !ok {
-		t.Fatal("an entry without expiry expired")
-	}
-	c.add("tag", "v2", 10, now.Add(2*time.Second))
-	c.add("tag", "v3", 20, now.Add(3*time.Second))
-	if v, ok := c.get("tag", now); !ok || v != "v3" {
-		t.Fatalf("after a replacement: %v, %v; want v3", v, ok)
-	}
-	if n, size := c.stats(); n != 2 || size != 10+int64(len("digest"))+20+int64(len("tag")) {
-		t.Fatalf("after a replacement: %d entries of %d bytes", n, size)
 	}
 }
 
@@ -437,67 +243,6 @@ func TestRetrier(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestFlightDeadlineIsTheLatestOfItsWaiters(t *testing.T) {
-	var f flight[int]
-	base := time.Now()
-	type result struct {
-		limit   time.Time
-		bounded bool
-	}
-	seen := make(chan result)
-	release := make(chan struct{})
-	fn := func(ctx context.Context) (int, error) {
-		<-release
-		limit, bounded := deadline(ctx)
-		seen <- result{limit, bounded}
-		return 0, nil
-	}
-	join := func(ctx context.Context) {
-		go func() { _, _ = f.do(ctx, "k", fn) }()
-	}
-	soon, cancelSoon := context.WithDeadline(context.Background(), base.Add(time.Hour))
-	defer cancelSoon()
-	late, cancelLate := context.WithDeadline(context.Background(), base.Add(2*time.Hour))
-	join(soon)
-	waitForWaiters(t, &f, "k", 1)
-	join(late)
-	waitForWaiters(t, &f, "k", 2)
-	cancelLate() // the later caller leaves: the call has an hour again
-	for {
-		f.mu.Lock()
-		n := f.calls["k"].waiters
-		f.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
-	release <- struct{}{}
-	if r := <-seen; !r.bounded || !r.limit.Equal(base.Add(time.Hour)) {
-		t.Fatalf("deadline = %v, %v; want the remaining caller's %v", r.limit, r.bounded, base.Add(time.Hour))
-	}
-
-	t.Run("a waiter without a deadline leaves the call without one", func(t *testing.T) {
-		var f flight[int]
-		release := make(chan struct{})
-		seen := make(chan bool)
-		fn := func(ctx context.Context) (int, error) {
-			<-release
-			_, bounded := deadline(ctx)
-			seen <- bounded
-			return 0, nil
-		}
-		go func() { _, _ = f.do(soon, "k", fn) }()
-		waitForWaiters(t, &f, "k", 1)
-		go func() { _, _ = f.do(context.Background(), "k", fn) }()
-		waitForWaiters(t, &f, "k", 2)
-		close(release)
-		if <-seen {
-			t.Fatal("the call has a deadline although one caller has none")
-		}
-	})
 }
 
 func TestLimiter(t *testing.T) {

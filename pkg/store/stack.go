@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assayproj/assay/pkg/internal/flight"
+	"github.com/assayproj/assay/pkg/internal/lru"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -60,13 +62,13 @@ type Stack struct {
 	opts   StackOptions
 	client *auth.Client
 	tokens *tokenCache
-	cache  *lru
+	cache  *lru.Cache[any]
 
 	mu    sync.Mutex
 	repos map[repoKey]*remote.Repository
 
-	resolves flight[ocispec.Descriptor]
-	fetches  flight[[]byte]
+	resolves flight.Group[ocispec.Descriptor]
+	fetches  flight.Group[[]byte]
 }
 
 // repoKey names a shared oras-go repository: the settings that change
@@ -103,7 +105,7 @@ func NewStack(opts StackOptions) (*Stack, error) {
 	s := &Stack{
 		opts:   opts,
 		tokens: newTokenCache(),
-		cache:  newLRU(opts.CacheBytes),
+		cache:  lru.New[any](opts.CacheBytes),
 		repos:  map[repoKey]*remote.Repository{},
 	}
 	s.client = &auth.Client{
@@ -167,7 +169,7 @@ func (s *Stack) Registry(opts Options) (*Registry, error) {
 
 // CacheStats returns the number of entries in the Stack's cache and the
 // bytes they account for.
-func (s *Stack) CacheStats() (entries int, bytes int64) { return s.cache.stats() }
+func (s *Stack) CacheStats() (entries int, bytes int64) { return s.cache.Stats() }
 
 // stackOptions are the stack-wide fields of o.
 func (o Options) stackOptions() StackOptions {

@@ -155,11 +155,11 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 		cacheKey, ttl = "tag "+repository+":"+reference, r.opts.TagTTL
 	}
 	if isDigest || ttl > 0 {
-		if v, ok := r.stack.cache.get(cacheKey, r.opts.Now()); ok {
+		if v, ok := r.stack.cache.Get(cacheKey, r.opts.Now()); ok {
 			return v.(ocispec.Descriptor), nil
 		}
 	}
-	desc, err := r.stack.resolves.do(ctx, flightKey(ctx, repository, reference), func(ctx context.Context) (ocispec.Descriptor, error) {
+	desc, err := r.stack.resolves.Do(ctx, flightKey(ctx, repository, reference), func(ctx context.Context) (ocispec.Descriptor, error) {
 		asked := r.opts.Now()
 		desc, err := repo.Resolve(ctx, reference)
 		if err != nil {
@@ -170,9 +170,9 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 		}
 		switch {
 		case isDigest && desc.Digest == dgst:
-			r.stack.cache.add(cacheKey, desc, descriptorBytes, time.Time{})
+			r.stack.cache.Add(cacheKey, desc, descriptorBytes, time.Time{})
 		case !isDigest && ttl > 0:
-			r.stack.cache.add(cacheKey, desc, descriptorBytes, asked.Add(ttl))
+			r.stack.cache.Add(cacheKey, desc, descriptorBytes, asked.Add(ttl))
 		}
 		return desc, nil
 	})
@@ -235,7 +235,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	ttl := r.opts.ReferrersTTL
 	started := r.opts.Now()
 	if ttl > 0 {
-		if v, ok := r.stack.cache.get(cacheKey, started); ok {
+		if v, ok := r.stack.cache.Get(cacheKey, started); ok {
 			all := v.([]ocispec.Descriptor)
 			if len(all) > r.opts.MaxReferrers {
 				// Listed for a view with a higher limit.
@@ -330,7 +330,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		}
 	}
 	if ttl > 0 {
-		r.stack.cache.add(cacheKey, all, listingBytes(all), started.Add(ttl))
+		r.stack.cache.Add(cacheKey, all, listingBytes(all), started.Add(ttl))
 	}
 	return nil
 }
@@ -414,7 +414,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		return nil, opError("fetch", what, err)
 	}
 	key := "content " + desc.Digest.String()
-	if v, ok := r.stack.cache.get(key, r.opts.Now()); ok {
+	if v, ok := r.stack.cache.Get(key, r.opts.Now()); ok {
 		c := v.(cached)
 		if int64(len(c.data)) != desc.Size {
 			return nil, opError("fetch", what, fmt.Errorf("the descriptor says %d bytes, the content has %d: %w", desc.Size, len(c.data), ErrInvalidContent))
@@ -424,7 +424,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		}
 		return bytes.Clone(c.data), nil
 	}
-	b, err := r.stack.fetches.do(ctx, flightKey(ctx, repository, desc.Digest.String()), func(ctx context.Context) ([]byte, error) {
+	b, err := r.stack.fetches.Do(ctx, flightKey(ctx, repository, desc.Digest.String()), func(ctx context.Context) ([]byte, error) {
 		b, err := r.fetch(ctx, repo, desc)
 		if err != nil {
 			return nil, err
@@ -432,7 +432,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		if manifest && !json.Valid(b) {
 			return nil, fmt.Errorf("%w: the manifest is not valid JSON", ErrInvalidContent)
 		}
-		r.stack.cache.add(key, cached{data: b, json: manifest}, int64(len(b)), time.Time{})
+		r.stack.cache.Add(key, cached{data: b, json: manifest}, int64(len(b)), time.Time{})
 		return b, nil
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assayproj/assay/pkg/internal/flight"
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
@@ -184,7 +185,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			retryAfter, told = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 			wait = max(wait, retryAfter)
 		}
-		limit, bounded := deadline(ctx)
+		limit, bounded := flight.Deadline(ctx)
 		remaining := time.Until(limit)
 		switch {
 		case throttled && told && retryAfter > maxRetryAfter:

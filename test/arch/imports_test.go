@@ -24,11 +24,11 @@ var allowed = map[string][]string{
 	"pkg/plugin/params": {"pkg/plugin"},
 	"pkg/config":        {},
 	"pkg/apis/v1alpha1": {},
-	"pkg/store":         {},
-	"pkg/cache":         {},
+	"pkg/store":         {"pkg/internal/flight", "pkg/internal/lru"},
+	"pkg/cache":         {"pkg/internal/lru"},
 	"pkg/pullsecrets":   {},
 	"pkg/ociimage":      {},
-	"pkg/executor":      {"pkg/reason", "pkg/report"},
+	"pkg/executor":      {"pkg/internal/flight", "pkg/reason", "pkg/report"},
 	"pkg/provider":      {"pkg/report"},
 	"pkg/servetest":     {},
 	"pkg/verifier":      {"pkg/executor", "pkg/plugin", "pkg/reason", "pkg/report"},
@@ -40,6 +40,11 @@ var allowed = map[string][]string{
 	"plugins/notation":   {"pkg/plugin", "pkg/plugin/params", "pkg/reason"},
 	"plugins/cosign":     {"pkg/plugin", "pkg/plugin/params", "pkg/reason"},
 	"plugins/vulnreport": {"pkg/plugin", "pkg/plugin/params", "pkg/reason"},
+
+	// Building blocks shared by the packages above: they import nothing
+	// of ours.
+	"pkg/internal/flight": {},
+	"pkg/internal/lru":    {},
 }
 
 // forbiddenEverywhereBelowCmd may only be imported by cmd/.
