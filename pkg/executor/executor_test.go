@@ -152,7 +152,7 @@ func TestPolicyOutcomes(t *testing.T) {
 		"a required notation signature that is present and verified passes": {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, notary, "sig")
-				return []executor.Verifier{newFakeVerifier("notation", notary)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}
 			},
 			policy:  policy(executor.Rule{ArtifactType: notary, Required: true}),
 			success: true, reason: report.ReasonVerified,
@@ -185,7 +185,7 @@ func TestPolicyOutcomes(t *testing.T) {
 		"a missing required type that is not a signature fails with ARTIFACT_MISSING": {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, notary, "sig")
-				return []executor.Verifier{newFakeVerifier("notation", notary), newFakeVerifier("sbom", sbom)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary), newFakeVerifier("sbom", sbom)}
 			},
 			policy: policy(executor.Rule{ArtifactType: notary, Required: true}, executor.Rule{ArtifactType: sbom, Required: true}),
 			reason: report.ReasonArtifactMissing,
@@ -197,7 +197,7 @@ func TestPolicyOutcomes(t *testing.T) {
 		"a failed signature fails with the verifier's reason": {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				sig := s.attach(t, subject, notary, "sig")
-				return []executor.Verifier{newFakeVerifier("notation", notary).WithVerdict(sig.Digest, report.Failed, report.ReasonSignatureUntrusted)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithVerdict(sig.Digest, report.Failed, report.ReasonSignatureUntrusted)}
 			},
 			policy: policy(executor.Rule{ArtifactType: notary, Required: true}),
 			reason: report.ReasonSignatureUntrusted,
@@ -207,7 +207,7 @@ func TestPolicyOutcomes(t *testing.T) {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, notary, "good")
 				bad := s.attach(t, subject, notary, "bad")
-				return []executor.Verifier{newFakeVerifier("notation", notary).WithVerdict(bad.Digest, report.Failed, report.ReasonSignatureInvalid)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithVerdict(bad.Digest, report.Failed, report.ReasonSignatureInvalid)}
 			},
 			policy:  policy(executor.Rule{ArtifactType: notary, Required: true, Mode: executor.ModeAny}),
 			success: true, reason: report.ReasonVerified,
@@ -217,7 +217,7 @@ func TestPolicyOutcomes(t *testing.T) {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, notary, "good")
 				bad := s.attach(t, subject, notary, "bad")
-				return []executor.Verifier{newFakeVerifier("notation", notary).WithVerdict(bad.Digest, report.Failed, report.ReasonSignatureInvalid)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithVerdict(bad.Digest, report.Failed, report.ReasonSignatureInvalid)}
 			},
 			policy: policy(executor.Rule{ArtifactType: notary, Required: true, Mode: executor.ModeAll}),
 			reason: report.ReasonSignatureInvalid,
@@ -227,7 +227,7 @@ func TestPolicyOutcomes(t *testing.T) {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, notary, "one")
 				s.attach(t, subject, notary, "two")
-				return []executor.Verifier{newFakeVerifier("notation", notary)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}
 			},
 			policy:  policy(executor.Rule{ArtifactType: notary, Required: true, Mode: executor.ModeAll}),
 			success: true, reason: report.ReasonVerified,
@@ -236,7 +236,7 @@ func TestPolicyOutcomes(t *testing.T) {
 		"a type that is not required and absent does not fail": {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, notary, "sig")
-				return []executor.Verifier{newFakeVerifier("notation", notary), newFakeVerifier("sbom", sbom)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary), newFakeVerifier("sbom", sbom)}
 			},
 			policy:  policy(executor.Rule{ArtifactType: notary, Required: true}, executor.Rule{ArtifactType: sbom}),
 			success: true, reason: report.ReasonVerified,
@@ -257,7 +257,7 @@ func TestPolicyOutcomes(t *testing.T) {
 		"no Policy is never success": {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, notary, "sig")
-				return []executor.Verifier{newFakeVerifier("notation", notary)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}
 			},
 			reason: report.ReasonNoPolicy,
 		},
@@ -276,7 +276,7 @@ func TestPolicyOutcomes(t *testing.T) {
 		"a required type that no Verifier handles fails with NO_VERIFIER": {
 			setup: func(t *testing.T, s *fakeStore, subject ocispec.Descriptor) []executor.Verifier {
 				s.attach(t, subject, sarif, "scan")
-				return []executor.Verifier{newFakeVerifier("notation", notary)}
+				return []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}
 			},
 			policy: policy(executor.Rule{ArtifactType: sarif, Required: true}),
 			reason: report.ReasonNoVerifier,
@@ -334,7 +334,7 @@ func TestArtifactsWithoutAVerifierAreReportedNotVerified(t *testing.T) {
 	subject := s.pushImage(t, "v1")
 	sig := s.attach(t, subject, notary, "sig")
 	scan := s.attach(t, subject, sarif, "scan")
-	notation := newFakeVerifier("notation", notary)
+	notation := newFakeVerifier("notation", notary).WithSignatureTypes(notary)
 	rep := verify(t, s, executor.Options{
 		Verifiers: []executor.Verifier{notation},
 		Policy:    policy(executor.Rule{ArtifactType: notary, Required: true}),
@@ -408,7 +408,7 @@ func TestVerifierResultsAreNormalised(t *testing.T) {
 			s := newFakeStore()
 			subject := s.pushImage(t, "v1")
 			sig := s.attach(t, subject, notary, "sig")
-			v := newFakeVerifier("notation", notary).WithVerdict(sig.Digest, tc.verdict, tc.reason)
+			v := newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithVerdict(sig.Digest, tc.verdict, tc.reason)
 			rep := verify(t, s, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Required: true})}, ref)
 			got := resultOf(t, rep, sig.Digest, "notation")
 			if got.Verdict != tc.wantVerdict || got.Reason != tc.wantReason {
@@ -554,7 +554,7 @@ func TestJobsThatCannotStartBeforeTheDeadlineAreInconclusive(t *testing.T) {
 	ctx := newExpiringCtx()
 	// With one slot, the second job waits for the first; the first lets the
 	// deadline pass before it answers.
-	v := newFakeVerifier("notation", notary).WithBefore(func(context.Context, executor.Job) { ctx.expire() })
+	v := newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithBefore(func(context.Context, executor.Job) { ctx.expire() })
 	e := newExecutor(t, s, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll}), Concurrency: 1})
 	rep, err := e.Verify(ctx, ref)
 	if err != nil {
@@ -701,7 +701,7 @@ func TestReferencesArePinnedAndNormalised(t *testing.T) {
 				images[d.Digest] = d
 			}
 			st.attach(t, images[tc.wantDigest], notary, "sig")
-			v := newFakeVerifier("notation", notary)
+			v := newFakeVerifier("notation", notary).WithSignatureTypes(notary)
 			rep := verify(t, st, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Required: true})}, tc.ref)
 			if !rep.IsSuccess {
 				t.Fatalf("%s: %s", rep.Reason, rep.Message)
@@ -805,7 +805,7 @@ func TestDiscoveryFailuresFailTheReport(t *testing.T) {
 			s.attach(t, scan, notary, "sig of sbom")
 			s.WithReferrers(func(_ context.Context, subject ocispec.Descriptor) error { return tc.fail(subject, image, scan) })
 			opts := executor.Options{
-				Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)},
+				Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)},
 				Policy:    tc.policy,
 			}
 			if tc.signedSBOM {
@@ -912,7 +912,7 @@ func TestNodeLimit(t *testing.T) {
 				st = tc.store(s)
 			}
 			opts := executor.Options{
-				Verifiers: []executor.Verifier{newFakeVerifier("notation", notary), newFakeVerifier("cosign", cosignSig)},
+				Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary), newFakeVerifier("cosign", cosignSig).WithSignatureTypes(cosignSig)},
 				Policy:    policy(executor.Rule{ArtifactType: notary, Required: true, Mode: executor.ModeAll}),
 				MaxNodes:  tc.maxNodes,
 			}
@@ -945,7 +945,7 @@ func TestARepeatedReferrerIsVerifiedOnce(t *testing.T) {
 	s := newFakeStore()
 	image := s.pushImage(t, "v1")
 	sig := s.attach(t, image, notary, "sig")
-	v := newFakeVerifier("notation", notary)
+	v := newFakeVerifier("notation", notary).WithSignatureTypes(notary)
 	rep := verify(t, repeatingStore{s}, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll})}, ref)
 	if !rep.IsSuccess {
 		t.Fatalf("%s: %s", rep.Reason, rep.Message)
@@ -1003,7 +1003,7 @@ func TestNestedReferrers(t *testing.T) {
 			descs := map[digest.Digest]ocispec.Descriptor{image.Digest: image, doc.Digest: doc, sig.Digest: sig, counter.Digest: counter}
 			parent := map[digest.Digest]digest.Digest{doc.Digest: image.Digest, sig.Digest: doc.Digest, counter.Digest: sig.Digest}
 
-			verifiers := []*fakeVerifier{newFakeVerifier("sboms", sbom), newFakeVerifier("notation", notary), newFakeVerifier("cosign", cosignSig)}
+			verifiers := []*fakeVerifier{newFakeVerifier("sboms", sbom), newFakeVerifier("notation", notary).WithSignatureTypes(notary), newFakeVerifier("cosign", cosignSig).WithSignatureTypes(cosignSig)}
 			opts := executor.Options{
 				Policy:   policy(executor.Rule{ArtifactType: sbom, Required: true}),
 				MaxDepth: tc.maxDepth,
@@ -1098,7 +1098,7 @@ func TestVerificationConcurrencyIsBounded(t *testing.T) {
 		s.attach(t, image, notary, fmt.Sprint("sig ", i))
 	}
 	g := newGate(jobs)
-	v := newFakeVerifier("notation", notary).WithBefore(func(ctx context.Context, _ executor.Job) { g.pass(ctx) })
+	v := newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithBefore(func(ctx context.Context, _ executor.Job) { g.pass(ctx) })
 	driven := make(chan struct{})
 	go func() { defer close(driven); g.drive(t, jobs, limit) }()
 	rep := verify(t, s, executor.Options{
@@ -1170,7 +1170,7 @@ func TestNoPolicyNamesThePoliciesNotInEffect(t *testing.T) {
 		"one left out":    {left: left, want: "no Policy is in effect, so nothing defines success (1 artifacts found); not in effect: " + left[0]},
 	} {
 		t.Run(name, func(t *testing.T) {
-			rep := verify(t, s, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)}, PoliciesNotInEffect: tc.left}, ref)
+			rep := verify(t, s, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}, PoliciesNotInEffect: tc.left}, ref)
 			if rep.IsSuccess || rep.Reason != report.ReasonNoPolicy || rep.Message != tc.want {
 				t.Errorf("report %v %s %q, want a NO_POLICY failure %q", rep.IsSuccess, rep.Reason, rep.Message, tc.want)
 			}
@@ -1246,7 +1246,7 @@ func TestConcurrentVerificationsShareAnExecutor(t *testing.T) {
 	image := s.pushImage(t, "v1")
 	s.attach(t, image, notary, "sig")
 	e := newExecutor(t, s, executor.Options{
-		Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)},
+		Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)},
 		Policy:    policy(executor.Rule{ArtifactType: notary, Required: true}),
 	})
 	var wg sync.WaitGroup
@@ -1285,7 +1285,7 @@ func TestVerifiersReadThroughTheStore(t *testing.T) {
 		return nil
 	})
 	rep := verify(t, s, executor.Options{
-		Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)},
+		Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)},
 		Policy:    policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll}),
 	}, "localhost:5000/app:v1")
 	if !fetched[small.Digest] || !fetched[huge.Digest] {

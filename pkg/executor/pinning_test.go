@@ -100,7 +100,7 @@ func TestADigestIsNotResolvedBeforeItsReferrersAreListed(t *testing.T) {
 			}
 			// Two Verifiers for cosign signatures: two jobs that need the
 			// subject, one request for it.
-			verifiers := []*fakeVerifier{newFakeVerifier("notation", notary), newFakeVerifier("cosign", cosignSig), newFakeVerifier("cosign-too", cosignSig)}
+			verifiers := []*fakeVerifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary), newFakeVerifier("cosign", cosignSig).WithSignatureTypes(cosignSig), newFakeVerifier("cosign-too", cosignSig).WithSignatureTypes(cosignSig)}
 			opts := executor.Options{Policy: policy(rules...), Concurrency: tc.concurrency}
 			for _, v := range verifiers {
 				opts.Verifiers = append(opts.Verifiers, v)
@@ -153,7 +153,7 @@ func TestADigestWithoutReferrersIsResolvedThen(t *testing.T) {
 		return nil
 	})
 	opts := executor.Options{
-		Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)},
+		Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)},
 		Policy:    policy(executor.Rule{ArtifactType: notary, Required: true}),
 		Verdicts:  newMapCache(),
 	}
@@ -226,7 +226,7 @@ func TestAMultiArchPolicyResolvesADigestBesideTheListing(t *testing.T) {
 	})
 	pol := policy(executor.Rule{ArtifactType: notary, Required: true})
 	pol.MultiArch = executor.MultiArchPlatforms
-	rep := verify(t, st, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary)}, Policy: pol}, repo+"@"+index.Digest.String())
+	rep := verify(t, st, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}, Policy: pol}, repo+"@"+index.Digest.String())
 	if !rep.IsSuccess || rep.Coverage == nil || rep.Coverage.Platforms != 1 {
 		t.Fatalf("%s: %s (coverage %+v), want the index and its platform verified", rep.Reason, rep.Message, rep.Coverage)
 	}
