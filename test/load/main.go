@@ -78,6 +78,8 @@ type options struct {
 	registryLatency time.Duration
 	// tags sends tag references instead of digest references.
 	tags bool
+	// serveArgs are further flags for every assay serve started.
+	serveArgs string
 	// uncached runs the cold images again through a second assay serve
 	// with the verdict cache off, for the bytes per cached verdict.
 	uncached bool
@@ -97,6 +99,7 @@ func main() {
 	flag.DurationVar(&o.verifyTimeout, "verify-timeout", 0, "--verify-timeout of assay serve (0: its default, 3s, Gatekeeper's)")
 	flag.DurationVar(&o.registryLatency, "registry-latency", 0, "hold every registry request of the runs this long before serving it (0: none)")
 	flag.BoolVar(&o.tags, "tags", false, "send tag references (each cold verification then resolves its tag) instead of digest references")
+	flag.StringVar(&o.serveArgs, "serve-args", "", "further flags for assay serve, separated by spaces, e.g. \"--cache-bytes 16777216\"")
 	flag.BoolVar(&o.uncached, "uncached", true, "verify the cold images once more through a second assay serve with the verdict cache off, for the bytes per cached verdict")
 	flag.Parse()
 	if err := o.validate(); err != nil {
@@ -408,6 +411,7 @@ func (h *harness) startServe(ctx context.Context, file string, args ...string) (
 	if h.o.verifyTimeout > 0 {
 		args = append(args, "--verify-timeout", h.o.verifyTimeout.String())
 	}
+	args = append(args, strings.Fields(h.o.serveArgs)...)
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	srv, err := servetest.Start(startCtx, servetest.Options{

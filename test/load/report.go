@@ -238,7 +238,11 @@ type summary struct {
 
 func (h *harness) printSummary(s summary) {
 	w := h.out
-	fmt.Fprintf(w, "\n== summary: -images %d, -concurrency %d, -registry-latency %s, %s keys\n", s.images, h.o.concurrency, h.o.registryLatency, map[bool]string{true: "tag", false: "digest"}[h.o.tags])
+	fmt.Fprintf(w, "\n== summary: -images %d, -concurrency %d, -registry-latency %s, %s keys", s.images, h.o.concurrency, h.o.registryLatency, map[bool]string{true: "tag", false: "digest"}[h.o.tags])
+	if h.o.serveArgs != "" {
+		fmt.Fprintf(w, ", assay serve %s", h.o.serveArgs)
+	}
+	fmt.Fprintln(w)
 	c := s.cold
 	rs := c.c.rounds()
 	fmt.Fprintf(w, "  cold         %.1f verifications/s, p50 %s; %.2f registry requests and %.2f round trips per verification (floor %d and %d)",
