@@ -80,6 +80,9 @@ type options struct {
 	tags bool
 	// serveArgs are further flags for every assay serve started.
 	serveArgs string
+	// heapProfiles, if set, is a directory to write the heap profiles
+	// of assay serve into, after each cold run.
+	heapProfiles string
 	// uncached runs the cold images again through a second assay serve
 	// with the verdict cache off, for the bytes per cached verdict.
 	uncached bool
@@ -100,6 +103,7 @@ func main() {
 	flag.DurationVar(&o.registryLatency, "registry-latency", 0, "hold every registry request of the runs this long before serving it (0: none)")
 	flag.BoolVar(&o.tags, "tags", false, "send tag references (each cold verification then resolves its tag) instead of digest references")
 	flag.StringVar(&o.serveArgs, "serve-args", "", "further flags for assay serve, separated by spaces, e.g. \"--cache-bytes 16777216\"")
+	flag.StringVar(&o.heapProfiles, "heap-profiles", "", "directory to write assay serve's heap profile into after each cold run (cached.pb.gz, uncached.pb.gz), for go tool pprof")
 	flag.BoolVar(&o.uncached, "uncached", true, "verify the cold images once more through a second assay serve with the verdict cache off, for the bytes per cached verdict")
 	flag.Parse()
 	if err := o.validate(); err != nil {
@@ -267,6 +271,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	h.printTimeline(h.key(traced))
 	h.reg.traceRepository("")
 	cachedHeap, cachedErr := liveHeap(ctx, h.serve)
+	h.saveHeapProfile(ctx, h.serve, "cached.pb.gz")
 	if o.throttleRate > 0 && len(throttled) > 0 {
 		h.reg.throttle(o.throttleRate)
 		h.measure(ctx, "throttled", fmt.Sprintf("each of %d further signed images once while the registry answers %.0f%% of its requests with 429 and Retry-After: 1",
@@ -320,6 +325,7 @@ func (h *harness) perVerdict(ctx context.Context, cold []image, coldRun runFigur
 	if err != nil {
 		return 0, "unavailable: " + err.Error()
 	}
+	h.saveHeapProfile(ctx, uncached, "uncached.pb.gz")
 	stored := coldRun.after.verdicts["stored"]
 	if stored == 0 {
 		return 0, "unavailable: no verdict was stored"
@@ -329,6 +335,43 @@ func (h *harness) perVerdict(ctx context.Context, cold []image, coldRun runFigur
 		mib(int64(cached.alloc)), stored, mib(int64(other.alloc)), kib(cached.alloc-other.alloc))
 	fmt.Fprintf(h.out, "  per verdict  %.0f B per cached verdict (%s)\n", per, how)
 	return per, how
+}
+
+// saveHeapProfile writes srv's heap profile to file in -heap-profiles,
+// if set, and says where; a failure is printed, not fatal.
+func (h *harness) saveHeapProfile(ctx context.Context, srv *servetest.Server, file string) {
+	if h.o.heapProfiles == "" {
+		return
+	}
+	path := filepath.Join(h.o.heapProfiles, file)
+	err := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.HealthURL+"/debug/pprof/heap?gc=1", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("heap profile: %s", resp.Status)
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}()
+	if err != nil {
+		fmt.Fprintf(h.out, "  heap profile %s: %v\n", path, err)
+		return
+	}
+	fmt.Fprintf(h.out, "  heap profile written to %s (go tool pprof -sample_index=inuse_space %s %s)\n", path, h.o.assay, path)
 }
 
 // pushWorkers is the number of images pushed and signed at once.
