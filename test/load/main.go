@@ -3,26 +3,34 @@
 // §7, docs/performance.md).
 //
 // It starts an olareg registry in-process behind a middleware that
-// counts every registry request by class, pushes -images distinct images
-// each signed with one Notary Project signature (and one unsigned image),
-// writes a configuration trusting the signer and TLS material, and starts
-// `assay serve` (built beforehand: -assay, -plugin-dir). It then drives
-// the provider over HTTPS with mutual TLS from -concurrency workers, with
-// a bounded load that stops by itself:
+// counts every registry request by class and by repository, and, with
+// -registry-latency, holds each for that long. It pushes -images
+// distinct images, each to a repository of its own and each signed with
+// one Notary Project signature (and one unsigned image), writes a
+// configuration trusting the signer and TLS material, and starts
+// `assay serve` (built beforehand: -assay, -plugin-dir), printing its
+// idle memory and that of each plugin process. It then drives the
+// provider over HTTPS with mutual TLS from -concurrency workers, with
+// digest keys (tag keys with -tags), with a bounded load that stops by
+// itself:
 //
 //   - warm: the same signed image over and over (verdict cache hits),
 //     after one priming request, for -duration or -requests requests;
 //   - cold: each of the -images images exactly once, nothing cached;
 //   - throttled: -throttle-images further images once each while the
 //     registry answers -throttle-rate of its requests with 429 and
-//     Retry-After: 1 (skipped when either is 0).
+//     Retry-After: 1 (skipped when either is 0);
+//   - with -uncached, the cold images once more through a second
+//     assay serve with the verdict cache off, for the bytes per cached
+//     verdict (the difference of the two live heaps).
 //
 // For each run it prints requests/s, client-side latency percentiles,
 // the answers by outcome, registry requests per verification (by class
-// for cold, beside the design's floor), and the memory and CPU time of
-// the assay serve process and its plugins before and after.
+// for cold, beside the design's floor, with the sequential round trips
+// counted per repository), and the memory and CPU time of the assay
+// serve process and its plugins before and after; then a summary.
 //
-// It exits non-zero when an answer of the warm or cold run is not
+// It exits non-zero when an answer of the warm or cold runs is not
 // isSuccess true, or the unsigned image is not refused with
 // NO_SIGNATURE: a regression of correctness. It never fails on a time.
 //
