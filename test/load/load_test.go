@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +65,24 @@ func TestRequestsAreClassifiedByEndpointAndContent(t *testing.T) {
 	}
 }
 
+func TestRequestsAreAttributedToTheirRepository(t *testing.T) {
+	g := newRegistry()
+	tests := map[string]struct{ path, want string }{
+		"a manifest":                    {"/v2/load/cold-0001/manifests/sha256:aa", "load/cold-0001"},
+		"a listing":                     {"/v2/load/cold-0001/referrers/sha256:aa", "load/cold-0001"},
+		"a blob of a nested name":       {"/v2/a/blobs/b/blobs/sha256:cc", "a/blobs/b"},
+		"the ping belongs to none":      {"/v2/", ""},
+		"anything else belongs to none": {"/metrics", ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, repo := g.whatLocked(tc.path); repo != tc.want {
+				t.Fatalf("%s is for repository %q, want %q", tc.path, repo, tc.want)
+			}
+		})
+	}
+}
+
 func TestTheThrottleAnswersExactlyItsShareWith429(t *testing.T) {
 	g := newRegistry()
 	h := g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
@@ -85,15 +104,64 @@ func TestTheThrottleAnswersExactlyItsShareWith429(t *testing.T) {
 	}
 }
 
-func TestRoundsCountSequentialRoundTrips(t *testing.T) {
-	at := func(start, end int) event {
-		t0 := time.Unix(0, 0)
-		return event{start: t0.Add(time.Duration(start)), end: t0.Add(time.Duration(end))}
+func TestRoundsAreCountedPerRepositoryWithoutTiming(t *testing.T) {
+	g := newRegistry()
+	release := map[string]chan struct{}{}
+	for _, p := range []string{"/v2/a/manifests/sha256:m1", "/v2/a/manifests/sha256:m2"} {
+		release[p] = make(chan struct{})
 	}
-	// resolve; listing and probe side by side; nested listing; manifest; blob
-	events := []event{at(0, 2), at(3, 9), at(3, 8), at(10, 12), at(13, 15), at(16, 17)}
-	if n := rounds(events); n != 5 {
-		t.Fatalf("rounds = %d, want 5", n)
+	h := g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := release[r.URL.Path]; ok {
+			<-c
+		}
+	}))
+	get := func(path string) { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil)) }
+	var wg sync.WaitGroup
+	// a: the listing; two manifests side by side; a blob after both.
+	get("/v2/a/referrers/sha256:s")
+	wg.Go(func() { get("/v2/a/manifests/sha256:m1") })
+	wg.Go(func() { get("/v2/a/manifests/sha256:m2") })
+	// b, meanwhile, is its own verification: two requests one after the other.
+	get("/v2/b/referrers/sha256:t")
+	get("/v2/b/manifests/sha256:n")
+	waitRequests(t, g, "a", 3)
+	close(release["/v2/a/manifests/sha256:m1"])
+	close(release["/v2/a/manifests/sha256:m2"])
+	wg.Wait()
+	get("/v2/a/blobs/sha256:e")
+	get("/v2/") // the ping belongs to no verification
+	c := g.reset()
+	want := map[string]repoRounds{"a": {requests: 4, rounds: 3, done: 3}, "b": {requests: 2, rounds: 2, done: 2}}
+	if len(c.byRepo) != len(want) || c.byRepo["a"] != want["a"] || c.byRepo["b"] != want["b"] {
+		t.Fatalf("by repository %+v, want %+v", c.byRepo, want)
+	}
+	if rs := c.rounds(); rs.mean != 2.5 || rs.byRounds[3] != 1 || rs.byRounds[2] != 1 {
+		t.Fatalf("rounds %+v, want a mean of 2.5 over one verification of 3 and one of 2", rs)
+	}
+}
+
+// waitRequests waits until repo has seen n requests.
+func waitRequests(t *testing.T, g *registry, repo string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		rr := g.repos[repo]
+		g.mu.Unlock()
+		if rr != nil && rr.requests >= n {
+			return
+		}
+	}
+	t.Fatalf("%s did not see %d requests", repo, n)
+}
+
+func TestTheLatencyHoldsEveryRequest(t *testing.T) {
+	g := newRegistry()
+	h := g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	g.setLatency(20 * time.Millisecond)
+	start := time.Now()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v2/a/blobs/sha256:aa", nil))
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Fatalf("the request was served after %s, want at least 20ms", d)
 	}
 }
 

@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/assayproj/assay/pkg/servetest"
 )
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/<pid>/stat;
@@ -63,12 +70,17 @@ func procUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-// childUsage sums procUsage over the child processes of pid (assay
-// serve's plugins), listed in /proc/<pid>/task/*/children. It returns the
-// number of children found.
-func childUsage(pid int) (usage, int) {
-	var sum usage
-	n := 0
+// child is one child process of assay serve: a plugin.
+type child struct {
+	pid  int
+	name string // from /proc/<pid>/comm
+	usage
+}
+
+// children lists the child processes of pid (assay serve's plugins),
+// from /proc/<pid>/task/*/children, with their usage, by pid.
+func children(pid int) []child {
+	var out []child
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, t := range tasks {
 		data, err := os.ReadFile(t)
@@ -80,12 +92,67 @@ func childUsage(pid int) (usage, int) {
 			if err != nil {
 				continue
 			}
-			if u, err := procUsage(cpid); err == nil {
-				sum.rss += u.rss
-				sum.cpu += u.cpu
-				n++
+			u, err := procUsage(cpid)
+			if err != nil {
+				continue
+			}
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cpid))
+			out = append(out, child{pid: cpid, name: strings.TrimSpace(string(comm)), usage: u})
+		}
+	}
+	slices.SortFunc(out, func(a, b child) int { return a.pid - b.pid })
+	return out
+}
+
+// heap is the Go heap of a process right after a garbage collection.
+type heap struct {
+	alloc, inuse float64 // HeapAlloc (live objects) and HeapInuse, bytes
+}
+
+// liveHeap forces garbage collections in srv (assay serve with
+// --pprof) and returns its heap: /debug/pprof/heap?gc=1 runs the GC
+// before it writes the profile, and debug=1 appends runtime.MemStats.
+// It asks twice: what sync.Pools hold survives one collection (as their
+// victim cache) and is freed by the second.
+func liveHeap(ctx context.Context, srv *servetest.Server) (heap, error) {
+	if _, err := heapProfile(ctx, srv); err != nil {
+		return heap{}, err
+	}
+	return heapProfile(ctx, srv)
+}
+
+func heapProfile(ctx context.Context, srv *servetest.Server) (heap, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.HealthURL+"/debug/pprof/heap?gc=1&debug=1", nil)
+	if err != nil {
+		return heap{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return heap{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return heap{}, fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	var h heap
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		for name, v := range map[string]*float64{"# HeapAlloc = ": &h.alloc, "# HeapInuse = ": &h.inuse} {
+			if rest, ok := strings.CutPrefix(sc.Text(), name); ok {
+				if _, err := fmt.Sscan(rest, v); err != nil {
+					return heap{}, fmt.Errorf("heap profile: %s: %w", strings.TrimSpace(name), err)
+				}
+				found++
 			}
 		}
 	}
-	return sum, n
+	if err := sc.Err(); err != nil {
+		return heap{}, err
+	}
+	if found != 2 {
+		return heap{}, errors.New("heap profile: no HeapAlloc and HeapInuse in runtime.MemStats")
+	}
+	return h, nil
 }

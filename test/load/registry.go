@@ -19,33 +19,56 @@ const (
 )
 
 // registry is the middleware in front of olareg: it counts every request
-// by class and, while a throttle rate is set, answers that share of them
-// with 429 Too Many Requests and Retry-After: 1.
+// by class and by repository, numbers each request's sequential round
+// trip within its repository, holds every request for a set latency
+// before serving it, and, while a throttle rate is set, answers that
+// share of them with 429 Too Many Requests and Retry-After: 1.
+//
+// Every image the harness pushes has a repository of its own, and each
+// run verifies an image at most once, so a repository's requests are
+// those of one verification.
 type registry struct {
 	mu        sync.Mutex
 	kinds     map[string]string // digest → kind
 	counts    map[string]int64  // class → requests
 	total     int64
-	seq       int64   // requests seen while throttling
-	rate      float64 // share of requests to throttle; 0 for none
-	throttled int64   // requests answered 429
+	seq       int64         // requests seen while throttling
+	rate      float64       // share of requests to throttle; 0 for none
+	throttled int64         // requests answered 429
+	latency   time.Duration // how long each request is held; 0 for none
+	// repos are the requests and round trips by repository since the
+	// last reset.
+	repos map[string]*repoRounds
 
-	// owner maps the tags and digests of each pushed signed image (its
-	// tag, digest, cosign tag, signature and envelope digests) to the
-	// image's tag; requests for traced's are recorded in trace.
-	owner  map[string]string
+	// Requests for the repository traced are recorded in trace.
 	traced string
 	trace  []event
+}
+
+// repoRounds counts the requests to one repository and their round
+// trips, without timing them: a request's round is 1 + the highest round
+// among the requests to the same repository that had completed when it
+// started. Requests that overlap share a round; one that needed an
+// earlier answer (a manifest named by a listing, a blob named by a
+// manifest) comes after it. Held for a latency, parallel requests
+// overlap for sure, so the count is exact; without one, a request can
+// complete before its sibling starts and the count is then an upper
+// bound.
+type repoRounds struct {
+	requests int
+	rounds   int // the highest round started
+	done     int // the highest round completed
 }
 
 // event is one registry request, for the timeline of one verification.
 type event struct {
 	class      string
+	round      int
 	start, end time.Time
 }
 
 func newRegistry() *registry {
-	return &registry{kinds: map[string]string{}, counts: map[string]int64{}, owner: map[string]string{}}
+	return &registry{kinds: map[string]string{}, counts: map[string]int64{}, repos: map[string]*repoRounds{}}
 }
 
 // wrap is the middleware for registrytest.StartOlaregBehind.
@@ -53,11 +76,23 @@ func (g *registry) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		g.mu.Lock()
-		what, ref := g.whatLocked(r.URL.Path)
+		what, repo := g.whatLocked(r.URL.Path)
 		class := r.Method + " " + what
-		traced := g.traced != "" && g.owner[ref] == g.traced
+		traced := g.traced != "" && repo == g.traced
 		g.counts[class]++
 		g.total++
+		var rr *repoRounds
+		round := 0
+		if repo != "" {
+			if rr = g.repos[repo]; rr == nil {
+				rr = &repoRounds{}
+				g.repos[repo] = rr
+			}
+			round = rr.done + 1
+			rr.requests++
+			rr.rounds = max(rr.rounds, round)
+		}
+		latency := g.latency
 		throttle := false
 		if g.rate > 0 {
 			// Exactly rate of the requests, spread evenly: the n-th
@@ -69,18 +104,37 @@ func (g *registry) wrap(next http.Handler) http.Handler {
 			}
 		}
 		g.mu.Unlock()
+		if latency > 0 {
+			t := time.NewTimer(latency)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+			}
+		}
 		if throttle {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"throttled by the load harness"}]}`, http.StatusTooManyRequests)
 		} else {
 			next.ServeHTTP(w, r)
 		}
-		if traced {
-			g.mu.Lock()
-			g.trace = append(g.trace, event{class: class, start: start, end: time.Now()})
-			g.mu.Unlock()
+		end := time.Now()
+		g.mu.Lock()
+		if rr != nil {
+			rr.done = max(rr.done, round)
 		}
+		if traced {
+			g.trace = append(g.trace, event{class: class, round: round, start: start, end: end})
+		}
+		g.mu.Unlock()
 	})
+}
+
+// setLatency holds every request for d from now on (0 for none).
+func (g *registry) setLatency(d time.Duration) {
+	g.mu.Lock()
+	g.latency = d
+	g.mu.Unlock()
 }
 
 // setKind records what a pushed digest is.
@@ -90,19 +144,11 @@ func (g *registry) setKind(digest, kind string) {
 	g.mu.Unlock()
 }
 
-// setOwner records that ref (a tag or digest) belongs to the image
-// tagged tag.
-func (g *registry) setOwner(ref, tag string) {
+// traceRepository starts recording the requests to repository repo (its
+// path, without the host), dropping what was recorded before; "" stops.
+func (g *registry) traceRepository(repo string) {
 	g.mu.Lock()
-	g.owner[ref] = tag
-	g.mu.Unlock()
-}
-
-// traceImage starts recording the requests for the image tagged tag,
-// dropping what was recorded before.
-func (g *registry) traceImage(tag string) {
-	g.mu.Lock()
-	g.traced, g.trace = tag, nil
+	g.traced, g.trace = repo, nil
 	g.mu.Unlock()
 }
 
@@ -114,22 +160,6 @@ func (g *registry) timeline() []event {
 	out := slices.Clone(g.trace)
 	slices.SortFunc(out, func(a, b event) int { return a.start.Compare(b.start) })
 	return out
-}
-
-// rounds counts the sequential round trips of a timeline: a request that
-// starts after every earlier one has ended begins a new round.
-func rounds(events []event) int {
-	n := 0
-	var last time.Time // the latest end so far
-	for i, e := range events {
-		if i == 0 || !e.start.Before(last) {
-			n++
-		}
-		if e.end.After(last) {
-			last = e.end
-		}
-	}
-	return n
 }
 
 // throttle sets the share of requests answered 429 from now on (0 for
@@ -144,14 +174,19 @@ func (g *registry) throttle(rate float64) {
 type counts struct {
 	total, throttled int64
 	byClass          map[string]int64
+	// byRepo are the requests and round trips by repository.
+	byRepo map[string]repoRounds
 }
 
 // reset starts a new count and returns the previous one.
 func (g *registry) reset() counts {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	c := counts{total: g.total, throttled: g.throttled, byClass: g.counts}
-	g.counts, g.total, g.throttled = map[string]int64{}, 0, 0
+	c := counts{total: g.total, throttled: g.throttled, byClass: g.counts, byRepo: make(map[string]repoRounds, len(g.repos))}
+	for repo, rr := range g.repos {
+		c.byRepo[repo] = *rr
+	}
+	g.counts, g.total, g.throttled, g.repos = map[string]int64{}, 0, 0, map[string]*repoRounds{}
 	return c
 }
 
@@ -181,9 +216,10 @@ const (
 // whatLocked names what a request asked for (distribution-spec
 // endpoints: /v2/<name>/manifests/<reference>, /v2/<name>/referrers/<digest>,
 // /v2/<name>/blobs/<digest>), with the kind of content when the digest is
-// one the harness pushed, and returns the reference or digest.
+// one the harness pushed, and returns the repository <name> ("" for the
+// ping and other paths).
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#endpoints
-func (g *registry) whatLocked(path string) (what, ref string) {
+func (g *registry) whatLocked(path string) (what, repo string) {
 	if path == "/v2/" || path == "/v2" {
 		return classPing, ""
 	}
@@ -196,22 +232,22 @@ func (g *registry) whatLocked(path string) (what, ref string) {
 		if i < 0 {
 			continue
 		}
-		ref := rest[i+len(ep)+2:]
+		ref, repo := rest[i+len(ep)+2:], rest[:i]
 		kind := g.kinds[ref]
 		if kind == "" {
 			kind = "unknown"
 		}
 		switch {
 		case ep == "manifests" && strings.HasSuffix(ref, ".sig"):
-			return classCosignProbe, ref
+			return classCosignProbe, repo
 		case ep == "manifests" && !strings.Contains(ref, ":"):
-			return classResolve, ref
+			return classResolve, repo
 		case ep == "manifests":
-			return "manifest of " + kind, ref
+			return "manifest of " + kind, repo
 		case ep == "referrers":
-			return "referrers of " + kind, ref
+			return "referrers of " + kind, repo
 		default:
-			return "blob of " + kind, ref
+			return "blob of " + kind, repo
 		}
 	}
 	return classOther, ""
