@@ -216,12 +216,40 @@ func storeOptions(s v1alpha1.StoreSpec) store.Options {
 	return o
 }
 
+// policyFrom is the executor's Policy of a validated Policy object.
 func policyFrom(p v1alpha1.Policy) *executor.Policy {
-	out := &executor.Policy{Name: p.Name, MultiArch: string(p.Spec.MultiArch)}
+	out := &executor.Policy{Name: p.Name, MultiArch: multiArchMode(p.Spec.MultiArch)}
 	for _, r := range p.Spec.Rules {
-		out.Rules = append(out.Rules, executor.Rule{ArtifactType: r.ArtifactType, Mode: string(r.Mode), Required: r.Required})
+		out.Rules = append(out.Rules, executor.Rule{ArtifactType: r.ArtifactType, Mode: ruleMode(r.Mode), Required: r.Required})
 	}
 	return out
+}
+
+// ruleMode and multiArchMode map the API's modes onto the executor's,
+// constant by constant. catalog.Validate refuses any other value; one
+// that got here anyway stays as it is, and executor.New refuses it.
+func ruleMode(m v1alpha1.Mode) executor.Mode {
+	switch m {
+	case v1alpha1.ModeAny:
+		return executor.ModeAny
+	case v1alpha1.ModeAll:
+		return executor.ModeAll
+	case v1alpha1.ModeNewest:
+		return executor.ModeNewest
+	}
+	return executor.Mode(m)
+}
+
+func multiArchMode(m v1alpha1.MultiArch) executor.MultiArch {
+	switch m {
+	case v1alpha1.MultiArchIndex:
+		return executor.MultiArchIndex
+	case v1alpha1.MultiArchPlatforms:
+		return executor.MultiArchPlatforms
+	case v1alpha1.MultiArchEither:
+		return executor.MultiArchEither
+	}
+	return executor.MultiArch(m)
 }
 
 // handles reports whether a Verifier in objs handles artifactType.

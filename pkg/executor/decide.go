@@ -85,7 +85,7 @@ func evalRule(rule Rule, g *graph, results [][]report.Result, signature bool) re
 	if mode == "" {
 		mode = ModeAny
 	}
-	rr := report.RuleResult{ArtifactType: rule.ArtifactType, Mode: mode, Required: rule.Required}
+	rr := report.RuleResult{ArtifactType: rule.ArtifactType, Mode: string(mode), Required: rule.Required}
 	var firstFailed, firstInconclusive *report.Result
 	var ofType []int
 	for _, c := range g.nodes[0].children {

@@ -34,8 +34,8 @@ const (
 // Rule is one artifact-type rule of a Policy.
 type Rule struct {
 	ArtifactType string
-	// Mode is "any" or "all"; "" means "any".
-	Mode string
+	// Mode is ModeAny, ModeAll or ModeNewest; "" means ModeAny.
+	Mode Mode
 	// Required makes a subject without an artifact of this type fail.
 	Required bool
 }
@@ -48,14 +48,17 @@ type Policy struct {
 	// MultiArch is what an image index must satisfy: MultiArchIndex ("",
 	// the default: its own artifacts), MultiArchPlatforms (every platform
 	// manifest) or MultiArchEither (one or the other).
-	MultiArch string
+	MultiArch MultiArch
 }
+
+// MultiArch is what an image index must satisfy under a Policy.
+type MultiArch string
 
 // Multi-arch modes of a Policy.
 const (
-	MultiArchIndex     = "index"
-	MultiArchPlatforms = "platforms"
-	MultiArchEither    = "either"
+	MultiArchIndex     MultiArch = "index"
+	MultiArchPlatforms MultiArch = "platforms"
+	MultiArchEither    MultiArch = "either"
 )
 
 // Options configure an Executor.
@@ -214,13 +217,16 @@ func (e *Executor) With(s Store) *Executor {
 	return &w
 }
 
+// Mode combines the verdicts of the artifacts of one type.
+type Mode string
+
 // Policy modes.
 const (
-	ModeAny = "any"
-	ModeAll = "all"
+	ModeAny Mode = "any"
+	ModeAll Mode = "all"
 	// ModeNewest: the newest artifact of the type, by its
 	// org.opencontainers.image.created annotation, decides.
-	ModeNewest = "newest"
+	ModeNewest Mode = "newest"
 )
 
 // Verify produces the report for one image reference. The report is

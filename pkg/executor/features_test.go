@@ -75,7 +75,7 @@ func TestMultiArchPolicies(t *testing.T) {
 	st.attach(t, oneUnsigned, notary, "index-sig") // the index itself is signed
 
 	tests := map[string]struct {
-		mode      string
+		mode      executor.MultiArch
 		index     string
 		success   bool
 		reason    report.Reason
@@ -119,7 +119,7 @@ func TestMultiArchPolicies(t *testing.T) {
 				}
 				return
 			}
-			if rep.Coverage == nil || rep.Coverage.Message != tc.coverage || rep.Coverage.Mode != tc.mode || len(rep.Platforms) != 2 {
+			if rep.Coverage == nil || rep.Coverage.Message != tc.coverage || rep.Coverage.Mode != string(tc.mode) || len(rep.Platforms) != 2 {
 				t.Fatalf("coverage %+v, %d platforms; want %q over 2 platforms (the attestation manifest ignored)", rep.Coverage, len(rep.Platforms), tc.coverage)
 			}
 			if !strings.Contains(rep.Message, tc.inMessage) {

@@ -88,7 +88,7 @@ func (e *Executor) verifyPlatforms(ctx context.Context, rep *report.Report, repo
 			firstBad = &results[i]
 		}
 	}
-	cov := &report.Coverage{Mode: mode, Platforms: len(results), Passed: passed,
+	cov := &report.Coverage{Mode: string(mode), Platforms: len(results), Passed: passed,
 		Message: fmt.Sprintf("%d of %d platforms pass", passed, len(results))}
 	rep.Platforms, rep.Coverage = results, cov
 	allPass := len(results) > 0 && passed == len(results)
