@@ -146,8 +146,9 @@ func waitRequests(t *testing.T, g *registry, repo string, n int) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		g.mu.Lock()
 		rr := g.repos[repo]
+		seen := rr != nil && rr.requests >= n
 		g.mu.Unlock()
-		if rr != nil && rr.requests >= n {
+		if seen {
 			return
 		}
 	}
