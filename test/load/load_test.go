@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -157,13 +158,25 @@ func waitRequests(t *testing.T, g *registry, repo string, n int) {
 
 func TestTheLatencyHoldsEveryRequest(t *testing.T) {
 	g := newRegistry()
-	h := g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	g.setLatency(20 * time.Millisecond)
-	start := time.Now()
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v2/a/blobs/sha256:aa", nil))
-	if d := time.Since(start); d < 20*time.Millisecond {
-		t.Fatalf("the request was served after %s, want at least 20ms", d)
+	served := make(chan struct{})
+	h := g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { close(served) }))
+	// A latency no test waits for: the request is held until its client
+	// gives up, and only then reaches the registry.
+	g.setLatency(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v2/a/blobs/sha256:aa", nil).WithContext(ctx))
+	}()
+	waitRequests(t, g, "a", 1)
+	select {
+	case <-served:
+		t.Fatal("the request reached the registry before its latency passed")
+	default:
 	}
+	cancel()
+	<-done
 }
 
 func TestItemsAreCountedByOutcome(t *testing.T) {
