@@ -73,13 +73,14 @@ func (g *globals) serve(ctx context.Context) error {
 	errc := make(chan error, 4)
 	var mgr ctrl.Manager
 	ro := engine.Options{
-		Stack:       stack,
-		PluginDir:   cfg.PluginDir,
-		Concurrency: cfg.Concurrency,
-		Verdicts:    verdicts,
-		VerdictTTL:  cfg.Cache.VerdictTTL,
-		FailureTTL:  cfg.Cache.FailureTTL,
-		Logger:      g.log.WithName("configuration"),
+		Stack:             stack,
+		PluginDir:         cfg.PluginDir,
+		PluginIdleTimeout: cfg.PluginIdleTimeout,
+		Concurrency:       cfg.Concurrency,
+		Verdicts:          verdicts,
+		VerdictTTL:        cfg.Cache.VerdictTTL,
+		FailureTTL:        cfg.Cache.FailureTTL,
+		Logger:            g.log.WithName("configuration"),
 	}
 	if cfg.Serve.ConfigSource == "cluster" {
 		if mgr, err = g.newManager(log); err != nil {

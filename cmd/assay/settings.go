@@ -28,6 +28,7 @@ func settings() []setting {
 		{key: "log.level", flag: "log-level", help: "log level: debug, info, warn or error", get: func(c config.Config) any { return c.Log.Level }},
 		{key: "log.format", flag: "log-format", help: "log format: text or json", get: func(c config.Config) any { return c.Log.Format }},
 		{key: "plugin-dir", flag: "plugin-dir", help: "directory holding plugin binaries and their SHA256SUMS", get: func(c config.Config) any { return c.PluginDir }},
+		{key: "plugin-idle-timeout", flag: "plugin-idle-timeout", help: "stop a plugin process idle this long (started again on its next use); negative keeps it running", get: func(c config.Config) any { return c.PluginIdleTimeout }},
 		{key: "timeout", flag: "timeout", help: "time budget for verifying one image", get: func(c config.Config) any { return c.Timeout }},
 		{key: "concurrency", flag: "concurrency", help: "images verified at once, and verification jobs per image", get: func(c config.Config) any { return c.Concurrency }},
 		{key: "cache-bytes", flag: "cache-bytes", help: "in-memory content cache budget in bytes, shared by every configuration", get: func(c config.Config) any { return c.CacheBytes }},

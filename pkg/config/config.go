@@ -21,6 +21,10 @@ type Config struct {
 	// PluginDir holds the plugin binaries and their SHA256SUMS. Default
 	// "bin/plugins".
 	PluginDir string `mapstructure:"plugin-dir"`
+	// PluginIdleTimeout stops a plugin process that has had no call for
+	// this long; the next call starts it again. Default 5m; negative
+	// keeps processes running.
+	PluginIdleTimeout time.Duration `mapstructure:"plugin-idle-timeout"`
 	// Timeout is the budget for verifying one image, discovery and
 	// plugins included. Default 10s.
 	Timeout time.Duration `mapstructure:"timeout"`
@@ -139,6 +143,7 @@ func Default() Config {
 	return Config{
 		Log:                 Log{Level: "info", Format: "text"},
 		PluginDir:           "bin/plugins",
+		PluginIdleTimeout:   5 * time.Minute,
 		Timeout:             10 * time.Second,
 		Concurrency:         8,
 		CacheBytes:          64 << 20,

@@ -39,6 +39,8 @@ type Options struct {
 	// if empty, such a configuration is refused. The SHA256SUMS file is
 	// part of every verdict cache key.
 	PluginDir string
+	// PluginIdleTimeout: see plugin.HostOptions.IdleTimeout.
+	PluginIdleTimeout time.Duration
 	// DiscoverOnly builds Engines without verifiers and never starts a
 	// plugin (`assay discover`); cosign's signature tag is then always
 	// probed, so discovery shows what is there.
@@ -124,7 +126,7 @@ func (r *Runtime) plugins() (*plugin.Host, error) {
 	if r.opts.PluginDir == "" {
 		return nil, errors.New("plugins: no plugin directory is configured")
 	}
-	h, err := plugin.NewHost(plugin.HostOptions{Dir: r.opts.PluginDir, Logger: r.opts.Logger})
+	h, err := plugin.NewHost(plugin.HostOptions{Dir: r.opts.PluginDir, IdleTimeout: r.opts.PluginIdleTimeout, Logger: r.opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}

@@ -35,6 +35,12 @@ const SumsFile = "SHA256SUMS"
 // DefaultStartTimeout is used when HostOptions.StartTimeout is not positive.
 const DefaultStartTimeout = 10 * time.Second
 
+// DefaultIdleTimeout is used when HostOptions.IdleTimeout is 0.
+const DefaultIdleTimeout = 5 * time.Minute
+
+// maxValidations bounds the ValidateConfig answers a Host keeps.
+const maxValidations = 256
+
 // HostOptions configures NewHost.
 type HostOptions struct {
 	// Dir is the directory holding the plugin binaries and SumsFile.
@@ -49,6 +55,14 @@ type HostOptions struct {
 	// so the next call finds the process ready. If <= 0, DefaultStartTimeout
 	// (currently 10s) is used.
 	StartTimeout time.Duration
+	// IdleTimeout stops a plugin process that has had no call in flight
+	// for this long; the next call starts it again. Its metadata and the
+	// answers it gave to ValidateConfig are kept meanwhile, so checking a
+	// configuration again (as the controllers do every minute) does not
+	// start it: a process runs while Verifiers use it. If 0,
+	// DefaultIdleTimeout (currently 5m); if negative, processes run until
+	// Close.
+	IdleTimeout time.Duration
 	// Logger receives the host's logs, go-plugin's logs and every line the
 	// plugins write to stderr (under the logger name "<name>"). go-plugin's
 	// Error level maps to Error, Warn to V(0), Info to V(1), Debug to V(2)
@@ -71,6 +85,7 @@ type Host struct {
 	dir          string
 	sums         map[string][]byte
 	startTimeout time.Duration
+	idleTimeout  time.Duration // <= 0: never
 	log          logr.Logger
 	hclog        hclog.Logger
 
@@ -78,7 +93,16 @@ type Host struct {
 	closed  bool
 	closing chan struct{} // closed by Close
 	slots   map[string]*slot
-	wg      sync.WaitGroup // starts and background kills; Add only under mu while !closed
+	wg      sync.WaitGroup // starts, background kills and the reaper; Add only under mu while !closed
+	reaping bool           // the idle reaper runs
+
+	// meta holds each plugin's metadata once a process of it started
+	// (the binary is fixed by SumsFile for the Host's life), and
+	// validations the ValidateConfig answers by plugin and config
+	// digest; guarded by mu.
+	meta        map[string]Metadata
+	validations map[string][]Diagnostic
+	validOrder  []string
 
 	starts atomic.Int64 // process launches attempted, for tests
 }
@@ -87,6 +111,8 @@ type Host struct {
 type slot struct {
 	cur      *process   // running process, or nil
 	starting *startCall // start in progress, or nil
+	busy     int        // calls in flight on cur
+	idle     time.Time  // when the last call on cur ended
 }
 
 type startCall struct {
@@ -124,10 +150,16 @@ func NewHost(opts HostOptions) (*Host, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	return &Host{
 		dir:          opts.Dir,
 		sums:         sums,
 		startTimeout: opts.StartTimeout,
+		idleTimeout:  opts.IdleTimeout,
+		meta:         map[string]Metadata{},
+		validations:  map[string][]Diagnostic{},
 		log:          opts.Logger,
 		hclog:        newHCLogAdapter(opts.Logger),
 		closing:      make(chan struct{}),
@@ -145,27 +177,59 @@ func CleanupClients() { goplugin.CleanupClients() }
 // the process's life. Errors are *Error with Op "metadata".
 func (h *Host) Metadata(ctx context.Context, name string) (Metadata, error) {
 	const op = "metadata"
+	h.mu.Lock()
+	md, ok := h.meta[name]
+	h.mu.Unlock()
+	if ok {
+		return cloneMetadata(md), nil
+	}
 	p, err := h.acquire(ctx, name)
 	if err != nil {
 		return Metadata{}, &Error{Plugin: name, Op: op, Err: err}
 	}
+	defer h.release(name, p)
 	return cloneMetadata(p.meta), nil
 }
 
 // ValidateConfig asks plugin name to check a Verifier object's parameters
 // (JSON). An empty result means the configuration is usable. Errors are
 // *Error with Op "validate config".
+//
+// The answer for the same plugin and config bytes is kept (the 256 most
+// recent) and given again without a call: a plugin's answer depends on
+// the bytes. Files the parameters name are read when they are checked
+// and again by Verify when they change, so a file broken later shows in
+// the verdicts (CONFIG_INVALID), not in a second check.
 func (h *Host) ValidateConfig(ctx context.Context, name string, config []byte) ([]Diagnostic, error) {
 	const op = "validate config"
+	sum := sha256.Sum256(config)
+	key := name + "\x00" + hex.EncodeToString(sum[:])
+	h.mu.Lock()
+	ds, ok := h.validations[key]
+	h.mu.Unlock()
+	if ok {
+		return slices.Clone(ds), nil
+	}
 	p, err := h.acquire(ctx, name)
 	if err != nil {
 		return nil, &Error{Plugin: name, Op: op, Err: err}
 	}
-	ds, err := p.rpc.ValidateConfig(ctx, config)
+	defer h.release(name, p)
+	ds, err = p.rpc.ValidateConfig(ctx, config)
 	if err != nil {
 		h.afterError(name, p, err)
 		return nil, &Error{Plugin: name, Op: op, Err: err}
 	}
+	h.mu.Lock()
+	if _, ok := h.validations[key]; !ok {
+		if len(h.validOrder) >= maxValidations {
+			delete(h.validations, h.validOrder[0])
+			h.validOrder = h.validOrder[1:]
+		}
+		h.validations[key] = slices.Clone(ds)
+		h.validOrder = append(h.validOrder, key)
+	}
+	h.mu.Unlock()
 	return ds, nil
 }
 
@@ -187,6 +251,7 @@ func (h *Host) Verify(ctx context.Context, name string, req *VerifyRequest) (*Ve
 	if err != nil {
 		return nil, &Error{Plugin: name, Op: op, Err: err}
 	}
+	defer h.release(name, p)
 	resp, err := p.rpc.Verify(ctx, req)
 	if err != nil {
 		h.afterError(name, p, err)
@@ -242,6 +307,7 @@ func (h *Host) acquire(ctx context.Context, name string) (*process, error) {
 	}
 	if p := s.cur; p != nil {
 		if !p.client.Exited() {
+			s.busy++
 			h.mu.Unlock()
 			return p, nil
 		}
@@ -259,9 +325,58 @@ func (h *Host) acquire(ctx context.Context, name string) (*process, error) {
 
 	select {
 	case <-call.done:
-		return call.p, call.err
+		if call.err != nil {
+			return nil, call.err
+		}
+		h.mu.Lock()
+		if s.cur == call.p {
+			s.busy++
+		} else if h.closed {
+			h.mu.Unlock()
+			return nil, ErrClosed
+		}
+		// else: retired since it started (a crash, or idle); the call
+		// goes to it anyway and fails as it would have.
+		h.mu.Unlock()
+		return call.p, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// release ends a call on p that acquire counted.
+func (h *Host) release(name string, p *process) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s := h.slots[name]; s != nil && s.cur == p {
+		s.busy--
+		if s.busy == 0 {
+			s.idle = time.Now()
+		}
+	}
+}
+
+// reap stops, every quarter of the idle timeout, the processes that have
+// had no call in flight for the idle timeout. It runs from the first
+// start until Close.
+func (h *Host) reap() {
+	t := time.NewTicker(h.idleTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.closing:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			for name, s := range h.slots {
+				if p := s.cur; p != nil && s.busy == 0 && now.Sub(s.idle) >= h.idleTimeout {
+					h.log.V(1).Info("stopping an idle plugin process", "plugin", name, "pid", p.pid, "idle", now.Sub(s.idle).String())
+					s.cur = nil
+					h.wg.Go(p.client.Kill)
+				}
+			}
+			h.mu.Unlock()
+		}
 	}
 }
 
@@ -275,7 +390,12 @@ func (h *Host) start(name string, s *slot, call *startCall) {
 		orphan, p, err = p, nil, ErrClosed
 	}
 	if err == nil {
-		s.cur = p
+		s.cur, s.busy, s.idle = p, 0, time.Now()
+		h.meta[name] = p.meta
+		if h.idleTimeout > 0 && !h.reaping {
+			h.reaping = true
+			h.wg.Go(h.reap)
+		}
 	}
 	call.p, call.err = p, err
 	h.mu.Unlock()

@@ -731,3 +731,82 @@ func TestHostStartOutlivesAnImpatientCaller(t *testing.T) {
 		t.Errorf("process starts = %d, want 1", got)
 	}
 }
+
+// TestHostStopsIdleProcesses: a process with no call for IdleTimeout is
+// stopped; its metadata and the answer to a configuration it checked are
+// given again without starting it, and the next Verify starts a new one.
+func TestHostStopsIdleProcesses(t *testing.T) {
+	dir := t.TempDir()
+	installPlugin(t, dir, testPluginName)
+	writeSums(t, dir, map[string][]byte{testPluginName: testPluginBinary})
+	h, err := NewHost(HostOptions{Dir: dir, IdleTimeout: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	config := []byte(`{"mode":"bogus"}`)
+	want, err := h.ValidateConfig(t.Context(), testPluginName, config)
+	if err != nil || len(want) != 1 {
+		t.Fatalf("ValidateConfig: %v %v", want, err)
+	}
+	md, err := h.Metadata(t.Context(), testPluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.slots[testPluginName] != nil && h.slots[testPluginName].cur != nil
+	}
+	for deadline := time.Now().Add(10 * time.Second); running(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle process was not stopped")
+		}
+	}
+	got, err := h.ValidateConfig(t.Context(), testPluginName, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the kept answer differs (-first +again):\n%s", diff)
+	}
+	again, err := h.Metadata(t.Context(), testPluginName)
+	if err != nil || again.Name != md.Name {
+		t.Fatalf("kept metadata %+v, %v; want %+v", again, err, md)
+	}
+	if running() || h.starts.Load() != 1 {
+		t.Fatalf("checking the same configuration again started the plugin (%d starts)", h.starts.Load())
+	}
+	if _, err := h.Verify(t.Context(), testPluginName, request(t, "echo", "")); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.starts.Load(); got != 2 {
+		t.Fatalf("process starts = %d, want 2 (the first use after the stop starts one)", got)
+	}
+}
+
+// TestHostKeepsBusyProcesses: a process with a call in flight is not
+// stopped however long the call takes.
+func TestHostKeepsBusyProcesses(t *testing.T) {
+	dir := t.TempDir()
+	installPlugin(t, dir, testPluginName)
+	writeSums(t, dir, map[string][]byte{testPluginName: testPluginBinary})
+	h, err := NewHost(HostOptions{Dir: dir, IdleTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	p, err := h.acquire(t.Context(), testPluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many reaper rounds pass while the call is in flight.
+	time.Sleep(200 * time.Millisecond)
+	h.mu.Lock()
+	kept := h.slots[testPluginName].cur == p
+	h.mu.Unlock()
+	h.release(testPluginName, p)
+	if !kept || p.client.Exited() {
+		t.Fatal("a process with a call in flight was stopped")
+	}
+}
