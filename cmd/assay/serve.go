@@ -76,6 +76,7 @@ func (g *globals) serve(ctx context.Context) error {
 		Stack:             stack,
 		PluginDir:         cfg.PluginDir,
 		PluginIdleTimeout: cfg.PluginIdleTimeout,
+		StopUnusedPlugins: true,
 		Concurrency:       cfg.Concurrency,
 		Verdicts:          verdicts,
 		VerdictTTL:        cfg.Cache.VerdictTTL,

@@ -41,6 +41,12 @@ type Options struct {
 	PluginDir string
 	// PluginIdleTimeout: see plugin.HostOptions.IdleTimeout.
 	PluginIdleTimeout time.Duration
+	// StopUnusedPlugins stops, each time a configuration is put in
+	// effect, the plugin processes that were started only to check it
+	// and no Verifier has used yet (plugin.Host.StopUnused): in a
+	// long-running `assay serve`, a plugin runs from its first use. The
+	// CLI leaves it off, as it verifies at once.
+	StopUnusedPlugins bool
 	// DiscoverOnly builds Engines without verifiers and never starts a
 	// plugin (`assay discover`); cosign's signature tag is then always
 	// probed, so discovery shows what is there.
@@ -154,6 +160,13 @@ func (r *Runtime) Engine(namespace string) *Engine {
 // install swaps in a new generation and retires the engines it replaces.
 // Call with r.mu held.
 func (r *Runtime) install(s *snapshot) {
+	if r.opts.StopUnusedPlugins {
+		r.hostMu.Lock()
+		if r.host != nil {
+			r.host.StopUnused()
+		}
+		r.hostMu.Unlock()
+	}
 	old := r.snap.Swap(s)
 	if old == nil {
 		return

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/assayproj/assay/pkg/catalog"
 	"github.com/assayproj/assay/pkg/controller"
@@ -242,6 +243,64 @@ func TestOneRegistryStackAcrossNamespacesAndConfigurations(t *testing.T) {
 	}
 	if entries, _ := stack.CacheStats(); entries == 0 {
 		t.Error("the stack's cache is empty")
+	}
+}
+
+// pluginProcesses counts the running processes of the notation plugin
+// built for this package.
+func pluginProcesses(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.HasPrefix(string(cmdline), filepath.Join(pluginDir, "notation")+"\x00") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPluginsRunFromTheirFirstUse: with StopUnusedPlugins, the plugin
+// started to check a configuration is stopped once the configuration is
+// in effect, and runs again from the first verification.
+func TestPluginsRunFromTheirFirstUse(t *testing.T) {
+	srv := registrytest.NewOlareg(t)
+	push := srv.Repository(t, "lazy/app")
+	ca := notationtest.MustCA(t, notationtest.CAOptions{})
+	subject := notationtest.MustPushImage(t, push, "lazy/app:v1", "v1")
+	notationtest.MustPushSignature(t, push, subject, notationtest.MustSign(t, notationtest.MustLeaf(t, ca, notationtest.LeafOptions{}), subject, notationtest.SignOptions{}))
+	repository := srv.RepositoryName("lazy/app")
+	_, rt := newRuntime(t, engine.Options{PluginDir: pluginDir, StopUnusedPlugins: true})
+	before := pluginProcesses(t)
+	objs := objects(t, srv.Host(), repository, "notation", ca)
+	objs.Stores[0].Spec.Registries[0].Username, objs.Stores[0].Spec.Registries[0].Password = "", ""
+	if err := rt.Apply(context.Background(), controller.Configuration{ID: "1", Cluster: objs}); err != nil {
+		t.Fatal(err)
+	}
+	waitProcesses := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); pluginProcesses(t) != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d notation plugin processes, want %d", pluginProcesses(t), want)
+			}
+		}
+	}
+	waitProcesses(before)
+	rep, err := rt.Verify(context.Background(), provider.Key{Reference: repository + "@" + subject.Digest.String()})
+	if err != nil || !rep.IsSuccess {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+	waitProcesses(before + 1)
+	// Checking the same configuration again neither starts nor stops it.
+	if err := rt.Apply(context.Background(), controller.Configuration{ID: "2", Cluster: objs}); err != nil {
+		t.Fatal(err)
+	}
+	if n := pluginProcesses(t); n != before+1 {
+		t.Fatalf("after the same configuration was applied again: %d processes, want %d", n, before+1)
 	}
 }
 

@@ -127,6 +127,7 @@ type process struct {
 	rpc    *client
 	meta   Metadata
 	pid    int
+	served atomic.Bool // it was asked to Verify
 }
 
 // NewHost validates opts and reads Dir/SumsFile. It starts no process. It
@@ -252,6 +253,7 @@ func (h *Host) Verify(ctx context.Context, name string, req *VerifyRequest) (*Ve
 		return nil, &Error{Plugin: name, Op: op, Err: err}
 	}
 	defer h.release(name, p)
+	p.served.Store(true)
 	resp, err := p.rpc.Verify(ctx, req)
 	if err != nil {
 		h.afterError(name, p, err)
@@ -352,6 +354,27 @@ func (h *Host) release(name string, p *process) {
 		s.busy--
 		if s.busy == 0 {
 			s.idle = time.Now()
+		}
+	}
+}
+
+// StopUnused stops the processes that have never been asked to Verify
+// and have no call in flight: those started only to check a
+// configuration (Metadata, ValidateConfig). Their metadata and answers
+// are kept; the first Verify starts the plugin again. A long-running
+// host calls it once a configuration is in effect, so that plugin
+// processes run for the Verifiers that use them.
+func (h *Host) StopUnused() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	for name, s := range h.slots {
+		if p := s.cur; p != nil && s.busy == 0 && !p.served.Load() {
+			h.log.V(1).Info("stopping a plugin process no Verifier has used yet", "plugin", name, "pid", p.pid)
+			s.cur = nil
+			h.wg.Go(p.client.Kill)
 		}
 	}
 }

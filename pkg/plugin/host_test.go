@@ -810,3 +810,33 @@ func TestHostKeepsBusyProcesses(t *testing.T) {
 		t.Fatal("a process with a call in flight was stopped")
 	}
 }
+
+// TestHostStopUnusedStopsOnlyCheckedProcesses: a process started only
+// to check a configuration is stopped by StopUnused; one that has
+// verified is kept.
+func TestHostStopUnusedStopsOnlyCheckedProcesses(t *testing.T) {
+	h := newTestHost(t)
+	running := func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s := h.slots[testPluginName]
+		return s != nil && s.cur != nil
+	}
+	if _, err := h.ValidateConfig(t.Context(), testPluginName, []byte(`{"mode":"verified"}`)); err != nil {
+		t.Fatal(err)
+	}
+	h.StopUnused()
+	if running() {
+		t.Fatal("a process started only to check a configuration is still running")
+	}
+	if _, err := h.Verify(t.Context(), testPluginName, request(t, "echo", "")); err != nil {
+		t.Fatal(err)
+	}
+	h.StopUnused()
+	if !running() {
+		t.Fatal("a process that verified was stopped")
+	}
+	if got := h.starts.Load(); got != 2 {
+		t.Fatalf("process starts = %d, want 2", got)
+	}
+}
