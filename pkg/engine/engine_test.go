@@ -2,12 +2,9 @@ package engine_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +18,7 @@ import (
 	"github.com/assayproj/assay/pkg/provider"
 	"github.com/assayproj/assay/pkg/registrytest"
 	"github.com/assayproj/assay/pkg/report"
+	"github.com/assayproj/assay/pkg/servetest"
 	"github.com/assayproj/assay/pkg/store"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
@@ -36,7 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		if err := buildPlugin(dir, "notation"); err != nil {
+		if err := servetest.BuildPlugins(dir, map[string]string{"notation": servetest.Module + "/plugins/notation"}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -44,20 +42,6 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
-}
-
-// buildPlugin builds plugins/<name> into dir and writes dir/SHA256SUMS.
-func buildPlugin(dir, name string) error {
-	out := filepath.Join(dir, name)
-	if b, err := exec.Command("go", "build", "-o", out, "github.com/assayproj/assay/plugins/"+name).CombinedOutput(); err != nil {
-		return fmt.Errorf("go build plugins/%s: %w\n%s", name, err, b)
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(data)
-	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), fmt.Appendf(nil, "%s  %s\n", hex.EncodeToString(sum[:]), name), 0o644)
 }
 
 // newRuntime returns a runtime with opts on a registry stack of its own.
@@ -110,38 +94,19 @@ func count(reqs []string, f func(string) bool) int {
 	return n
 }
 
-// objects decodes a Store with the registry's credentials, a Verifier
-// named verifierName trusting ca for repository, and a Policy requiring
-// a Notary Project signature.
+// objects decodes servetest's notation configuration (a Store, a
+// Verifier trusting ca for repository and a Policy requiring a Notary
+// Project signature), with the registry's credentials on the Store and
+// the Verifier named verifierName.
 func objects(t *testing.T, host, repository, verifierName string, ca *notationtest.CA) *catalog.Objects {
 	t.Helper()
 	params := notationtest.MustJSON(t, notationtest.NewParams(repository, ca, nil))
-	doc := fmt.Sprintf(`apiVersion: config.assay.dev/v1alpha1
-kind: Store
-metadata: {name: registries}
-spec:
-  registries:
-    - {host: %q, plainHTTP: true, username: user, password: pass}
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Verifier
-metadata: {name: %s}
-spec:
-  plugin: notation
-  artifactTypes: [application/vnd.cncf.notary.signature]
-  parameters: %s
----
-apiVersion: config.assay.dev/v1alpha1
-kind: Policy
-metadata: {name: signed}
-spec:
-  rules:
-    - {artifactType: application/vnd.cncf.notary.signature, required: true}
-`, host, verifierName, params)
-	objs, err := catalog.Decode("test", []byte(doc))
+	objs, err := catalog.Decode("test", []byte(servetest.NotationConfig([]string{host}, params, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
+	objs.Stores[0].Spec.Registries[0].Username, objs.Stores[0].Spec.Registries[0].Password = "user", "pass"
+	objs.Verifiers[0].Name = verifierName
 	if err := objs.Validate("test"); err != nil {
 		t.Fatal(err)
 	}

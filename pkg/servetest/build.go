@@ -31,11 +31,25 @@ func BuildStatic(dir string, plugins map[string]string) (assay, pluginDir string
 func build(dir string, plugins map[string]string, static bool) (assay, pluginDir string, err error) {
 	assay = filepath.Join(dir, "assay")
 	pluginDir = filepath.Join(dir, "plugins")
-	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
-		return "", "", err
-	}
 	if err := goBuild(assay, Module+"/cmd/assay", static); err != nil {
 		return "", "", err
+	}
+	if err := buildPlugins(pluginDir, plugins, static); err != nil {
+		return "", "", err
+	}
+	return assay, pluginDir, nil
+}
+
+// BuildPlugins compiles each plugin (name → main package import path)
+// into dir/<name> and writes dir/SHA256SUMS the way `make plugins` does,
+// for tests that run plugins without assay itself.
+func BuildPlugins(dir string, plugins map[string]string) error {
+	return buildPlugins(dir, plugins, false)
+}
+
+func buildPlugins(dir string, plugins map[string]string, static bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
 	names := make([]string, 0, len(plugins))
 	for name := range plugins {
@@ -44,21 +58,18 @@ func build(dir string, plugins map[string]string, static bool) (assay, pluginDir
 	sort.Strings(names)
 	var sums strings.Builder
 	for _, name := range names {
-		out := filepath.Join(pluginDir, name)
+		out := filepath.Join(dir, name)
 		if err := goBuild(out, plugins[name], static); err != nil {
-			return "", "", err
+			return err
 		}
 		data, err := os.ReadFile(out)
 		if err != nil {
-			return "", "", err
+			return err
 		}
 		sum := sha256.Sum256(data)
 		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), name)
 	}
-	if err := os.WriteFile(filepath.Join(pluginDir, "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
-		return "", "", err
-	}
-	return assay, pluginDir, nil
+	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums.String()), 0o644)
 }
 
 func goBuild(out, pkg string, static bool) error {
