@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -177,5 +178,43 @@ func TestStartOlaregBehindPassesEveryRequestThroughTheMiddleware(t *testing.T) {
 	defer mu.Unlock()
 	if want := []string{"HEAD /v2/behind/app/manifests/v1"}; !slices.Equal(seen, want) {
 		t.Fatalf("the middleware saw %q, want %q", seen, want)
+	}
+}
+
+func TestCorpusSamplesLoadIntoBothRegistries(t *testing.T) {
+	c := registrytest.OpenCorpus(t)
+	if len(c.Samples) < 15 {
+		t.Fatalf("corpus has %d samples, want at least 15", len(c.Samples))
+	}
+	s := c.Sample(t, "05-cosign2-new-bundle-format")
+	for _, tc := range []struct {
+		name string
+		srv  *registrytest.Server
+		tags bool
+	}{
+		{"olareg", registrytest.NewOlareg(t), false},
+		{"distribution", registrytest.StartDistribution(t), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := c.Load(t, tc.srv, s, tc.tags)
+			repo := tc.srv.Repository(t, s.Repository)
+			d, err := repo.Resolve(context.Background(), s.Tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Digest.String() != s.Subject || !strings.HasSuffix(ref, "@"+s.Subject) {
+				t.Fatalf("tag %s resolves to %s (ref %s), want %s", s.Tag, d.Digest, ref, s.Subject)
+			}
+			n := 0
+			if err := repo.Referrers(context.Background(), d, "", func(refs []ocispec.Descriptor) error {
+				n += len(refs)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Fatalf("%d referrers of the subject, want the one bundle", n)
+			}
+		})
 	}
 }
