@@ -15,6 +15,10 @@ var (
 	hostPort   = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?$|^\[[0-9a-fA-F:]+\](:[0-9]+)?$`)
 )
 
+// ValidPluginName reports whether name can name a plugin binary (lower
+// case letters, digits and dashes).
+func ValidPluginName(name string) bool { return pluginName.MatchString(name) }
+
 // Validate checks every object and the objects against each other. file
 // names the source in errors. All problems are returned, joined; each is
 // an *ObjectError naming the document, object and field.

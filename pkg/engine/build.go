@@ -28,13 +28,8 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 	if len(objs.Stores) > 0 {
 		storeSpec = objs.Stores[0].Spec
 	}
-	if len(storeSpec.PullSecrets) > 0 && len(objs.DockerConfigs) == 0 {
-		return nil, fmt.Errorf("Store %q field spec.pullSecrets: Secrets are read only with --config-source cluster; use dockerConfigPaths in a file", objs.Stores[0].Name)
-	}
-	for _, v := range objs.Verifiers {
-		if field, ok := catalog.HasValueFrom(v.Spec.Parameters.Raw); ok {
-			return nil, fmt.Errorf("Verifier %q field %s: valueFrom reads Secrets and ConfigMaps, which only --config-source cluster does; in a file give the PEM inline or a file path", v.Name, field)
-		}
+	if err := fileModeErrors(objs, where); err != nil {
+		return nil, err
 	}
 	withPlugins := !r.opts.DiscoverOnly
 	so := storeOptions(storeSpec)
@@ -61,11 +56,19 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 		if err != nil {
 			return nil, err
 		}
-		for _, vo := range objs.Verifiers {
-			md, err := checkVerifier(ctx, host, where, vo)
-			if err != nil {
-				return nil, err
+		mds := make([]plugin.Metadata, len(objs.Verifiers))
+		var errs []error
+		for i, vo := range objs.Verifiers {
+			var err error
+			if mds[i], err = checkVerifier(ctx, host, where, vo); err != nil {
+				errs = append(errs, err)
 			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		for i, vo := range objs.Verifiers {
+			md := mds[i]
 			v, err := verifier.New(verifier.Options{
 				Name:           vo.Name,
 				Plugin:         vo.Spec.Plugin,
@@ -150,6 +153,51 @@ func (r *Runtime) CheckVerifier(ctx context.Context, v v1alpha1.Verifier) error 
 	}
 	_, err = checkVerifier(ctx, host, "cluster", v)
 	return err
+}
+
+// fileModeErrors are the problems of objects read outside a cluster
+// (objs has no Docker configs from Secrets): pull Secrets and valueFrom
+// references, which only --config-source cluster reads. Every one is
+// returned, joined.
+func fileModeErrors(objs *catalog.Objects, where string) error {
+	if len(objs.DockerConfigs) > 0 {
+		return nil
+	}
+	var errs []error
+	for _, s := range objs.Stores {
+		if len(s.Spec.PullSecrets) > 0 {
+			errs = append(errs, fmt.Errorf("%s: Store %q field spec.pullSecrets: Secrets are read only with --config-source cluster; in a file use dockerConfigPaths", where, s.Name))
+		}
+	}
+	for _, v := range objs.Verifiers {
+		if field, ok := catalog.HasValueFrom(v.Spec.Parameters.Raw); ok {
+			errs = append(errs, fmt.Errorf("%s: Verifier %q field %s: valueFrom reads Secrets and ConfigMaps, which only --config-source cluster does; in a file give the PEM inline or a file path", where, v.Name, field))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkAll returns every problem Build would find in objs without
+// building anything: the file-mode checks and each Verifier's plugin
+// check, joined. A file that does not validate gets these too, so that
+// one run reports every error of the file.
+func (r *Runtime) checkAll(ctx context.Context, objs *catalog.Objects, where string) error {
+	errs := []error{fileModeErrors(objs, where)}
+	if r.opts.DiscoverOnly || len(objs.Verifiers) == 0 {
+		return errors.Join(errs...)
+	}
+	host, err := r.plugins()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, vo := range objs.Verifiers {
+		if !catalog.ValidPluginName(vo.Spec.Plugin) {
+			continue // catalog's error names the field
+		}
+		_, err := checkVerifier(ctx, host, where, vo)
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // checkVerifier asks the Verifier's plugin whether it supports the

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"os"
@@ -27,11 +28,12 @@ func (r *Runtime) loadFile(ctx context.Context, path string) error {
 		return fmt.Errorf("read config: %w", err)
 	}
 	objs, err := catalog.Decode(path, data)
-	if err == nil {
-		err = objs.Validate(path)
-	}
 	if err != nil {
 		return err
+	}
+	if err := objs.Validate(path); err != nil {
+		// report every error of the file at once, not one phase a run
+		return errors.Join(err, r.checkAll(ctx, objs, path))
 	}
 	if _, err := r.Load(ctx, objs, path, data); err != nil {
 		return err
