@@ -701,11 +701,17 @@ func verdictOf(results []report.Result) report.Verdict {
 	return v
 }
 
-// requireSignatures fails the verified results of the Verifiers in
+// requireSignatures turns the verified results of the Verifiers in
 // RequireSignature whose artifact carries no verified signature (a
 // referrer of a type some Verifier declares a signature, see
-// SignatureTyper, whose every result is verified), and names the
-// signature that counted otherwise.
+// SignatureTyper, whose every result is verified) into failures, and
+// names the signature that counted otherwise.
+//
+// An artifact with no signature at all fails with NO_SIGNATURE. One
+// whose signatures were found but none verified takes the verdict and
+// reason of the first that failed (else of the first inconclusive one),
+// such as SIGNATURE_UNTRUSTED, so that the reason says what is wrong
+// with the signature rather than that there is none.
 func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 	if len(e.opts.RequireSignature) == 0 {
 		return
@@ -730,6 +736,24 @@ func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 			}
 			art := g.nodes[i].desc
 			if signed < 0 {
+				if sig, bad := e.unverifiedSignature(g, i, results); bad != nil {
+					r.Verdict, r.Reason = bad.Verdict, bad.Reason
+					r.Message = fmt.Sprintf("%s %s carries a signature %s (%s) that is not verified: %s by Verifier %q: %s; Verifier %q requires a verified one",
+						art.ArtifactType, art.Digest, sig.Digest, sig.ArtifactType, bad.Reason, bad.Verifier, bad.Message, r.Verifier)
+					r.Remediation = bad.Remediation
+					if r.Remediation == "" {
+						r.Remediation = bad.Reason.Remediation()
+					}
+					r.Details["signature"] = map[string]any{
+						"artifactType": sig.ArtifactType,
+						"digest":       sig.Digest.String(),
+						"verifier":     bad.Verifier,
+						"verdict":      string(bad.Verdict),
+						"reason":       string(bad.Reason),
+						"message":      bad.Message,
+					}
+					continue
+				}
 				r.Verdict, r.Reason = report.Failed, report.ReasonNoSignature
 				r.Message = fmt.Sprintf("%s %s carries no verified signature, and Verifier %q requires one (%d referrers of it checked)",
 					art.ArtifactType, art.Digest, r.Verifier, len(g.nodes[i].children))
@@ -748,4 +772,21 @@ func (e *Executor) requireSignatures(g *graph, results [][]report.Result) {
 			}
 		}
 	}
+}
+
+// unverifiedSignature returns, of the signatures of node i none of which
+// is verified, the first with a failed result and that result, else the
+// first with an inconclusive one; nil when node i has no signature.
+func (e *Executor) unverifiedSignature(g *graph, i int, results [][]report.Result) (ocispec.Descriptor, *report.Result) {
+	for _, want := range []report.Verdict{report.Failed, report.Inconclusive} {
+		for _, c := range g.nodes[i].children {
+			if !e.isSignature(g.nodes[c].desc.ArtifactType) {
+				continue
+			}
+			if bad := firstWith(results[c], want); bad != nil {
+				return g.nodes[c].desc, bad
+			}
+		}
+	}
+	return ocispec.Descriptor{}, nil
 }

@@ -182,8 +182,13 @@ func TestRequireSignatureOnAnArtifact(t *testing.T) {
 	badReport := st.attach(t, badImg, sarif, "badly signed")
 	badSig := st.attach(t, badReport, notary, "bad-sig")
 	st.attach(t, badReport, sbom, "an SBOM of the report is no signature")
+	lostImg := st.pushImage(t, "v4")
+	lostReport := st.attach(t, lostImg, sarif, "signature not checked")
+	lostSig := st.attach(t, lostReport, notary, "lost-sig")
 
-	notation := newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithVerdict(badSig.Digest, report.Failed, report.ReasonSignatureUntrusted)
+	notation := newFakeVerifier("notation", notary).WithSignatureTypes(notary).
+		WithVerdict(badSig.Digest, report.Failed, report.ReasonSignatureUntrusted).
+		WithVerdict(lostSig.Digest, report.Inconclusive, report.ReasonPluginUnavailable)
 	opts := executor.Options{
 		Verifiers:        []executor.Verifier{newFakeVerifier("reports", sarif), notation, newFakeVerifier("sboms", sbom)},
 		Policy:           policy(executor.Rule{ArtifactType: sarif, Required: true}),
@@ -208,15 +213,32 @@ func TestRequireSignatureOnAnArtifact(t *testing.T) {
 	if details["digest"] != sig.Digest.String() || details["verifier"] != "notation" || details["verdict"] != "verified" {
 		t.Errorf("the signature that counted is not shown: %v", reportResult(rep).Details)
 	}
-	for tag, digestOf := range map[string]digest.Digest{"v2": "", "v3": badReport.Digest} {
-		rep := verify(t, st, opts, repo+":"+tag)
-		r := reportResult(rep)
-		if rep.IsSuccess || r.Verdict != report.Failed || r.Reason != report.ReasonNoSignature || !strings.Contains(r.Message, `Verifier "reports" requires one`) {
-			t.Errorf("%s: isSuccess %v, result %s %s %q", tag, rep.IsSuccess, r.Verdict, r.Reason, r.Message)
+	// No signature at all: NO_SIGNATURE.
+	rep = verify(t, st, opts, repo+":v2")
+	if r := reportResult(rep); rep.IsSuccess || r.Verdict != report.Failed || r.Reason != report.ReasonNoSignature || !strings.Contains(r.Message, `Verifier "reports" requires one`) {
+		t.Errorf("unsigned report: isSuccess %v, result %s %s %q", rep.IsSuccess, r.Verdict, r.Reason, r.Message)
+	}
+	// A signature found and untrusted: its reason, up to the report's.
+	rep = verify(t, st, opts, repo+":v3")
+	r := reportResult(rep)
+	if rep.IsSuccess || r.Verdict != report.Failed || r.Reason != report.ReasonSignatureUntrusted || rep.Reason != report.ReasonSignatureUntrusted {
+		t.Errorf("badly signed report: isSuccess %v %s, result %s %s %q", rep.IsSuccess, rep.Reason, r.Verdict, r.Reason, r.Message)
+	}
+	for _, d := range []digest.Digest{badReport.Digest, badSig.Digest} {
+		if !strings.Contains(r.Message, d.String()) || !strings.Contains(rep.Message, d.String()) {
+			t.Errorf("badly signed report: messages %q / %q do not name %s", r.Message, rep.Message, d)
 		}
-		if digestOf != "" && !strings.Contains(r.Message, digestOf.String()) {
-			t.Errorf("%s: message %q does not name the report", tag, r.Message)
-		}
+	}
+	if got, _ := r.Details["signature"].(map[string]any); got["digest"] != badSig.Digest.String() || got["reason"] != string(report.ReasonSignatureUntrusted) || got["verdict"] != "failed" {
+		t.Errorf("badly signed report: details.signature %v", r.Details["signature"])
+	}
+	if r.Remediation == "" {
+		t.Errorf("badly signed report: no remediation")
+	}
+	// A signature that could not be checked: inconclusive, not failed.
+	rep = verify(t, st, opts, repo+":v4")
+	if r := reportResult(rep); rep.IsSuccess || r.Verdict != report.Inconclusive || r.Reason != report.ReasonPluginUnavailable || !strings.Contains(r.Message, lostSig.Digest.String()) {
+		t.Errorf("report with an unchecked signature: isSuccess %v, result %s %s %q", rep.IsSuccess, r.Verdict, r.Reason, r.Message)
 	}
 
 	if _, err := executor.New(executor.Options{Store: st, Verifiers: opts.Verifiers, RequireSignature: opts.RequireSignature, MaxDepth: 1}); err == nil {

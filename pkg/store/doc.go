@@ -22,7 +22,11 @@
 // and each repository remembers the answer). It also reports cosign's
 // classic signature tag "sha256-<hex>.sig" with the artifact type
 // CosignSignatureArtifactType, so a verifier of such signatures needs
-// nothing else from the store.
+// nothing else from the store. A listed entry without an artifact type,
+// or with the empty config's ("application/vnd.oci.empty.v1+json", as
+// cosign v2's --new-bundle-format writes it into the tag schema index),
+// gets the type its manifest states; only such entries cost a manifest
+// fetch while listing, one a verifier then reads from the cache.
 //
 // # Limits
 //

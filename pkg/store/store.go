@@ -198,6 +198,12 @@ const descriptorBytes = 256
 // CosignSignatureArtifactType.
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
 //
+// An entry whose artifact type is absent or the empty config's
+// ("application/vnd.oci.empty.v1+json", which says nothing of the
+// artifact) gets the type its manifest states, its artifactType or else
+// its config's media type: the manifest is fetched (and cached, so a
+// verifier reading it next costs nothing more) for such entries only.
+//
 // A descriptor is reported once even if the registry lists it twice. An
 // error returned by fn stops the listing and is returned as is.
 //
@@ -265,7 +271,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 
 	seen := map[digest.Digest]bool{}
 	var all []ocispec.Descriptor // what fn was given, for the cache
-	var fnErr error
+	var fnErr, typeErr error
 	err = repo.Referrers(ctx, subject, "", func(page []ocispec.Descriptor) error {
 		fresh := make([]ocispec.Descriptor, 0, len(page))
 		for _, d := range page {
@@ -280,6 +286,12 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		if len(fresh) == 0 {
 			return nil
 		}
+		for i := range fresh {
+			if err := r.ownArtifactType(ctx, repository, &fresh[i]); err != nil {
+				typeErr = err
+				return err
+			}
+		}
 		if ttl > 0 {
 			all = append(all, cloneDescriptors(fresh)...)
 		}
@@ -291,6 +303,9 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	})
 	if fnErr != nil {
 		return fnErr
+	}
+	if typeErr != nil {
+		return opError("list referrers of", what, fmt.Errorf("read the artifact type of a listed referrer: %w", typeErr))
 	}
 	if err != nil {
 		switch {
@@ -331,6 +346,54 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 	}
 	if ttl > 0 {
 		r.stack.cache.Add(cacheKey, all, listingBytes(all), started.Add(ttl))
+	}
+	return nil
+}
+
+// untyped reports whether a listing entry's artifact type says nothing
+// of the artifact: absent, or the empty config's media type. cosign
+// v2.6.5's --new-bundle-format writes such an entry for its bundle into
+// the referrers tag schema index ("application/vnd.oci.empty.v1+json",
+// its manifest's config media type), though the manifest itself has an
+// artifactType.
+func untyped(artifactType string) bool {
+	return artifactType == "" || artifactType == ocispec.MediaTypeEmptyJSON
+}
+
+// ownArtifactType gives a listed manifest whose entry is untyped the
+// artifact type the manifest states: its artifactType, else its
+// config's media type (distribution-spec's rule for the referrers API).
+// It fetches the manifest through Fetch, so the content is cached by
+// digest and a verifier reading it next sends no request; an entry with
+// a type costs nothing. A manifest that no longer exists keeps the
+// listed type (a dangling entry of a tag schema index); any other error
+// is returned.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
+func (r *Registry) ownArtifactType(ctx context.Context, repository string, d *ocispec.Descriptor) error {
+	if !untyped(d.ArtifactType) || !isManifest(d.MediaType) {
+		return nil
+	}
+	b, err := r.Fetch(ctx, repository, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	var m struct {
+		ArtifactType string `json:"artifactType"`
+		Config       struct {
+			MediaType string `json:"mediaType"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return opError("fetch", repository+"@"+d.Digest.String(), fmt.Errorf("%w: %w", ErrInvalidContent, err))
+	}
+	switch {
+	case m.ArtifactType != "":
+		d.ArtifactType = m.ArtifactType
+	case m.Config.MediaType != "":
+		d.ArtifactType = m.Config.MediaType
 	}
 	return nil
 }

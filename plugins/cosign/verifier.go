@@ -125,7 +125,16 @@ func (o *outcome) response(base map[string]any) *plugin.VerifyResponse {
 }
 
 func failed(code reason.Code, remediation, format string, args ...any) *outcome {
-	return &outcome{verdict: plugin.VerdictFailed, reason: code, remediation: remediation, message: fmt.Sprintf(format, args...)}
+	return &outcome{verdict: plugin.VerdictFailed, reason: code, remediation: remediation, message: withoutNilErrors(fmt.Sprintf(format, args...))}
+}
+
+// withoutNilErrors drops what fmt prints for a nil error given to %w
+// from a message quoting a library's error: sigstore-go v1.3 wraps
+// errors.Join of no errors (nil) when a threshold is missed for want of
+// any timestamp, which reads "…; error: %!w(<nil>)".
+func withoutNilErrors(msg string) string {
+	msg = strings.ReplaceAll(msg, "; error: %!w(<nil>)", "")
+	return strings.ReplaceAll(msg, "%!w(<nil>)", "")
 }
 
 // Verify verifies the cosign signature manifest carried by req against
@@ -506,6 +515,11 @@ func (j *judge) check(tm root.TrustedMaterial, e verify.SignedEntity, art artifa
 		}
 		for _, t := range ts {
 			logTimes = append(logTimes, verify.TimestampVerificationResult{Type: "Tlog", URI: t.URI, Timestamp: t.Time})
+		}
+	}
+	if j.pol.timestamps > 0 {
+		if ts, err := e.Timestamps(); err == nil && len(ts) < j.pol.timestamps {
+			return nil, fail(reason.TimestampInvalid, remediationTimestamp, "the signature carries %d RFC 3161 timestamp(s); trust policy %q requires %d from a timestamping authority of its trusted root", len(ts), j.pol.name, j.pol.timestamps)
 		}
 	}
 	observed, err := v.VerifyObserverTimestamps(e, logTimes)

@@ -364,6 +364,9 @@ func TestVerify(t *testing.T) {
 			if resp.Message == "" {
 				t.Error("no message")
 			}
+			if strings.Contains(resp.Message, "%!") {
+				t.Errorf("message carries a formatting error: %s", resp.Message)
+			}
 			if resp.Verdict != plugin.VerdictVerified && resp.Remediation == "" {
 				t.Error("a failure without remediation")
 			}

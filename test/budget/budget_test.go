@@ -431,3 +431,100 @@ func TestColdVerificationAtTheFloor(t *testing.T) {
 		})
 	}
 }
+
+// An entry of a referrers tag schema index that gives no artifact type,
+// or the empty config's (cosign v2.6.5's --new-bundle-format writes
+// "application/vnd.oci.empty.v1+json" for its bundle: corpus sample 05),
+// makes the store read the type from the manifest while listing. That
+// fetch is the one the verifier would make next, which the content cache
+// then answers: the untyped entry costs what a typed one does (cosign
+// v3's bundle, sample 06), no request and no round trip more.
+func TestAnUntypedReferrerCostsNoRequestMore(t *testing.T) {
+	const bundleType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	corpus := registrytest.OpenCorpus(t)
+	want := [][]string{
+		{listImage, sigTag},
+		{"GET manifest tag sha256-<hex> (referrers tag schema)"},
+		{"GET manifest of the bundle"},
+		{"GET blob of the bundle"},
+	}
+	for name, sample := range map[string]string{
+		"the entry has the bundle's type (cosign v3)":                           "06-cosign3-bundle-key",
+		"the entry has the empty config's type (cosign v2 --new-bundle-format)": "05-cosign2-new-bundle-format",
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			c := newCounter()
+			srv := registrytest.StartDistributionBehind(t, c.wrap)
+			s := corpus.Sample(t, sample)
+			// The sample under the repository the counter names.
+			target := srv.Repository(t, path)
+			if err := registrytest.LoadLayout(ctx, corpus.Path(s.Layout), target, true); err != nil {
+				t.Fatal(err)
+			}
+			// LoadLayout told target the registry has the referrers API;
+			// read through a fresh repository value.
+			target = srv.Repository(t, path)
+			subject, err := target.Resolve(ctx, s.Subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bundles []ocispec.Descriptor
+			if err := target.Referrers(ctx, subject, "", func(page []ocispec.Descriptor) error {
+				bundles = append(bundles, page...)
+				return nil
+			}); err != nil || len(bundles) != 1 {
+				t.Fatalf("referrers of the sample %v: %v, want the one bundle", bundles, err)
+			}
+			c.name(subject.Digest.String(), "the image")
+			c.name(cosigntest.SignatureTag(subject.Digest), "tag sha256-<hex>.sig")
+			c.name(strings.TrimSuffix(cosigntest.SignatureTag(subject.Digest), ".sig"), "tag sha256-<hex> (referrers tag schema)")
+			c.name(bundles[0].Digest.String(), "the bundle")
+			raw, err := target.Fetch(ctx, bundles[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m ocispec.Manifest
+			err = json.NewDecoder(raw).Decode(&m)
+			raw.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range m.Layers {
+				c.name(l.Digest.String(), "the bundle")
+			}
+
+			now := &clock{now: time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)}
+			img := image{srv: srv, repo: srv.RepositoryName(path), desc: subject}
+			p := &plugins{}
+			v, err := verifier.New(verifier.Options{Name: "cosign", Plugin: "cosign", ArtifactTypes: []string{bundleType}, Plugins: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := executor.New(executor.Options{
+				Store:     newStore(t, img, now),
+				Verifiers: []executor.Verifier{v},
+				Policy:    &executor.Policy{Name: "bundle", Rules: []executor.Rule{{ArtifactType: bundleType, Required: true}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.reset()
+			rep, err := e.Verify(ctx, img.repo+"@"+subject.Digest.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.IsSuccess {
+				t.Fatalf("%s %s", rep.Reason, rep.Message)
+			}
+			if n := len(p.reqs["cosign"]); n != 1 {
+				t.Fatalf("the cosign plugin was asked %d times, want 1", n)
+			}
+			got := c.requests()
+			if diff := cmp.Diff(want, byRound(got)); diff != "" {
+				t.Errorf("requests by round trip (-want +got):\n%s", diff)
+			}
+			t.Logf("%d requests in %d sequential round trips", len(got), rounds(got))
+		})
+	}
+}
