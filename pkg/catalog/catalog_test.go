@@ -590,3 +590,44 @@ func checkObjectErrors(t *testing.T, err error) {
 		}
 	}
 }
+
+// TestDocumentedPoliciesAreValid: every Policy example of
+// docs/configuration.md decodes and validates (beside a Verifier for the
+// types it names), so the documentation shows no Policy Assay refuses.
+func TestDocumentedPoliciesAreValid(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, block := range strings.Split(string(raw), "```yaml\n")[1:] {
+		doc, _, _ := strings.Cut(block, "```")
+		if !strings.Contains(doc, "kind: Policy\n") {
+			continue
+		}
+		n++
+		objs, err := catalog.Decode("configuration.md", []byte(doc))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, doc)
+		}
+		var types []string
+		for _, p := range objs.Policies {
+			for _, r := range p.Spec.Rules {
+				if r.ArtifactType != "" {
+					types = append(types, r.ArtifactType)
+				}
+				types = append(types, r.ArtifactTypes...)
+			}
+		}
+		objs.Verifiers = append(objs.Verifiers, v1alpha1.Verifier{
+			ObjectMeta: metav1.ObjectMeta{Name: "documented-types"},
+			Spec:       v1alpha1.VerifierSpec{Plugin: "any", ArtifactTypes: types},
+		})
+		if err := objs.Validate("configuration.md"); err != nil {
+			t.Errorf("%v\n%s", err, doc)
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d Policy examples in docs/configuration.md, want at least 3 (signed images, cosign v2 or v3, allowUnsigned)", n)
+	}
+}
