@@ -118,7 +118,7 @@ func evalRule(rule Rule, g *graph, results [][]report.Result, signature bool) re
 		mode = ModeAny
 	}
 	types := rule.Types()
-	rr := report.RuleResult{ArtifactType: rule.ArtifactType, ArtifactTypes: rule.ArtifactTypes, Mode: string(mode), Required: rule.Required}
+	rr := report.RuleResult{ArtifactType: rule.ArtifactType, ArtifactTypes: slices.Clone(rule.ArtifactTypes), Mode: string(mode), Required: rule.Required}
 	var firstFailed, firstInconclusive *report.Result
 	var ofType []int
 	for _, c := range g.nodes[0].children {
