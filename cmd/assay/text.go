@@ -52,7 +52,11 @@ func writeVerify(t *textWriter, r *report.Report) {
 			if rule.Required {
 				req = ", required"
 			}
-			t.line("    %s %s (%s%s): %s", mark, rule.ArtifactType, rule.Mode, req, rule.Message)
+			types := rule.ArtifactType
+			if len(rule.ArtifactTypes) > 0 {
+				types = "one of " + strings.Join(rule.ArtifactTypes, ", ")
+			}
+			t.line("    %s %s (%s%s): %s", mark, types, rule.Mode, req, rule.Message)
 		}
 	}
 	if len(r.Artifacts) > 0 {

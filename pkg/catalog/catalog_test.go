@@ -10,6 +10,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/catalog"
+	"github.com/assayproj/assay/pkg/executor"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -109,7 +110,10 @@ func object(kind, name, rest string) string {
 // file joins documents with separators.
 func file(docs ...string) string { return strings.Join(docs, "---\n") }
 
-var sigVerifier = object("Verifier", "sig", "spec: {plugin: notation, artifactTypes: [sig]}")
+var (
+	sigVerifier    = object("Verifier", "sig", "spec: {plugin: notation, artifactTypes: [sig]}")
+	bundleVerifier = object("Verifier", "bundle", "spec: {plugin: cosign, artifactTypes: [bundle]}")
+)
 
 // objectErrors flattens joined errors into the ObjectErrors they hold.
 func objectErrors(err error) []*catalog.ObjectError {
@@ -180,8 +184,8 @@ func TestRejections(t *testing.T) {
 		},
 		"two Policies": {
 			doc: file(sigVerifier,
-				object("Policy", "a", "spec: {rules: [{artifactType: sig}]}"),
-				object("Policy", "b", "spec: {rules: [{artifactType: sig}]}")),
+				object("Policy", "a", "spec: {rules: [{artifactType: sig, required: true}]}"),
+				object("Policy", "b", "spec: {rules: [{artifactType: sig, required: true}]}")),
 			want: where{3, "Policy", "b", ""},
 		},
 		"two Stores": {
@@ -193,11 +197,11 @@ func TestRejections(t *testing.T) {
 			want: where{2, "Policy", "p", "spec.rules[0].artifactType"},
 		},
 		"a bad mode": {
-			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, mode: most}]}")),
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, mode: most, required: true}]}")),
 			want: where{2, "Policy", "p", "spec.rules[0].mode"},
 		},
 		"a bad multiArch mode": {
-			doc:  file(sigVerifier, object("Policy", "p", "spec: {multiArch: every, rules: [{artifactType: sig}]}")),
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {multiArch: every, rules: [{artifactType: sig, required: true}]}")),
 			want: where{2, "Policy", "p", "spec.multiArch"},
 		},
 		"a Verifier requiring signatures on its artifacts with a Store that lists no nested referrers": {
@@ -210,12 +214,48 @@ func TestRejections(t *testing.T) {
 			want: where{2, "Policy", "p", "spec.rules"},
 		},
 		"two rules for one type": {
-			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig}, {artifactType: sig, mode: all}]}")),
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, required: true}, {artifactType: sig, mode: all}]}")),
 			want: where{2, "Policy", "p", "spec.rules[1].artifactType"},
 		},
 		"a rule without a type": {
 			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{required: true}]}")),
 			want: where{2, "Policy", "p", "spec.rules[0].artifactType"},
+		},
+		"a Policy whose rules are all optional": {
+			doc:  file(sigVerifier, bundleVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig}, {artifactType: bundle}]}")),
+			want: where{3, "Policy", "p", "spec.rules"},
+		},
+		"a Policy whose rules are all optional, checking every platform": {
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {multiArch: platforms, rules: [{artifactTypes: [sig]}]}")),
+			want: where{2, "Policy", "p", "spec.rules"},
+		},
+		"allowUnsigned beside a required rule": {
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {allowUnsigned: true, rules: [{artifactType: sig, required: true}]}")),
+			want: where{2, "Policy", "p", "spec.allowUnsigned"},
+		},
+		"a rule with artifactType and artifactTypes": {
+			doc:  file(sigVerifier, bundleVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, artifactTypes: [bundle], required: true}]}")),
+			want: where{3, "Policy", "p", "spec.rules[0].artifactTypes"},
+		},
+		"a rule with an empty artifactTypes": {
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactTypes: [], required: true}, {artifactType: sig, required: true}]}")),
+			want: where{2, "Policy", "p", "spec.rules[0].artifactTypes"},
+		},
+		"a type in artifactTypes that no Verifier handles": {
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactTypes: [sig, bundle], required: true}]}")),
+			want: where{2, "Policy", "p", "spec.rules[0].artifactTypes[1]"},
+		},
+		"an empty type in artifactTypes": {
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactTypes: ['', sig], required: true}]}")),
+			want: where{2, "Policy", "p", "spec.rules[0].artifactTypes[0]"},
+		},
+		"a type listed twice in artifactTypes": {
+			doc:  file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactTypes: [sig, sig], required: true}]}")),
+			want: where{2, "Policy", "p", "spec.rules[0].artifactTypes[1]"},
+		},
+		"a type of artifactTypes with a rule of its own": {
+			doc:  file(sigVerifier, bundleVerifier, object("Policy", "p", "spec: {rules: [{artifactTypes: [sig, bundle], required: true}, {artifactType: bundle}]}")),
+			want: where{3, "Policy", "p", "spec.rules[1].artifactType"},
 		},
 		"a Verifier plugin given as a path": {
 			doc:  object("Verifier", "v", "spec: {plugin: ../evil, artifactTypes: [x]}"),
@@ -337,7 +377,7 @@ func TestRejections(t *testing.T) {
 }
 
 func TestWhatIsAccepted(t *testing.T) {
-	policy := object("Policy", "p", "spec: {rules: [{artifactType: sig}]}")
+	policy := object("Policy", "p", "spec: {rules: [{artifactType: sig, required: true}]}")
 	tests := map[string]struct {
 		doc                         string
 		stores, verifiers, policies int
@@ -358,11 +398,23 @@ func TestWhatIsAccepted(t *testing.T) {
 			verifiers: 1,
 		},
 		"one name in several kinds": {
-			doc:    file(object("Store", "default", ""), object("Verifier", "default", "spec: {plugin: notation, artifactTypes: [sig]}"), object("Policy", "default", "spec: {rules: [{artifactType: sig}]}")),
+			doc:    file(object("Store", "default", ""), object("Verifier", "default", "spec: {plugin: notation, artifactTypes: [sig]}"), object("Policy", "default", "spec: {rules: [{artifactType: sig, required: true}]}")),
 			stores: 1, verifiers: 1, policies: 1,
 		},
 		"a Policy with mode any": {
-			doc:       file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, mode: any}]}")),
+			doc:       file(sigVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, mode: any, required: true}]}")),
+			verifiers: 1, policies: 1,
+		},
+		"a rule requiring one of several types": {
+			doc:       file(sigVerifier, bundleVerifier, object("Policy", "p", "spec: {rules: [{artifactTypes: [sig, bundle], required: true, mode: all}]}")),
+			verifiers: 2, policies: 1,
+		},
+		"one type required, alternatives optional": {
+			doc:       file(sigVerifier, bundleVerifier, object("Policy", "p", "spec: {rules: [{artifactType: sig, required: true}, {artifactTypes: [bundle]}]}")),
+			verifiers: 2, policies: 1,
+		},
+		"optional rules only, with allowUnsigned": {
+			doc:       file(sigVerifier, object("Policy", "p", "spec: {allowUnsigned: true, multiArch: either, rules: [{artifactType: sig}]}")),
 			verifiers: 1, policies: 1,
 		},
 		"an IPv6 registry": {
@@ -414,6 +466,8 @@ func TestEveryProblemIsReported(t *testing.T) {
 		object("Verifier", "a", "spec: {plugin: ../x, artifactTypes: []}"),
 		object("Policy", "p", "spec: {rules: [{artifactType: sig, mode: most}]}"),
 	)
+	// The Policy's one rule is optional too, which is a problem of its
+	// own, reported last.
 	objs, err := catalog.Decode("f.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -423,9 +477,31 @@ func TestEveryProblemIsReported(t *testing.T) {
 		{1, "Verifier", "a", "spec.artifactTypes"},
 		{2, "Policy", "p", "spec.rules[0].mode"},
 		{2, "Policy", "p", "spec.rules[0].artifactType"},
+		{2, "Policy", "p", "spec.rules"},
 	}
 	if diff := cmp.Diff(want, locate(objectErrors(objs.Validate("f.yaml")))); diff != "" {
 		t.Errorf("validation errors (-want +got):\n%s", diff)
+	}
+}
+
+// TestAPolicyAdmittingBareImagesIsRefusedWithTheFix: a Policy an image
+// with nothing attached satisfies is refused with the reason the executor
+// refuses it for and the ways out.
+func TestAPolicyAdmittingBareImagesIsRefusedWithTheFix(t *testing.T) {
+	objs, err := catalog.Decode("assay.yaml", []byte(file(sigVerifier, bundleVerifier,
+		object("Policy", "p", "spec: {rules: [{artifactType: sig}, {artifactType: bundle}]}"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = objs.Validate("assay.yaml")
+	if !errors.Is(err, executor.ErrAdmitsUnattached) {
+		t.Fatalf("error %v does not wrap executor.ErrAdmitsUnattached", err)
+	}
+	want := `assay.yaml: document 3 (Policy "p") field spec.rules: an image with nothing attached would satisfy every rule, ` +
+		`so it would be admitted unverified; mark a rule required: true, or group the types of alternative rules in one rule's artifactTypes ` +
+		`(or, if the Policy only restricts what is attached, set spec.allowUnsigned: true)`
+	if diff := cmp.Diff(want, err.Error()); diff != "" {
+		t.Errorf("message (-want +got):\n%s", diff)
 	}
 }
 
@@ -512,5 +588,46 @@ func checkObjectErrors(t *testing.T, err error) {
 		if e.File != "fuzz.yaml" || e.Document < 1 || e.Err == nil || e.Error() == "" {
 			t.Fatalf("a malformed ObjectError: %#v", e)
 		}
+	}
+}
+
+// TestDocumentedPoliciesAreValid: every Policy example of
+// docs/configuration.md decodes and validates (beside a Verifier for the
+// types it names), so the documentation shows no Policy Assay refuses.
+func TestDocumentedPoliciesAreValid(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, block := range strings.Split(string(raw), "```yaml\n")[1:] {
+		doc, _, _ := strings.Cut(block, "```")
+		if !strings.Contains(doc, "kind: Policy\n") {
+			continue
+		}
+		n++
+		objs, err := catalog.Decode("configuration.md", []byte(doc))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, doc)
+		}
+		var types []string
+		for _, p := range objs.Policies {
+			for _, r := range p.Spec.Rules {
+				if r.ArtifactType != "" {
+					types = append(types, r.ArtifactType)
+				}
+				types = append(types, r.ArtifactTypes...)
+			}
+		}
+		objs.Verifiers = append(objs.Verifiers, v1alpha1.Verifier{
+			ObjectMeta: metav1.ObjectMeta{Name: "documented-types"},
+			Spec:       v1alpha1.VerifierSpec{Plugin: "any", ArtifactTypes: types},
+		})
+		if err := objs.Validate("configuration.md"); err != nil {
+			t.Errorf("%v\n%s", err, doc)
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d Policy examples in docs/configuration.md, want at least 3 (signed images, cosign v2 or v3, allowUnsigned)", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
+	"github.com/assayproj/assay/pkg/executor"
 	"github.com/assayproj/assay/pkg/store"
 )
 
@@ -129,23 +130,55 @@ func (o *Objects) Validate(file string) error {
 		default:
 			add(v1alpha1.KindPolicy, p.Name, "spec.multiArch", "%q is not a multiArch mode; want index, platforms or either", p.Spec.MultiArch)
 		}
-		seen := map[string]bool{}
+		seen := map[string]int{} // artifact type → index of its rule
+		required := false
 		for i, r := range p.Spec.Rules {
 			f := fmt.Sprintf("spec.rules[%d]", i)
+			required = required || r.Required
 			switch r.Mode {
 			case "", v1alpha1.ModeAny, v1alpha1.ModeAll, v1alpha1.ModeNewest:
 			default:
 				add(v1alpha1.KindPolicy, p.Name, f+".mode", "%q is not a mode; want any, all or newest", r.Mode)
 			}
+			type listed struct{ field, t string }
+			var types []listed
 			switch {
-			case r.ArtifactType == "":
-				add(v1alpha1.KindPolicy, p.Name, f+".artifactType", "must not be empty")
-			case seen[r.ArtifactType]:
-				add(v1alpha1.KindPolicy, p.Name, f+".artifactType", "%q has two rules", r.ArtifactType)
-			case len(handled[r.ArtifactType]) == 0:
-				add(v1alpha1.KindPolicy, p.Name, f+".artifactType", "no Verifier handles %q, so the rule could never be satisfied; add a Verifier with this artifact type", r.ArtifactType)
+			case r.ArtifactType != "" && r.ArtifactTypes != nil:
+				add(v1alpha1.KindPolicy, p.Name, f+".artifactTypes", "artifactType and artifactTypes are exclusive; give one type as artifactType or all of them in artifactTypes")
+			case r.ArtifactType != "":
+				types = append(types, listed{f + ".artifactType", r.ArtifactType})
+			case r.ArtifactTypes != nil && len(r.ArtifactTypes) == 0:
+				add(v1alpha1.KindPolicy, p.Name, f+".artifactTypes", "must list at least one artifact type")
+			case r.ArtifactTypes != nil:
+				for j, t := range r.ArtifactTypes {
+					types = append(types, listed{fmt.Sprintf("%s.artifactTypes[%d]", f, j), t})
+				}
+			default:
+				add(v1alpha1.KindPolicy, p.Name, f+".artifactType", "must not be empty; give the artifact type, or several alternatives in artifactTypes")
 			}
-			seen[r.ArtifactType] = true
+			for _, l := range types {
+				switch j, dup := seen[l.t]; {
+				case l.t == "":
+					add(v1alpha1.KindPolicy, p.Name, l.field, "must not be empty")
+				case dup && j == i:
+					add(v1alpha1.KindPolicy, p.Name, l.field, "%q listed twice", l.t)
+				case dup:
+					add(v1alpha1.KindPolicy, p.Name, l.field, "%q has two rules (spec.rules[%d] and this one); an artifact type belongs to one rule", l.t, j)
+				case len(handled[l.t]) == 0:
+					add(v1alpha1.KindPolicy, p.Name, l.field, "no Verifier handles %q, so the rule could never be satisfied; add a Verifier with this artifact type", l.t)
+				}
+				if _, dup := seen[l.t]; !dup {
+					seen[l.t] = i
+				}
+			}
+		}
+		// executor.New refuses the same Policies (Policy.AdmitsUnattached).
+		switch {
+		case len(p.Spec.Rules) == 0:
+		case !required && !p.Spec.AllowUnsigned:
+			add(v1alpha1.KindPolicy, p.Name, "spec.rules", "%w; mark a rule required: true, or group the types of alternative rules in one rule's artifactTypes (or, if the Policy only restricts what is attached, set spec.allowUnsigned: true)", executor.ErrAdmitsUnattached)
+		case required && p.Spec.AllowUnsigned:
+			add(v1alpha1.KindPolicy, p.Name, "spec.allowUnsigned", "has no effect: a rule is required, so an image with nothing attached fails anyway; remove allowUnsigned")
 		}
 	}
 	return errors.Join(errs...)

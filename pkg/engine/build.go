@@ -266,9 +266,12 @@ func storeOptions(s v1alpha1.StoreSpec) store.Options {
 
 // policyFrom is the executor's Policy of a validated Policy object.
 func policyFrom(p v1alpha1.Policy) *executor.Policy {
-	out := &executor.Policy{Name: p.Name, MultiArch: multiArchMode(p.Spec.MultiArch)}
+	out := &executor.Policy{Name: p.Name, MultiArch: multiArchMode(p.Spec.MultiArch), AllowUnsigned: p.Spec.AllowUnsigned}
 	for _, r := range p.Spec.Rules {
-		out.Rules = append(out.Rules, executor.Rule{ArtifactType: r.ArtifactType, Mode: ruleMode(r.Mode), Required: r.Required})
+		out.Rules = append(out.Rules, executor.Rule{
+			ArtifactType: r.ArtifactType, ArtifactTypes: slices.Clone(r.ArtifactTypes),
+			Mode: ruleMode(r.Mode), Required: r.Required,
+		})
 	}
 	return out
 }

@@ -23,7 +23,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
-// pluginDir holds the notation plugin built once for the package.
+// pluginDir holds the notation and cosign plugins built once for the
+// package.
 var pluginDir string
 
 func TestMain(m *testing.M) {
@@ -34,7 +35,10 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		if err := servetest.BuildPlugins(dir, map[string]string{"notation": servetest.Module + "/plugins/notation"}); err != nil {
+		if err := servetest.BuildPlugins(dir, map[string]string{
+			"notation": servetest.Module + "/plugins/notation",
+			"cosign":   servetest.Module + "/plugins/cosign",
+		}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

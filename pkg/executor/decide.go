@@ -23,6 +23,34 @@ func (e *Executor) isSignature(artifactType string) bool {
 	return false
 }
 
+// allSignatures reports whether every one of types is a signature.
+func (e *Executor) allSignatures(types []string) bool {
+	for _, t := range types {
+		if !e.isSignature(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// alternatives names types as a reader would: "a", "a or b", "a, b or c".
+func alternatives(types []string) string {
+	if len(types) < 2 {
+		return strings.Join(types, "")
+	}
+	return strings.Join(types[:len(types)-1], ", ") + " or " + types[len(types)-1]
+}
+
+// nothingVerified reports whether no rule counted a verified artifact.
+func nothingVerified(rules []report.RuleResult) bool {
+	for _, r := range rules {
+		if r.Verified > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // decide fills IsSuccess, Reason, Message and Policy. Only artifacts
 // attached directly to the subject count toward the rules.
 func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Result) {
@@ -50,7 +78,7 @@ func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Resul
 	var firstBad *report.RuleResult
 	var summary []string
 	for _, rule := range p.Rules {
-		rr := evalRule(rule, g, results, e.isSignature(rule.ArtifactType))
+		rr := evalRule(rule, g, results, e.allSignatures(rule.Types()))
 		rep.Policy.Rules = append(rep.Policy.Rules, rr)
 		if !rr.Satisfied {
 			ok = false
@@ -71,6 +99,9 @@ func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Resul
 		if len(summary) > 0 {
 			rep.Message += ": " + strings.Join(summary, "; ")
 		}
+		if p.AllowUnsigned && nothingVerified(rep.Policy.Rules) {
+			rep.Message += "; " + AdmittedUnverified
+		}
 	default:
 		rep.Reason = firstBad.Reason
 		rep.Message = firstBad.Message
@@ -78,23 +109,26 @@ func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Resul
 	}
 }
 
-// evalRule evaluates one rule; signature says whether its artifact type
-// is a signature.
+// evalRule evaluates one rule; signature says whether its artifact types
+// are all signatures. The artifacts of all the rule's types attached to
+// the subject count together.
 func evalRule(rule Rule, g *graph, results [][]report.Result, signature bool) report.RuleResult {
 	mode := rule.Mode
 	if mode == "" {
 		mode = ModeAny
 	}
-	rr := report.RuleResult{ArtifactType: rule.ArtifactType, Mode: string(mode), Required: rule.Required}
+	types := rule.Types()
+	rr := report.RuleResult{ArtifactType: rule.ArtifactType, ArtifactTypes: slices.Clone(rule.ArtifactTypes), Mode: string(mode), Required: rule.Required}
 	var firstFailed, firstInconclusive *report.Result
 	var ofType []int
 	for _, c := range g.nodes[0].children {
-		if g.nodes[c].desc.ArtifactType == rule.ArtifactType {
+		if slices.Contains(types, g.nodes[c].desc.ArtifactType) {
 			ofType = append(ofType, c)
 		}
 	}
+	found, of := foundLabel(rule, g, ofType)
 	if mode == ModeNewest && len(ofType) > 0 {
-		return evalNewest(rule, rr, g, ofType, results)
+		return evalNewest(rr, g, ofType, results, found, of)
 	}
 	for _, c := range ofType {
 		rr.Found++
@@ -120,22 +154,28 @@ func evalRule(rule Rule, g *graph, results [][]report.Result, signature bool) re
 		if signature {
 			rr.Reason, what = report.ReasonNoSignature, "signature"
 		}
-		rr.Message = fmt.Sprintf("no %s of type %s is attached to the image", what, rule.ArtifactType)
+		rr.Message = fmt.Sprintf("no %s of type %s is attached to the image", what, alternatives(types))
 	case rr.Found == 0:
 		rr.Satisfied = true
 		rr.Reason = report.ReasonVerified
-		rr.Message = fmt.Sprintf("no %s found; not required", rule.ArtifactType)
+		rr.Message = fmt.Sprintf("no %s found; not required", alternatives(types))
 	case mode == ModeAny && rr.Verified > 0, mode == ModeAll && rr.Verified == rr.Found:
 		rr.Satisfied = true
 		rr.Reason = report.ReasonVerified
-		rr.Message = fmt.Sprintf("%d of %d %s verified", rr.Verified, rr.Found, rule.ArtifactType)
+		rr.Message = fmt.Sprintf("%d of %d %s verified", rr.Verified, rr.Found, found)
+		if of != "" {
+			rr.Message += " (" + of + ")"
+		}
 	default:
 		bad := firstFailed
 		if bad == nil {
 			bad = firstInconclusive
 		}
 		rr.Reason = report.ReasonPolicyNotSatisfied
-		rr.Message = fmt.Sprintf("%d of %d %s verified (mode %s)", rr.Verified, rr.Found, rule.ArtifactType, mode)
+		rr.Message = fmt.Sprintf("%d of %d %s verified (mode %s)", rr.Verified, rr.Found, found, mode)
+		if of != "" {
+			rr.Message = fmt.Sprintf("%d of %d %s verified (mode %s, %s)", rr.Verified, rr.Found, found, mode, of)
+		}
 		if bad != nil {
 			rr.Reason = bad.Reason
 			rr.Message += ": " + bad.Message
@@ -146,6 +186,25 @@ func evalRule(rule Rule, g *graph, results [][]report.Result, signature bool) re
 		rr.Remediation = rr.Reason.Remediation()
 	}
 	return rr
+}
+
+// foundLabel names what a rule found, for its messages: its artifact
+// type; under a rule of several types, the types found ("a and b") and,
+// in of, the alternatives ("of a, b or c").
+func foundLabel(rule Rule, g *graph, ofType []int) (found, of string) {
+	if len(rule.ArtifactTypes) == 0 {
+		return rule.ArtifactType, ""
+	}
+	var present []string
+	for _, t := range rule.ArtifactTypes {
+		for _, c := range ofType {
+			if g.nodes[c].desc.ArtifactType == t {
+				present = append(present, t)
+				break
+			}
+		}
+	}
+	return strings.Join(present, " and "), "of " + alternatives(rule.ArtifactTypes)
 }
 
 func firstWith(results []report.Result, v report.Verdict) *report.Result {
@@ -162,8 +221,9 @@ func quote(s string) string { return fmt.Sprintf("%q", s) }
 // evalNewest decides a rule in mode newest: the artifact with the latest
 // org.opencontainers.image.created annotation decides (an artifact
 // without a valid one counts as the oldest; of equals, the one listed
-// last). The counts cover every artifact of the type.
-func evalNewest(rule Rule, rr report.RuleResult, g *graph, ofType []int, results [][]report.Result) report.RuleResult {
+// last), whichever of the rule's types it has. The counts cover every
+// artifact of the rule's types; found and of name them (see foundLabel).
+func evalNewest(rr report.RuleResult, g *graph, ofType []int, results [][]report.Result, found, of string) report.RuleResult {
 	newest, newestAt := -1, time.Time{}
 	for _, c := range ofType {
 		rr.Found++
@@ -185,7 +245,10 @@ func evalNewest(rule Rule, rr report.RuleResult, g *graph, ofType []int, results
 	if !newestAt.IsZero() {
 		created = "created " + newestAt.UTC().Format(time.RFC3339)
 	}
-	what := fmt.Sprintf("the newest of %d %s (%s, %s)", rr.Found, rule.ArtifactType, d.Digest, created)
+	what := fmt.Sprintf("the newest of %d %s (%s, %s)", rr.Found, found, d.Digest, created)
+	if of != "" {
+		what = fmt.Sprintf("the newest of %d %s (%s; %s %s, %s)", rr.Found, found, of, d.ArtifactType, d.Digest, created)
+	}
 	switch v := verdictOf(results[newest]); v {
 	case report.Verified:
 		rr.Satisfied = true

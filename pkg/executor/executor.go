@@ -24,6 +24,11 @@ var (
 	ErrResolve = errors.New("cannot resolve image reference")
 )
 
+// ErrAdmitsUnattached is returned (wrapped) by New for a Policy that an
+// image with nothing attached satisfies (no rule is required) and that
+// does not say AllowUnsigned.
+var ErrAdmitsUnattached = errors.New("an image with nothing attached would satisfy every rule, so it would be admitted unverified")
+
 // Defaults for Options.
 const (
 	DefaultConcurrency = 8
@@ -31,13 +36,33 @@ const (
 	DefaultMaxNodes    = 256
 )
 
-// Rule is one artifact-type rule of a Policy.
+// Rule is one rule of a Policy: for one artifact type (ArtifactType) or
+// for one of several alternative types (ArtifactTypes); exactly one of
+// the two is set.
+//
+// Under a rule with several types, the artifacts of all the listed types
+// attached to the subject count together, as if they were of one type:
+// ModeAny holds when one of them is verified, ModeAll when every one
+// found is verified (a listed type of which nothing is attached does not
+// count against it), ModeNewest when the newest of them is verified.
 type Rule struct {
 	ArtifactType string
+	// ArtifactTypes are alternatives (see Rule).
+	ArtifactTypes []string
 	// Mode is ModeAny, ModeAll or ModeNewest; "" means ModeAny.
 	Mode Mode
-	// Required makes a subject without an artifact of this type fail.
+	// Required makes a subject without an artifact of the rule's types
+	// fail.
 	Required bool
+}
+
+// Types returns the rule's artifact types: ArtifactTypes, or
+// ArtifactType alone.
+func (r Rule) Types() []string {
+	if len(r.ArtifactTypes) > 0 {
+		return r.ArtifactTypes
+	}
+	return []string{r.ArtifactType}
 }
 
 // Policy decides the report's IsSuccess from the verdicts.
@@ -49,7 +74,29 @@ type Policy struct {
 	// the default: its own artifacts), MultiArchPlatforms (every platform
 	// manifest) or MultiArchEither (one or the other).
 	MultiArch MultiArch
+	// AllowUnsigned admits a Policy without a required rule, which an
+	// image with nothing attached satisfies; New refuses such a Policy
+	// without it, and one with a required rule with it. A report that
+	// passes with nothing verified says so (see AdmittedUnverified).
+	AllowUnsigned bool
 }
+
+// AdmitsUnattached reports whether an image with nothing attached
+// satisfies p: whether none of its rules is required. The multiArch
+// mode changes nothing: the index and each platform manifest are held
+// to the same rules.
+func (p *Policy) AdmitsUnattached() bool {
+	for _, r := range p.Rules {
+		if r.Required {
+			return false
+		}
+	}
+	return true
+}
+
+// AdmittedUnverified is appended to the message of a report that passes
+// under a Policy with AllowUnsigned while nothing was verified.
+const AdmittedUnverified = "admitted with nothing verified: Policy allows unsigned images (spec.allowUnsigned)"
 
 // MultiArch is what an image index must satisfy under a Policy.
 type MultiArch string
@@ -187,16 +234,27 @@ func New(opts Options) (*Executor, error) {
 		}
 		seen := map[string]bool{}
 		for _, r := range p.Rules {
-			if r.ArtifactType == "" {
-				return nil, fmt.Errorf("executor: policy %q: a rule has no artifact type", p.Name)
+			if (r.ArtifactType == "") == (len(r.ArtifactTypes) == 0) {
+				return nil, fmt.Errorf("executor: policy %q: a rule needs exactly one of an artifact type and a list of artifact types", p.Name)
 			}
 			if r.Mode != "" && r.Mode != ModeAny && r.Mode != ModeAll && r.Mode != ModeNewest {
-				return nil, fmt.Errorf("executor: policy %q: rule for %q: mode %q is not any, all or newest", p.Name, r.ArtifactType, r.Mode)
+				return nil, fmt.Errorf("executor: policy %q: rule for %s: mode %q is not any, all or newest", p.Name, alternatives(r.Types()), r.Mode)
 			}
-			if seen[r.ArtifactType] {
-				return nil, fmt.Errorf("executor: policy %q: two rules for %q", p.Name, r.ArtifactType)
+			for _, t := range r.Types() {
+				if t == "" {
+					return nil, fmt.Errorf("executor: policy %q: a rule lists an empty artifact type", p.Name)
+				}
+				if seen[t] {
+					return nil, fmt.Errorf("executor: policy %q: two rules for %q", p.Name, t)
+				}
+				seen[t] = true
 			}
-			seen[r.ArtifactType] = true
+		}
+		switch admits := p.AdmitsUnattached(); {
+		case admits && !p.AllowUnsigned:
+			return nil, fmt.Errorf("executor: policy %q: %w", p.Name, ErrAdmitsUnattached)
+		case !admits && p.AllowUnsigned:
+			return nil, fmt.Errorf("executor: policy %q: AllowUnsigned has no effect, a rule is required", p.Name)
 		}
 	}
 	counters := &cacheCounters{}

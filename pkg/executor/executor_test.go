@@ -38,6 +38,12 @@ func policy(rules ...executor.Rule) *executor.Policy {
 	return &executor.Policy{Name: "p", Rules: rules}
 }
 
+// optionalOnly is a Policy of optional rules, which therefore allows
+// images with nothing attached.
+func optionalOnly(rules ...executor.Rule) *executor.Policy {
+	return &executor.Policy{Name: "p", Rules: rules, AllowUnsigned: true}
+}
+
 func newExecutor(t *testing.T, st executor.Store, opts executor.Options) *executor.Executor {
 	t.Helper()
 	opts.Store = st
@@ -250,7 +256,9 @@ func TestPolicyOutcomes(t *testing.T) {
 				doc := s.attach(t, subject, sbom, "sbom")
 				return []executor.Verifier{newFakeVerifier("sbom", sbom).WithVerdict(doc.Digest, report.Failed, report.ReasonVerificationFailed)}
 			},
-			policy: policy(executor.Rule{ArtifactType: sbom}),
+			// An optional rule only: the Policy must say it admits images
+			// with nothing attached.
+			policy: &executor.Policy{Name: "p", Rules: []executor.Rule{{ArtifactType: sbom}}, AllowUnsigned: true},
 			reason: report.ReasonVerificationFailed,
 			rules:  []report.RuleResult{{ArtifactType: sbom, Mode: "any", Found: 1, Failed: 1, Reason: report.ReasonVerificationFailed}},
 		},
@@ -555,7 +563,7 @@ func TestJobsThatCannotStartBeforeTheDeadlineAreInconclusive(t *testing.T) {
 	// With one slot, the second job waits for the first; the first lets the
 	// deadline pass before it answers.
 	v := newFakeVerifier("notation", notary).WithSignatureTypes(notary).WithBefore(func(context.Context, executor.Job) { ctx.expire() })
-	e := newExecutor(t, s, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll}), Concurrency: 1})
+	e := newExecutor(t, s, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll, Required: true}), Concurrency: 1})
 	rep, err := e.Verify(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -635,7 +643,7 @@ func TestSubjectsThatCannotBePinned(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := newFakeStore().WithResolve(tc.resolve)
 			s.pushImage(t, "v1")
-			rep, err := newExecutor(t, s, executor.Options{Policy: policy(executor.Rule{ArtifactType: notary})}).Verify(context.Background(), tc.ref)
+			rep, err := newExecutor(t, s, executor.Options{Policy: policy(executor.Rule{ArtifactType: notary, Required: true})}).Verify(context.Background(), tc.ref)
 			if !errors.Is(err, tc.sentinel) {
 				t.Fatalf("err = %v, want %v", err, tc.sentinel)
 			}
@@ -762,21 +770,21 @@ func TestDiscoveryFailuresFailTheReport(t *testing.T) {
 	}{
 		"a registry error listing referrers is REGISTRY_ERROR": {
 			fail:   func(ocispec.Descriptor, ocispec.Descriptor, ocispec.Descriptor) error { return errConnReset },
-			policy: policy(executor.Rule{ArtifactType: notary}),
+			policy: optionalOnly(executor.Rule{ArtifactType: notary}),
 			reason: report.ReasonRegistryError,
 		},
 		"a listing over the registry's size limit is LIMIT_EXCEEDED": {
 			fail: func(ocispec.Descriptor, ocispec.Descriptor, ocispec.Descriptor) error {
 				return fmt.Errorf("referrers index of 5 MiB: %w", errdef.ErrSizeExceedsLimit)
 			},
-			policy: policy(executor.Rule{ArtifactType: notary}),
+			policy: optionalOnly(executor.Rule{ArtifactType: notary}),
 			reason: report.ReasonLimitExceeded,
 		},
 		"a listing past the deadline is DEADLINE_EXCEEDED": {
 			fail: func(ocispec.Descriptor, ocispec.Descriptor, ocispec.Descriptor) error {
 				return fmt.Errorf("GET referrers: %w", context.DeadlineExceeded)
 			},
-			policy: policy(executor.Rule{ArtifactType: notary}),
+			policy: optionalOnly(executor.Rule{ArtifactType: notary}),
 			reason: report.ReasonDeadlineExceeded,
 		},
 		"a failure listing a nested level fails a report whose Policy is otherwise met": {
@@ -946,7 +954,7 @@ func TestARepeatedReferrerIsVerifiedOnce(t *testing.T) {
 	image := s.pushImage(t, "v1")
 	sig := s.attach(t, image, notary, "sig")
 	v := newFakeVerifier("notation", notary).WithSignatureTypes(notary)
-	rep := verify(t, repeatingStore{s}, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll})}, ref)
+	rep := verify(t, repeatingStore{s}, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll, Required: true})}, ref)
 	if !rep.IsSuccess {
 		t.Fatalf("%s: %s", rep.Reason, rep.Message)
 	}
@@ -1103,7 +1111,7 @@ func TestVerificationConcurrencyIsBounded(t *testing.T) {
 	go func() { defer close(driven); g.drive(t, jobs, limit) }()
 	rep := verify(t, s, executor.Options{
 		Verifiers:   []executor.Verifier{v},
-		Policy:      policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll}),
+		Policy:      policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll, Required: true}),
 		Concurrency: limit,
 	}, ref)
 	<-driven
@@ -1185,13 +1193,19 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	s := newFakeStore()
 	v := newFakeVerifier("n", notary)
 	tests := map[string]executor.Options{
-		"no store":                    {},
-		"two verifiers with one name": {Store: s, Verifiers: []executor.Verifier{v, newFakeVerifier("n", sbom)}},
-		"a nil verifier":              {Store: s, Verifiers: []executor.Verifier{nil}},
-		"an unknown mode":             {Store: s, Policy: policy(executor.Rule{ArtifactType: notary, Mode: "most"})},
-		"two rules for one type":      {Store: s, Policy: policy(executor.Rule{ArtifactType: notary}, executor.Rule{ArtifactType: notary, Mode: executor.ModeAll})},
-		"a Policy without rules":      {Store: s, Policy: policy()},
-		"a rule without a type":       {Store: s, Policy: policy(executor.Rule{Required: true})},
+		"no store":                             {},
+		"two verifiers with one name":          {Store: s, Verifiers: []executor.Verifier{v, newFakeVerifier("n", sbom)}},
+		"a nil verifier":                       {Store: s, Verifiers: []executor.Verifier{nil}},
+		"an unknown mode":                      {Store: s, Policy: policy(executor.Rule{ArtifactType: notary, Mode: "most", Required: true})},
+		"two rules for one type":               {Store: s, Policy: policy(executor.Rule{ArtifactType: notary, Required: true}, executor.Rule{ArtifactType: notary, Mode: executor.ModeAll})},
+		"a type in two rules, one of several":  {Store: s, Policy: policy(executor.Rule{ArtifactType: notary, Required: true}, executor.Rule{ArtifactTypes: []string{sbom, notary}})},
+		"a type listed twice in a rule":        {Store: s, Policy: policy(executor.Rule{ArtifactTypes: []string{notary, notary}, Required: true})},
+		"a rule with a type and types":         {Store: s, Policy: policy(executor.Rule{ArtifactType: notary, ArtifactTypes: []string{sbom}, Required: true})},
+		"an empty type among several":          {Store: s, Policy: policy(executor.Rule{ArtifactTypes: []string{notary, ""}, Required: true})},
+		"optional rules only":                  {Store: s, Policy: policy(executor.Rule{ArtifactType: notary}, executor.Rule{ArtifactTypes: []string{sbom, sarif}})},
+		"AllowUnsigned beside a required rule": {Store: s, Policy: &executor.Policy{Name: "p", Rules: []executor.Rule{{ArtifactType: notary, Required: true}}, AllowUnsigned: true}},
+		"a Policy without rules":               {Store: s, Policy: policy()},
+		"a rule without a type":                {Store: s, Policy: policy(executor.Rule{Required: true})},
 	}
 	for name, o := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -1208,7 +1222,7 @@ func TestDiscoverListsWithoutVerifying(t *testing.T) {
 	doc := s.attach(t, image, sbom, "sbom")
 	sig := s.attach(t, doc, notary, "sig")
 	v := newFakeVerifier("notation", notary, sbom)
-	e := newExecutor(t, s, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: sbom})})
+	e := newExecutor(t, s, executor.Options{Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: sbom, Required: true})})
 	rep, err := e.Discover(context.Background(), "localhost:5000/app:v1")
 	if err != nil {
 		t.Fatal(err)
@@ -1286,7 +1300,7 @@ func TestVerifiersReadThroughTheStore(t *testing.T) {
 	})
 	rep := verify(t, s, executor.Options{
 		Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)},
-		Policy:    policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll}),
+		Policy:    policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll, Required: true}),
 	}, "localhost:5000/app:v1")
 	if !fetched[small.Digest] || !fetched[huge.Digest] {
 		t.Errorf("fetched %v, want both signatures read through the store", fetched)

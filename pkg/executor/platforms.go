@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/assayproj/assay/pkg/report"
@@ -60,6 +61,7 @@ func (e *Executor) verifyPlatforms(ctx context.Context, rep *report.Report, repo
 		return
 	}
 	results := make([]report.PlatformResult, len(platforms))
+	verified := make([]bool, len(platforms)) // whether a rule counted a verified artifact
 	var eg errgroup.Group
 	eg.SetLimit(e.opts.Concurrency)
 	for i, m := range platforms {
@@ -71,6 +73,7 @@ func (e *Executor) verifyPlatforms(ctx context.Context, rep *report.Report, repo
 				IsSuccess: sub.IsSuccess, Reason: sub.Reason, Message: sub.Message, Remediation: sub.Remediation,
 				Artifacts: sub.Artifacts,
 			}
+			verified[i] = sub.Policy != nil && !nothingVerified(sub.Policy.Rules)
 			if !sub.IsSuccess && results[i].Remediation == "" {
 				results[i].Remediation = sub.Reason.Remediation()
 			}
@@ -100,6 +103,9 @@ func (e *Executor) verifyPlatforms(ctx context.Context, rep *report.Report, repo
 	case allPass:
 		rep.IsSuccess, rep.Reason, rep.Remediation = true, report.ReasonVerified, ""
 		rep.Message = fmt.Sprintf("policy %q satisfied by every platform: %s", e.opts.Policy.Name, cov.Message)
+		if e.opts.Policy.AllowUnsigned && !slices.Contains(verified, true) {
+			rep.Message += "; " + AdmittedUnverified
+		}
 	case len(results) == 0:
 		fail(report.ReasonArtifactMissing, fmt.Sprintf("the image index %s lists no platform manifests to check", subject.Digest))
 	default:

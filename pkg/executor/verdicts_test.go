@@ -349,7 +349,7 @@ func TestAVerifierIsToldTheLatestDeadlineOfTheCallersWaiting(t *testing.T) {
 	})
 	// One slot: the jobs run one after the other.
 	e := newExecutor(t, st, executor.Options{
-		Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll}), Concurrency: 1,
+		Verifiers: []executor.Verifier{v}, Policy: policy(executor.Rule{ArtifactType: notary, Mode: executor.ModeAll, Required: true}), Concurrency: 1,
 	})
 	var wg sync.WaitGroup
 	for _, d := range []time.Time{soon, later} {

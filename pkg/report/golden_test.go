@@ -34,6 +34,11 @@ func sample() *report.Report {
 			Found: 1, Failed: 1, Reason: report.ReasonSignatureUntrusted,
 			Message:     "0 of 1 application/vnd.cncf.notary.signature verified (mode any): certificate chain not trusted",
 			Remediation: report.ReasonSignatureUntrusted.Remediation(),
+		}, {
+			ArtifactTypes: []string{"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.dev.sigstore.bundle.v0.3+json"},
+			Mode:          "any", Required: true, Satisfied: true,
+			Found: 1, Verified: 1, Reason: report.ReasonVerified,
+			Message: "1 of 1 application/vnd.dev.sigstore.bundle.v0.3+json verified (of application/vnd.dev.cosign.artifact.sig.v1+json or application/vnd.dev.sigstore.bundle.v0.3+json)",
 		}}},
 		Artifacts: []report.Artifact{{
 			ArtifactType: "application/sarif+json",

@@ -89,9 +89,13 @@ type PolicyResult struct {
 	Rules []RuleResult `json:"rules"`
 }
 
-// RuleResult is the outcome of one artifact-type rule of a Policy.
+// RuleResult is the outcome of one rule of a Policy: for one artifact
+// type (ArtifactType) or for one of several (ArtifactTypes, whose
+// artifacts count together); exactly one of the two is set.
 type RuleResult struct {
-	ArtifactType string `json:"artifactType"`
+	ArtifactType string `json:"artifactType,omitempty"`
+	// ArtifactTypes are the alternative types of a rule with several.
+	ArtifactTypes []string `json:"artifactTypes,omitempty"`
 	// Mode is "any" (one verified artifact suffices), "all" (every
 	// artifact of the type must be verified) or "newest" (the newest
 	// artifact of the type, by its org.opencontainers.image.created
@@ -101,7 +105,7 @@ type RuleResult struct {
 	// Satisfied tells whether this rule passed.
 	Satisfied bool `json:"satisfied"`
 	// Found, Verified, Failed and Inconclusive count the verdicts of the
-	// artifacts of this type.
+	// artifacts of the rule's types.
 	Found        int    `json:"found"`
 	Verified     int    `json:"verified"`
 	Failed       int    `json:"failed"`

@@ -169,9 +169,22 @@ type Policy struct {
 
 // PolicySpec is the desired policy.
 type PolicySpec struct {
-	// Rules, one per artifact type.
+	// Rules, one per artifact type or group of alternative types
+	// (artifactTypes). An artifact type appears in one rule only. At
+	// least one rule must be required, so that an image with nothing
+	// attached fails, unless allowUnsigned is set.
 	// +kubebuilder:validation:MinItems=1
 	Rules []PolicyRule `json:"rules"`
+	// AllowUnsigned lets a Policy whose rules are all optional (none
+	// required) stand: an image with nothing attached then satisfies it
+	// and is admitted with nothing verified, and its report says so
+	// ("admitted with nothing verified: Policy allows unsigned images
+	// (spec.allowUnsigned)"). It is for Policies that only restrict what
+	// is attached ("a vulnerability report, if there is one, must
+	// verify"). Without it such a Policy is refused; with a required
+	// rule it is refused too, as it would have no effect.
+	// +optional
+	AllowUnsigned bool `json:"allowUnsigned,omitempty"`
 	// MultiArch says what must pass when the image is an image index
 	// (a multi-platform image): "index" (the default) applies the rules
 	// to the artifacts attached to the index itself; "platforms" applies
@@ -196,30 +209,45 @@ const (
 	MultiArchEither MultiArch = "either"
 )
 
-// Mode combines the verdicts of several artifacts of one type.
+// Mode combines the verdicts of several artifacts of a rule's types.
+// Under a rule with artifactTypes, the artifacts of all the listed types
+// present count together.
 // +kubebuilder:validation:Enum=any;all;newest
 type Mode string
 
 const (
 	// ModeAny: the rule holds when at least one artifact is verified.
 	ModeAny Mode = "any"
-	// ModeAll: the rule holds when every artifact of the type is verified.
+	// ModeAll: the rule holds when every artifact of the rule's types
+	// found is verified; a listed type of which nothing is attached
+	// does not count against it.
 	ModeAll Mode = "all"
-	// ModeNewest: the newest artifact of the type (by its
+	// ModeNewest: the newest artifact of the rule's types (by its
 	// org.opencontainers.image.created annotation) decides; older ones
 	// are reported but do not count. For vulnerability reports: the
 	// latest scan wins.
 	ModeNewest Mode = "newest"
 )
 
-// PolicyRule is the rule for one artifact type.
+// PolicyRule is the rule for one artifact type, or for one of several
+// alternative types: exactly one of ArtifactType and ArtifactTypes.
 type PolicyRule struct {
 	// ArtifactType, e.g. "application/vnd.cncf.notary.signature".
-	ArtifactType string `json:"artifactType"`
+	// +optional
+	ArtifactType string `json:"artifactType,omitempty"`
+	// ArtifactTypes are alternatives: the rule is satisfied when an
+	// artifact of any of them is present and the artifacts of all of
+	// them found pass under Mode, e.g. a cosign v2 signature
+	// ("application/vnd.dev.cosign.artifact.sig.v1+json") or a cosign
+	// v3 Sigstore bundle ("application/vnd.dev.sigstore.bundle.v0.3+json").
+	// +optional
+	// +kubebuilder:validation:MinItems=1
+	ArtifactTypes []string `json:"artifactTypes,omitempty"`
 	// Mode defaults to "any".
 	// +optional
 	Mode Mode `json:"mode,omitempty"`
-	// Required makes a subject without any artifact of this type fail.
+	// Required makes a subject without any artifact of the rule's
+	// types fail.
 	// +optional
 	Required bool `json:"required,omitempty"`
 }
