@@ -355,7 +355,7 @@ func (e *Executor) Discover(ctx context.Context, ref string) (*report.Report, er
 		rep.Reason = g.errReason
 		rep.Message = g.errMessage()
 	} else {
-		rep.Message = fmt.Sprintf("%d artifacts found", len(g.nodes)-1)
+		rep.Message = artifactCount(len(g.nodes)-1) + " found, none verified (discovery runs no Verifier)"
 	}
 	return rep, nil
 }
