@@ -33,10 +33,14 @@ func (r *Runtime) loadFile(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.Load(ctx, objs, path, data); err != nil {
+	e, err := r.Load(ctx, objs, path, data)
+	if err != nil {
 		return err
 	}
 	r.opts.Logger.Info("configuration loaded", "file", path, "stores", len(objs.Stores), "verifiers", len(objs.Verifiers), "policies", len(objs.Policies))
+	for _, w := range e.Warnings() {
+		r.opts.Logger.Info("configuration warning", "file", path, "warning", w)
+	}
 	return nil
 }
 

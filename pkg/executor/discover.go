@@ -141,17 +141,6 @@ func (g *graph) tree(i int, results [][]report.Result) []report.Artifact {
 	return out
 }
 
-// artifactCount reads "no artifacts", "1 artifact" or "3 artifacts".
-func artifactCount(n int) string {
-	switch n {
-	case 0:
-		return "no artifacts"
-	case 1:
-		return "1 artifact"
-	}
-	return fmt.Sprintf("%d artifacts", n)
-}
-
 func nilIfEmpty(a []report.Artifact) []report.Artifact {
 	if len(a) == 0 {
 		return nil
