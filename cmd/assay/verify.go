@@ -19,6 +19,11 @@ func newVerifyCommand(g *globals) *cobra.Command {
 		Long: `Verify pins each image to a digest, discovers the artifacts attached to it,
 runs the configured Verifiers on them and evaluates the Policy.
 
+Each report is printed as soon as it and the earlier ones are done, in
+the order given; -o json prints one JSON array of reports, also for one
+image. Warnings about the configuration, and progress when stderr is a
+terminal, go to stderr (docs/cli.md).
+
 The exit code is 0 only when every image passes, 1 when any fails, 2 on a
 usage or configuration error.`,
 		Example: `  assay verify --config assay.yaml localhost:5000/app:v1
@@ -116,7 +121,11 @@ func newDiscoverCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "discover <image>",
 		Short: "Show the tree of artifacts attached to an image",
-		Args:  cobra.ExactArgs(1),
+		Long: `Discover pins the image to a digest and walks the tree of artifacts
+attached to it without verifying them, and says where it looked: the
+referrers API or the referrers tag schema, and cosign's signature tag.
+-o json prints a JSON array of one report (docs/cli.md).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			eng, closeFn, err := g.prepare(cmd.Context(), output, true)
 			if err != nil {
