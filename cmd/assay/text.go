@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/assayproj/assay/pkg/report"
@@ -82,17 +84,34 @@ func writeDiscover(t *textWriter, r *report.Report) {
 	if r.Subject != "" {
 		t.line("  subject  %s", r.Subject)
 	}
-	if r.Reason != "" {
-		t.line("  error    %s: %s", r.Reason, r.Message)
-	}
 	for _, w := range r.Warnings {
 		t.line("  warning  %s: %s", w.Reason, w.Message)
 	}
-	if len(r.Artifacts) == 0 {
-		t.line("  no artifacts attached")
+	if r.Reason != "" {
+		// The walk stopped: what it found is not the whole tree, so the
+		// failure is all there is to say.
+		t.line("  error    %s: %s", r.Reason, r.Message)
+		if fix := r.Reason.Remediation(); fix != "" {
+			t.line("  fix      %s", fix)
+		}
 		return
 	}
+	t.line("  found    %s", report.Count(countArtifacts(r.Artifacts), "artifact", "artifacts"))
+	if len(r.Sources) > 0 {
+		t.line("  looked in")
+		for _, s := range r.Sources {
+			t.line("    %s", s.Message)
+		}
+	}
 	writeArtifacts(t, r.Artifacts, "  ", false)
+}
+
+func countArtifacts(arts []report.Artifact) int {
+	n := len(arts)
+	for _, a := range arts {
+		n += countArtifacts(a.Artifacts)
+	}
+	return n
 }
 
 func writeArtifacts(t *textWriter, arts []report.Artifact, indent string, results bool) {
@@ -105,9 +124,7 @@ func writeArtifacts(t *textWriter, arts []report.Artifact, indent string, result
 					name = "(none)"
 				}
 				t.line("%s     %s %s: %s", indent, name, res.Verdict, oneLine(res.Reason, res.Message))
-				for _, k := range sortedKeys(res.Details) {
-					t.line("%s       %s: %v", indent, k, res.Details[k])
-				}
+				writeDetails(t, indent+"       ", res.Details)
 			}
 		}
 		writeArtifacts(t, a.Artifacts, indent+"   ", results)
@@ -135,6 +152,79 @@ func remediation(r *report.Report) string {
 		}
 	}
 	return r.Reason.Remediation()
+}
+
+// writeDetails prints a result's details as sorted "key: value" lines,
+// a nested map or list indented below its key and a list's items after
+// "- ", as YAML does. Details are JSON values (maps, lists, strings,
+// numbers, booleans); other Go values are read as their JSON encoding.
+func writeDetails(t *textWriter, indent string, details map[string]any) {
+	if b, err := json.Marshal(details); err == nil {
+		var m map[string]any
+		if json.Unmarshal(b, &m) == nil {
+			details = m
+		}
+	}
+	writeMap(t, indent, "", details)
+}
+
+// writeMap prints m's entries, the first after first (a list item's
+// "- "), the others indented to match.
+func writeMap(t *textWriter, indent, first string, m map[string]any) {
+	for i, k := range sortedKeys(m) {
+		lead := indent + strings.Repeat(" ", len(first))
+		if i == 0 {
+			lead = indent + first
+		}
+		writeValue(t, lead, indent+strings.Repeat(" ", len(first))+"  ", k+":", m[k])
+	}
+}
+
+// writeValue prints label and v on a line starting with lead; what is
+// nested below is indented by inner.
+func writeValue(t *textWriter, lead, inner, label string, v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 0 {
+			t.line("%s%s (none)", lead, label)
+			return
+		}
+		t.line("%s%s", lead, label)
+		writeMap(t, inner, "", v)
+	case []any:
+		if len(v) == 0 {
+			t.line("%s%s (none)", lead, label)
+			return
+		}
+		t.line("%s%s", lead, label)
+		for _, item := range v {
+			if m, ok := item.(map[string]any); ok && len(m) > 0 {
+				writeMap(t, inner, "- ", m)
+				continue
+			}
+			writeValue(t, inner+"- ", inner+"  ", "", item)
+		}
+	default:
+		if label == "" {
+			t.line("%s%s", lead, scalar(v))
+			return
+		}
+		t.line("%s%s %s", lead, label, scalar(v))
+	}
+}
+
+// scalar renders a JSON scalar: a whole number without a decimal point,
+// a string on one line.
+func scalar(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strings.ReplaceAll(v, "\n", " ")
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
 }
 
 func sortedKeys(m map[string]any) []string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -20,26 +19,53 @@ func newVerifyCommand(g *globals) *cobra.Command {
 		Long: `Verify pins each image to a digest, discovers the artifacts attached to it,
 runs the configured Verifiers on them and evaluates the Policy.
 
+Each report is printed as soon as it and the earlier ones are done, in
+the order given; -o json prints one JSON array of reports, also for one
+image. Warnings about the configuration, and progress when stderr is a
+terminal, go to stderr (docs/cli.md).
+
 The exit code is 0 only when every image passes, 1 when any fails, 2 on a
 usage or configuration error.`,
 		Example: `  assay verify --config assay.yaml localhost:5000/app:v1
   assay verify --config assay.yaml -o json ghcr.io/org/app@sha256:...`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.objects == "" {
+				g.note("no --config given: no Store, Verifier or Policy is configured, so every image is NO_POLICY and none passes; " +
+					"give --config <file> with Store, Verifier and Policy documents (docs/configuration.md; `make demo` writes a working one)")
+			}
 			eng, closeFn, err := g.prepare(cmd.Context(), output, false)
 			if err != nil {
 				return err
 			}
 			defer closeFn()
+			for _, w := range eng.Warnings() {
+				g.warn(w)
+			}
 
-			reports := verifyAll(cmd.Context(), g, eng, args)
-			if err := writeReports(cmd, output, reports, writeVerify); err != nil {
+			out := newReportWriter(cmd.OutOrStdout(), output, writeVerify)
+			prog := newProgress(g.stderr, len(args), isTerminal(g.stderr))
+			failed := false
+			verifyEach(cmd.Context(), g.cfg.Concurrency, args, func(ctx context.Context, ref string) *report.Report {
+				ctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
+				defer cancel()
+				rep, err := eng.Verify(ctx, ref)
+				if err != nil {
+					g.log.V(1).Info("subject not pinned", "reference", ref, "error", err.Error())
+				}
+				return rep
+			}, func(r *report.Report) {
+				failed = failed || !r.IsSuccess
+				prog.clear()
+				out.write(r)
+				prog.finished(r.IsSuccess)
+			})
+			prog.clear()
+			if err := out.close(); err != nil {
 				return &exitError{code: exitInternal, err: err}
 			}
-			for _, r := range reports {
-				if !r.IsSuccess {
-					return &exitError{code: exitFailed, err: errors.New("verification failed")}
-				}
+			if failed {
+				return &exitError{code: exitFailed, err: errors.New("verification failed")}
 			}
 			return nil
 		},
@@ -57,48 +83,37 @@ func (g *globals) prepare(ctx context.Context, output string, discoverOnly bool)
 	return g.newCLIEngine(ctx, discoverOnly)
 }
 
-// verifyAll verifies refs concurrently, each within the time budget, and
-// returns the reports in input order.
-func verifyAll(ctx context.Context, g *globals, eng *engine.Engine, refs []string) []*report.Report {
-	reports := make([]*report.Report, len(refs))
+// verifyEach verifies refs, at most limit at once, and calls emit with
+// each report in input order as soon as it and every earlier one are
+// done, from the calling goroutine.
+func verifyEach(ctx context.Context, limit int, refs []string, verify func(context.Context, string) *report.Report, emit func(*report.Report)) {
+	type done struct {
+		i   int
+		rep *report.Report
+	}
+	finished := make(chan done, len(refs)) // never blocks a worker
 	var eg errgroup.Group
-	eg.SetLimit(g.cfg.Concurrency)
-	for i, ref := range refs {
-		eg.Go(func() error {
-			ctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
-			defer cancel()
-			rep, err := eng.Verify(ctx, ref)
-			if err != nil {
-				g.log.V(1).Info("subject not pinned", "reference", ref, "error", err.Error())
-			}
-			reports[i] = rep
-			return nil
-		})
-	}
-	_ = eg.Wait()
-	return reports
-}
-
-// writeReports prints reports as JSON (one object for one image, an array
-// for several) or as text through write.
-func writeReports(cmd *cobra.Command, output string, reports []*report.Report, write func(*textWriter, *report.Report)) error {
-	out := cmd.OutOrStdout()
-	if output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if len(reports) == 1 {
-			return enc.Encode(reports[0])
+	eg.SetLimit(limit)
+	go func() {
+		for i, ref := range refs {
+			eg.Go(func() error {
+				finished <- done{i, verify(ctx, ref)}
+				return nil
+			})
 		}
-		return enc.Encode(reports)
-	}
-	tw := &textWriter{w: out}
-	for i, r := range reports {
-		if i > 0 {
-			tw.line("")
+	}()
+	reports := make([]*report.Report, len(refs))
+	ready := make([]bool, len(refs))
+	next := 0
+	for range refs {
+		d := <-finished
+		reports[d.i], ready[d.i] = d.rep, true
+		for next < len(refs) && ready[next] {
+			emit(reports[next])
+			reports[next] = nil // printed; let it go
+			next++
 		}
-		write(tw, r)
 	}
-	return tw.err
 }
 
 func newDiscoverCommand(g *globals) *cobra.Command {
@@ -106,7 +121,11 @@ func newDiscoverCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "discover <image>",
 		Short: "Show the tree of artifacts attached to an image",
-		Args:  cobra.ExactArgs(1),
+		Long: `Discover pins the image to a digest and walks the tree of artifacts
+attached to it without verifying them, and says where it looked: the
+referrers API or the referrers tag schema, and cosign's signature tag.
+-o json prints a JSON array of one report (docs/cli.md).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			eng, closeFn, err := g.prepare(cmd.Context(), output, true)
 			if err != nil {
@@ -116,7 +135,9 @@ func newDiscoverCommand(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.cfg.Timeout)
 			defer cancel()
 			rep, pinErr := eng.Discover(ctx, args[0])
-			if err := writeReports(cmd, output, []*report.Report{rep}, writeDiscover); err != nil {
+			out := newReportWriter(cmd.OutOrStdout(), output, writeDiscover)
+			out.write(rep)
+			if err := out.close(); err != nil {
 				return &exitError{code: exitInternal, err: err}
 			}
 			if pinErr != nil || rep.Reason != "" {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 
 	"github.com/assayproj/assay/pkg/catalog"
 	"github.com/assayproj/assay/pkg/engine"
@@ -23,13 +26,17 @@ func (g *globals) newStack() (*store.Stack, error) {
 	return st, nil
 }
 
-// loadObjects reads the --config file; without one the objects are empty
-// (every report then says NO_POLICY).
-func (g *globals) loadObjects() (*catalog.Objects, error) {
+// readObjects decodes the --config file; without one the objects are
+// empty (every report then says NO_POLICY). They are not validated yet.
+func (g *globals) readObjects() (*catalog.Objects, error) {
 	if g.objects == "" {
 		return &catalog.Objects{}, nil
 	}
-	objs, err := catalog.LoadFile(g.objects)
+	data, err := os.ReadFile(g.objects)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("read config: %w", err))
+	}
+	objs, err := catalog.Decode(g.objects, data)
 	if err != nil {
 		return nil, usageError(err)
 	}
@@ -40,7 +47,7 @@ func (g *globals) loadObjects() (*catalog.Objects, error) {
 // Engine of the --config file, and the function that stops its plugins;
 // discoverOnly starts no plugin.
 func (g *globals) newCLIEngine(ctx context.Context, discoverOnly bool) (*engine.Engine, func(), error) {
-	objs, err := g.loadObjects()
+	objs, err := g.readObjects()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -62,6 +69,12 @@ func (g *globals) newCLIEngine(ctx context.Context, discoverOnly bool) (*engine.
 	where := g.objects
 	if where == "" {
 		where = "no --config"
+	}
+	if invalid := objs.Validate(where); invalid != nil {
+		// every error of the file at once: also the plugins' checks
+		err := errors.Join(invalid, rt.Check(ctx, objs, where))
+		rt.Close()
+		return nil, nil, usageError(err)
 	}
 	e, err := rt.Load(ctx, objs, where, nil)
 	if err != nil {

@@ -51,6 +51,7 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 		VerdictTTL:  r.opts.VerdictTTL,
 		FailureTTL:  r.opts.FailureTTL,
 	}
+	var warnings []string
 	if withPlugins && len(objs.Verifiers) > 0 {
 		host, err := r.plugins()
 		if err != nil {
@@ -60,9 +61,11 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 		var errs []error
 		for i, vo := range objs.Verifiers {
 			var err error
-			if mds[i], err = checkVerifier(ctx, host, where, vo); err != nil {
+			var warned []string
+			if mds[i], warned, err = checkVerifier(ctx, host, where, vo); err != nil {
 				errs = append(errs, err)
 			}
+			warnings = append(warnings, warned...)
 		}
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
@@ -97,7 +100,7 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{exec: exec, reg: reg}, nil
+	return &Engine{exec: exec, reg: reg, cosignProbed: !so.SkipCosignSignatureTag, warnings: warnings}, nil
 }
 
 // Load builds an Engine for objs and puts it in effect for every
@@ -151,7 +154,10 @@ func (r *Runtime) CheckVerifier(ctx context.Context, v v1alpha1.Verifier) error 
 	if err != nil {
 		return err
 	}
-	_, err = checkVerifier(ctx, host, "cluster", v)
+	_, warnings, err := checkVerifier(ctx, host, "cluster", v)
+	for _, w := range warnings {
+		r.opts.Logger.Info("configuration warning", "warning", w)
+	}
 	return err
 }
 
@@ -177,11 +183,11 @@ func fileModeErrors(objs *catalog.Objects, where string) error {
 	return errors.Join(errs...)
 }
 
-// checkAll returns every problem Build would find in objs without
-// building anything: the file-mode checks and each Verifier's plugin
-// check, joined. A file that does not validate gets these too, so that
-// one run reports every error of the file.
-func (r *Runtime) checkAll(ctx context.Context, objs *catalog.Objects, where string) error {
+// Check returns every problem Build would find in objs without building
+// anything: the file-mode checks and each Verifier's plugin check,
+// joined. Callers run it on objects that failed catalog validation, so
+// that one run reports every error of a file, not one phase at a time.
+func (r *Runtime) Check(ctx context.Context, objs *catalog.Objects, where string) error {
 	errs := []error{fileModeErrors(objs, where)}
 	if r.opts.DiscoverOnly || len(objs.Verifiers) == 0 {
 		return errors.Join(errs...)
@@ -194,7 +200,7 @@ func (r *Runtime) checkAll(ctx context.Context, objs *catalog.Objects, where str
 		if !catalog.ValidPluginName(vo.Spec.Plugin) {
 			continue // catalog's error names the field
 		}
-		_, err := checkVerifier(ctx, host, where, vo)
+		_, _, err := checkVerifier(ctx, host, where, vo)
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -203,16 +209,18 @@ func (r *Runtime) checkAll(ctx context.Context, objs *catalog.Objects, where str
 // checkVerifier asks the Verifier's plugin whether it supports the
 // configured artifact types and accepts the parameters, so a broken
 // Verifier is a configuration error naming its fields rather than an
-// inconclusive result on every image. It returns the plugin's metadata.
-func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1alpha1.Verifier) (plugin.Metadata, error) {
+// inconclusive result on every image. It returns the plugin's metadata
+// and its warnings (diagnostics of any other severity), each naming the
+// Verifier and field as the errors do.
+func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1alpha1.Verifier) (plugin.Metadata, []string, error) {
 	at := fmt.Sprintf("%s: Verifier %q", where, vo.Name)
 	md, err := host.Metadata(ctx, vo.Spec.Plugin)
 	if err != nil {
-		return md, fmt.Errorf("%s: plugin %q: %w", at, vo.Spec.Plugin, err)
+		return md, nil, fmt.Errorf("%s: plugin %q: %w", at, vo.Spec.Plugin, err)
 	}
 	for i, t := range vo.Spec.ArtifactTypes {
 		if !slices.Contains(md.ArtifactTypes, t) {
-			return md, fmt.Errorf("%s field spec.artifactTypes[%d]: plugin %q does not verify %q (it verifies %s)",
+			return md, nil, fmt.Errorf("%s field spec.artifactTypes[%d]: plugin %q does not verify %q (it verifies %s)",
 				at, i, vo.Spec.Plugin, t, strings.Join(md.ArtifactTypes, ", "))
 		}
 	}
@@ -222,13 +230,11 @@ func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1al
 	}
 	diags, err := host.ValidateConfig(ctx, vo.Spec.Plugin, params)
 	if err != nil {
-		return md, fmt.Errorf("%s: plugin %q could not validate the parameters: %w", at, vo.Spec.Plugin, err)
+		return md, nil, fmt.Errorf("%s: plugin %q could not validate the parameters: %w", at, vo.Spec.Plugin, err)
 	}
 	var errs []error
+	var warnings []string
 	for _, d := range diags {
-		if d.Severity != plugin.SeverityError {
-			continue
-		}
 		msg := d.Summary
 		if d.Detail != "" {
 			msg += ": " + d.Detail
@@ -237,9 +243,14 @@ func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1al
 		if d.Field != "" {
 			field += "." + d.Field
 		}
-		errs = append(errs, fmt.Errorf("%s field %s: %s", at, field, msg))
+		line := fmt.Sprintf("%s field %s: %s", at, field, msg)
+		if d.Severity != plugin.SeverityError {
+			warnings = append(warnings, line)
+			continue
+		}
+		errs = append(errs, errors.New(line))
 	}
-	return md, errors.Join(errs...)
+	return md, warnings, errors.Join(errs...)
 }
 
 // storeOptions are the registry view options of a Store.

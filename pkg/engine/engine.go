@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,8 @@ import (
 	"github.com/assayproj/assay/pkg/report"
 	"github.com/assayproj/assay/pkg/store"
 	"github.com/go-logr/logr"
+	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/errdef"
 )
 
 // PodCredentials reads the registry credentials of a Pod: its
@@ -97,7 +100,18 @@ type snapshot struct {
 type Engine struct {
 	exec *executor.Executor
 	reg  *store.Registry
+	// cosignProbed: the registry view probes cosign's signature tag.
+	cosignProbed bool
+	warnings     []string
 }
+
+// Warnings are what the Verifiers' plugins said about their parameters
+// that does not stop them from working (a trust store that can anchor
+// no signature, an expired certificate, a rule listed twice), one line
+// each, naming the origin, the Verifier and the field as configuration
+// errors do. An Engine built to discover only has none: its Verifiers
+// are not checked.
+func (e *Engine) Warnings() []string { return slices.Clone(e.warnings) }
 
 // New validates opts.
 func New(opts Options) (*Runtime, error) {
@@ -285,12 +299,88 @@ func (e *Engine) Verify(ctx context.Context, ref string) (*report.Report, error)
 	return e.exec.Verify(ctx, ref)
 }
 
-// Discover walks ref's referrer graph without verifying.
+// Discover walks ref's referrer graph without verifying. When the walk
+// completes, the report's Sources say where referrers were looked for
+// and what each place gave: the referrers API or the referrers tag
+// schema (whichever the registry's listing used, as the store recorded
+// it), and cosign's signature tag when it was probed. When the
+// referrers API lists nothing for the subject, Discover also reads the
+// subject's referrers tag schema index, one Resolve (and a Fetch if it
+// exists): an index there that the API does not list is the commonest
+// reason for a signature to be invisible (a client that forced the tag
+// schema against a registry with the referrers API). Verify never does
+// this.
 func (e *Engine) Discover(ctx context.Context, ref string) (*report.Report, error) {
-	return e.exec.Discover(ctx, ref)
+	rep, err := e.exec.Discover(ctx, ref)
+	if err != nil || rep.Reason != "" || rep.Subject == "" {
+		return rep, err
+	}
+	repo, pinned, ok := strings.Cut(rep.Subject, "@")
+	subject, perr := digest.Parse(pinned)
+	if !ok || perr != nil {
+		return rep, nil
+	}
+	rep.Sources = e.sources(ctx, repo, subject, rep.Artifacts)
+	return rep, nil
 }
 
-// Resolve pins ref to a digest.
-func (e *Engine) Resolve(ctx context.Context, ref string) (string, error) {
-	return e.exec.Resolve(ctx, ref)
+// sources describes how the referrers in arts, the tree of subject in
+// repo, were found.
+func (e *Engine) sources(ctx context.Context, repo string, subject digest.Digest, arts []report.Artifact) []report.Source {
+	listed, direct, cosign := 0, 0, 0
+	var count func(arts []report.Artifact, top bool)
+	count = func(arts []report.Artifact, top bool) {
+		for _, a := range arts {
+			if top && a.ArtifactType == store.CosignSignatureArtifactType {
+				cosign++
+			} else {
+				listed++
+				if top {
+					direct++
+				}
+			}
+			count(a.Artifacts, false)
+		}
+	}
+	count(arts, true)
+	tag := store.ReferrersTag(subject)
+	var out []report.Source
+	switch e.reg.ReferrersSource(repo) {
+	case store.ReferrersAPI:
+		out = append(out, report.Source{Name: report.SourceReferrersAPI, Found: listed, Message: "referrers API: " + report.Count(listed, "artifact", "artifacts")})
+		if direct == 0 {
+			out = append(out, e.tagIndexUnlisted(ctx, repo, subject))
+		}
+	case store.ReferrersTagSchema:
+		out = append(out, report.Source{Name: report.SourceReferrersTagSchema, Found: listed,
+			Message: fmt.Sprintf("referrers tag schema (the registry has no referrers API): tag %s, %s", tag, report.Count(listed, "artifact", "artifacts"))})
+	}
+	if e.cosignProbed {
+		msg := fmt.Sprintf("cosign signature tag %s.sig: none", tag)
+		if cosign > 0 {
+			msg = fmt.Sprintf("cosign signature tag %s.sig: 1 signature manifest", tag)
+		}
+		out = append(out, report.Source{Name: report.SourceCosignSignatureTag, Found: cosign, Message: msg})
+	}
+	return out
+}
+
+// tagIndexUnlisted reads the referrers tag schema index of a subject
+// whose referrers API listing is empty, and says what it holds.
+func (e *Engine) tagIndexUnlisted(ctx context.Context, repo string, subject digest.Digest) report.Source {
+	tag := store.ReferrersTag(subject)
+	src := report.Source{Name: report.SourceReferrersTagSchema}
+	desc, listed, err := e.reg.ReferrersTagIndex(ctx, repo, subject)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+		src.Message = fmt.Sprintf("referrers tag schema: no tag %s either", tag)
+	case err != nil:
+		src.Message = fmt.Sprintf("referrers tag schema: tag %s could not be read: %v", tag, err)
+	case len(listed) == 0:
+		src.Message = fmt.Sprintf("referrers tag schema: the index %s (%s) is empty", tag, desc.Digest)
+	default:
+		src.Message = fmt.Sprintf("a referrers tag schema index %s exists with %s but the registry's referrers API does not list them (pushed with --force-referrers-tag?)",
+			tag, report.Count(len(listed), "entry", "entries"))
+	}
+	return src
 }

@@ -33,12 +33,16 @@ func (r *Runtime) loadFile(ctx context.Context, path string) error {
 	}
 	if err := objs.Validate(path); err != nil {
 		// report every error of the file at once, not one phase a run
-		return errors.Join(err, r.checkAll(ctx, objs, path))
+		return errors.Join(err, r.Check(ctx, objs, path))
 	}
-	if _, err := r.Load(ctx, objs, path, data); err != nil {
+	e, err := r.Load(ctx, objs, path, data)
+	if err != nil {
 		return err
 	}
 	r.opts.Logger.Info("configuration loaded", "file", path, "stores", len(objs.Stores), "verifiers", len(objs.Verifiers), "policies", len(objs.Policies))
+	for _, w := range e.Warnings() {
+		r.opts.Logger.Info("configuration warning", "file", path, "warning", w)
+	}
 	return nil
 }
 

@@ -64,10 +64,10 @@ func (e *Executor) decide(rep *report.Report, g *graph, results [][]report.Resul
 		rep.Policy = nil
 		if g.err == nil {
 			rep.Reason = report.ReasonNoPolicy
-			rep.Message = fmt.Sprintf("no Policy is configured, so nothing defines success (%d artifacts found)", len(g.nodes)-1)
+			rep.Message = fmt.Sprintf("no Policy is configured, so nothing defines success (%s found)", report.Count(len(g.nodes)-1, "artifact", "artifacts"))
 			if left := e.opts.PoliciesNotInEffect; len(left) > 0 {
-				rep.Message = fmt.Sprintf("no Policy is in effect, so nothing defines success (%d artifacts found); not in effect: %s",
-					len(g.nodes)-1, strings.Join(left, "; "))
+				rep.Message = fmt.Sprintf("no Policy is in effect, so nothing defines success (%s found); not in effect: %s",
+					report.Count(len(g.nodes)-1, "artifact", "artifacts"), strings.Join(left, "; "))
 				rep.Remediation = "Fix the Policy named here (its status says the same) or restore what it depends on; until then every image is denied."
 			}
 		}

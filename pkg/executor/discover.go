@@ -133,6 +133,8 @@ func (g *graph) tree(i int, results [][]report.Result) []report.Artifact {
 		}
 		if results != nil {
 			a.Results = results[c]
+		} else {
+			a.Results = []report.Result{} // discovery: no Verifier ran
 		}
 		out = append(out, a)
 	}

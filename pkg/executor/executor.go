@@ -413,7 +413,7 @@ func (e *Executor) Discover(ctx context.Context, ref string) (*report.Report, er
 		rep.Reason = g.errReason
 		rep.Message = g.errMessage()
 	} else {
-		rep.Message = fmt.Sprintf("%d artifacts found", len(g.nodes)-1)
+		rep.Message = report.Count(len(g.nodes)-1, "artifact", "artifacts") + " found, none verified (discovery runs no Verifier)"
 	}
 	return rep, nil
 }

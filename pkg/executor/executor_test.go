@@ -1174,8 +1174,8 @@ func TestNoPolicyNamesThePoliciesNotInEffect(t *testing.T) {
 		left []string
 		want string
 	}{
-		"none configured": {want: "no Policy is configured, so nothing defines success (1 artifacts found)"},
-		"one left out":    {left: left, want: "no Policy is in effect, so nothing defines success (1 artifacts found); not in effect: " + left[0]},
+		"none configured": {want: "no Policy is configured, so nothing defines success (1 artifact found)"},
+		"one left out":    {left: left, want: "no Policy is in effect, so nothing defines success (1 artifact found); not in effect: " + left[0]},
 	} {
 		t.Run(name, func(t *testing.T) {
 			rep := verify(t, s, executor.Options{Verifiers: []executor.Verifier{newFakeVerifier("notation", notary).WithSignatureTypes(notary)}, PoliciesNotInEffect: tc.left}, ref)
@@ -1231,8 +1231,13 @@ func TestDiscoverListsWithoutVerifying(t *testing.T) {
 		t.Fatalf("discover = %+v, verifier ran %d jobs", rep, len(v.ran()))
 	}
 	a, depth := find(rep.Artifacts, sig.Digest)
-	if a == nil || depth != 2 || a.Results != nil || len(rep.Artifacts) != 1 || rep.Artifacts[0].Digest != doc.Digest.String() {
+	// No verifier ran: every artifact has an empty list of results
+	// (never null), as the message says.
+	if a == nil || depth != 2 || a.Results == nil || len(a.Results) != 0 || len(rep.Artifacts) != 1 || rep.Artifacts[0].Digest != doc.Digest.String() {
 		t.Errorf("tree = %+v", rep.Artifacts)
+	}
+	if want := "2 artifacts found, none verified (discovery runs no Verifier)"; rep.Message != want {
+		t.Errorf("message %q, want %q", rep.Message, want)
 	}
 	if !rep.Timestamp.Equal(now) || len(rep.Warnings) != 1 {
 		t.Errorf("timestamp %v warnings %+v", rep.Timestamp, rep.Warnings)

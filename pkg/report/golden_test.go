@@ -65,6 +65,7 @@ func sample() *report.Report {
 		}},
 		Coverage:  &report.Coverage{Mode: "platforms", Platforms: 1, Passed: 0, Message: "0 of 1 platforms pass"},
 		Warnings:  []report.Warning{{Reason: report.ReasonTagResolved, Message: "tag \"v1\" resolved"}},
+		Sources:   []report.Source{{Name: report.SourceReferrersAPI, Found: 1, Message: "referrers API: 1 artifact"}},
 		Timestamp: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC),
 	}
 }
@@ -239,4 +240,14 @@ func ExampleReason_Remediation() {
 	// NO_SIGNATURE valid=true remediation="Sign the image and push the signature to the same repository."
 	// VERIFIED valid=true remediation=""
 	// MADE_UP valid=false remediation=""
+}
+
+func ExampleCount() {
+	for _, n := range []int{0, 1, 3} {
+		fmt.Println(report.Count(n, "artifact", "artifacts"))
+	}
+	// Output:
+	// no artifacts
+	// 1 artifact
+	// 3 artifacts
 }

@@ -51,6 +51,12 @@ type Report struct {
 	// Warnings are notes that do not change the outcome (for example
 	// TAG_RESOLVED).
 	Warnings []Warning `json:"warnings,omitempty"`
+	// Sources says where `assay discover` looked for referrers and what
+	// each place gave, so that an artifact missing from Artifacts can be
+	// told from one never looked for. Verification reports leave it
+	// empty: describing the sources costs requests verification does not
+	// send.
+	Sources []Source `json:"sources,omitempty"`
 	// Timestamp is when the verification finished.
 	Timestamp time.Time `json:"timestamp"`
 }
@@ -147,5 +153,31 @@ type Coverage struct {
 // Warning is a note that does not change the outcome.
 type Warning struct {
 	Reason  Reason `json:"reason"`
+	Message string `json:"message"`
+}
+
+// SourceName names a place discovery looks for referrers.
+type SourceName string
+
+const (
+	// SourceReferrersAPI is the registry's OCI 1.1 referrers API.
+	// https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
+	SourceReferrersAPI SourceName = "referrersAPI"
+	// SourceReferrersTagSchema is the index tagged "sha256-<hex>" after
+	// the subject's digest, read when the registry has no referrers API.
+	// https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#referrers-tag-schema
+	SourceReferrersTagSchema SourceName = "referrersTagSchema"
+	// SourceCosignSignatureTag is cosign's classic signature tag
+	// "sha256-<hex>.sig".
+	SourceCosignSignatureTag SourceName = "cosignSignatureTag"
+)
+
+// Source is one place discovery looked for the referrers of a subject.
+type Source struct {
+	Name SourceName `json:"name"`
+	// Found counts the artifacts of the report's tree that came from it.
+	Found int `json:"found"`
+	// Message says what was asked and what it gave, for people, e.g.
+	// "referrers API: 2 artifacts".
 	Message string `json:"message"`
 }

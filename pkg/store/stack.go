@@ -66,6 +66,9 @@ type Stack struct {
 
 	mu    sync.Mutex
 	repos map[repoKey]*remote.Repository
+	// listedBy records, per repository, how its last completed referrers
+	// listing was made (ReferrersSource); forgotten with the repository.
+	listedBy map[repoKey]ReferrersSource
 
 	resolves flight.Group[ocispec.Descriptor]
 	fetches  flight.Group[[]byte]
@@ -107,6 +110,8 @@ func NewStack(opts StackOptions) (*Stack, error) {
 		tokens: newTokenCache(),
 		cache:  lru.New[any](opts.CacheBytes),
 		repos:  map[repoKey]*remote.Repository{},
+
+		listedBy: map[repoKey]ReferrersSource{},
 	}
 	s.client = &auth.Client{
 		Client: newHTTPClient(opts.HTTPClient, opts.MaxConcurrentRequests),

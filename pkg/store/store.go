@@ -86,7 +86,7 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 	if !ok || host == "" || path == "" {
 		return nil, fmt.Errorf("repository %q is not host/path: %w", name, errdef.ErrInvalidReference)
 	}
-	key := repoKey{name: name, plainHTTP: r.opts.Registries[CanonicalHost(host)].PlainHTTP, maxManifestBytes: r.opts.MaxManifestBytes}
+	key := r.repoKey(name)
 	s := r.stack
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,11 +116,19 @@ func (r *Registry) repository(name string) (*remote.Repository, error) {
 		// detection of the referrers API when it is next used.
 		for k := range s.repos {
 			delete(s.repos, k)
+			delete(s.listedBy, k)
 			break
 		}
 	}
 	s.repos[key] = repo
 	return repo, nil
+}
+
+// repoKey is the key of the shared repository named name, a normalised
+// "host/path", with the view's settings.
+func (r *Registry) repoKey(name string) repoKey {
+	host, _, _ := strings.Cut(name, "/")
+	return repoKey{name: name, plainHTTP: r.opts.Registries[CanonicalHost(host)].PlainHTTP, maxManifestBytes: r.opts.MaxManifestBytes}
 }
 
 // Resolve pins reference, a tag or a digest, of repository to the
@@ -322,6 +330,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		}
 		return opError("list referrers of", what, err)
 	}
+	r.stack.listed(r.repoKey(repository), repo)
 	var last []ocispec.Descriptor // the cosign signature, if reported
 	if cosign != nil {
 		p := <-cosign

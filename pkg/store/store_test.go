@@ -14,6 +14,7 @@ import (
 	"github.com/assayproj/assay/pkg/registrytest"
 	"github.com/assayproj/assay/pkg/store"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 )
@@ -304,4 +305,88 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestReferrersSourceSaysHowTheListingWasMade(t *testing.T) {
+	tests := map[string]struct {
+		start func(testing.TB) *registrytest.Server
+		want  store.ReferrersSource
+	}{
+		"olareg answers the referrers API":                  {start: registrytest.NewOlareg, want: store.ReferrersAPI},
+		"distribution v3 has the referrers tag schema only": {start: registrytest.StartDistribution, want: store.ReferrersTagSchema},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := tc.start(t)
+			repoName := srv.RepositoryName("store/source")
+			push := srv.Repository(t, "store/source")
+			image := registrytest.PushImage(t, push, "v1")
+			sig := registrytest.Attach(t, push, image, registrytest.Artifact{ArtifactType: "application/vnd.cncf.notary.signature"})
+			s, rec := newStore(t, store.Options{Registries: plain(srv.Host())})
+
+			if got := s.ReferrersSource(repoName); got != store.ReferrersNotListed {
+				t.Fatalf("before any listing: %q, want not listed", got)
+			}
+			if _, err := listAll(t, s, repoName, image); err != nil {
+				t.Fatal(err)
+			}
+			before := rec.count("")
+			if got := s.ReferrersSource(repoName); got != tc.want {
+				t.Errorf("after a listing: %q, want %q", got, tc.want)
+			}
+			if n := rec.count("") - before; n != 0 {
+				t.Errorf("ReferrersSource sent %d requests", n)
+			}
+			_, listed, err := s.ReferrersTagIndex(ctx, repoName, image.Digest)
+			switch tc.want {
+			case store.ReferrersTagSchema:
+				if err != nil || len(listed) != 1 || listed[0].Digest != sig.Digest {
+					t.Errorf("the tag schema index lists %v, %v; want the signature %s", listed, err, sig.Digest)
+				}
+			case store.ReferrersAPI:
+				if !errors.Is(err, errdef.ErrNotFound) {
+					t.Errorf("no tag schema index: %v, want errdef.ErrNotFound", err)
+				}
+			}
+		})
+	}
+}
+
+// TestReferrersTagIndexIsReadWhereTheAPIDoesNotListIt pushes, to a
+// registry with the referrers API, an index under the tag schema tag
+// listing a manifest that has no subject field (so the API does not list
+// it), as a client forcing the tag schema can leave behind.
+func TestReferrersTagIndexIsReadWhereTheAPIDoesNotListIt(t *testing.T) {
+	ctx := context.Background()
+	srv := registrytest.NewOlareg(t)
+	repoName := srv.RepositoryName("store/forced")
+	push := srv.Repository(t, "store/forced")
+	image := registrytest.PushImage(t, push, "v1")
+	orphan := registrytest.PushImage(t, push, "orphan")
+	orphan.ArtifactType = "application/vnd.cncf.notary.signature"
+	index, err := json.Marshal(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{orphan},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(index), Size: int64(len(index))}
+	if err := push.PushReference(ctx, desc, bytes.NewReader(index), store.ReferrersTag(image.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newStore(t, store.Options{Registries: plain(srv.Host())})
+	got, err := listAll(t, s, repoName, image)
+	if err != nil || len(got) != 0 || s.ReferrersSource(repoName) != store.ReferrersAPI {
+		t.Fatalf("the referrers API lists %v, %v (source %q); want nothing", got, err, s.ReferrersSource(repoName))
+	}
+	gotDesc, listed, err := s.ReferrersTagIndex(ctx, repoName, image.Digest)
+	if err != nil || gotDesc.Digest != desc.Digest || len(listed) != 1 || listed[0].Digest != orphan.Digest {
+		t.Fatalf("tag index %s lists %v, %v; want %s listing %s", gotDesc.Digest, listed, err, desc.Digest, orphan.Digest)
+	}
+	if _, _, err := s.ReferrersTagIndex(ctx, repoName, "sha256:nothex"); !errors.Is(err, errdef.ErrInvalidDigest) {
+		t.Errorf("an invalid digest: %v, want errdef.ErrInvalidDigest", err)
+	}
 }

@@ -437,7 +437,7 @@ func TestVerifierDeletedThenRecreatedChangesTheDecision(t *testing.T) {
 	t.Logf("denied %s after the Verifier's deletion (attempt %d)", took.Round(time.Millisecond), attempt)
 	// The Policy is still there but cannot apply, and the denial says so.
 	expectDenied(t, lastDenied, denial(chartConstraint, fmt.Sprintf("image %q is not verified: NO_POLICY: "+
-		"no Policy is in effect, so nothing defines success (1 artifacts found); not in effect: "+
+		"no Policy is in effect, so nothing defines success (1 artifact found); not in effect: "+
 		`Policy "signed": field spec.rules[0].artifactType: no Verifier handles %q, so the rule could never be satisfied; add a Verifier with this artifact type. `+
 		"Remediation: Fix the Policy named here (its status says the same) or restore what it depends on; until then every image is denied.",
 		lastImage, servetest.NotationSignature)))

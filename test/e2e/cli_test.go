@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"net/http"
@@ -74,6 +75,78 @@ func TestDiscoverShowsTheReferrerTree(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "subject  "+r.Reference.String()+"@"+d.Digest.String()) {
 		t.Errorf("discover does not show the pinned subject:\n%s", res.stdout)
+	}
+	tag := "sha256-" + d.Digest.Encoded()
+	for _, want := range []string{
+		"  found    2 artifacts\n",
+		"  looked in\n",
+		"    referrers tag schema (the registry has no referrers API): tag " + tag + ", 2 artifacts\n",
+		"    cosign signature tag " + tag + ".sig: none\n",
+	} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("discover output lacks %q:\n%s", want, res.stdout)
+		}
+	}
+
+	res = runAssay(t, "--config", cfg, "discover", "-o", "json", r.Reference.String()+":v1")
+	var reps []report.Report
+	if err := json.Unmarshal([]byte(res.stdout), &reps); err != nil || len(reps) != 1 || res.code != 0 {
+		t.Fatalf("discover -o json: exit %d, not an array of one report: %v\n%s%s", res.code, err, res.stdout, res.stderr)
+	}
+	rep := reps[0]
+	if rep.Message != "2 artifacts found, none verified (discovery runs no Verifier)" {
+		t.Errorf("message %q", rep.Message)
+	}
+	for _, a := range rep.Artifacts {
+		if a.Results == nil || len(a.Results) != 0 {
+			t.Errorf("artifact %s: results %#v, want an empty list (no Verifier ran)", a.Digest, a.Results)
+		}
+	}
+	if !strings.Contains(res.stdout, `"results": []`) || strings.Contains(res.stdout, `"results": null`) {
+		t.Errorf("results are not empty lists:\n%s", res.stdout)
+	}
+	if len(rep.Sources) != 2 || rep.Sources[0].Name != report.SourceReferrersTagSchema || rep.Sources[0].Found != 2 {
+		t.Errorf("sources %+v", rep.Sources)
+	}
+}
+
+func TestDiscoverOfAnUnreachableRegistryPrintsTheFailureOnly(t *testing.T) {
+	res := runAssay(t, "--timeout", "2s", "discover", "localhost:1/none@sha256:"+strings.Repeat("1", 64))
+	if res.code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "error    ") || !strings.Contains(res.stdout, "fix      ") {
+		t.Errorf("the failure is not shown:\n%s", res.stdout)
+	}
+	if strings.Contains(res.stdout, "no artifacts") || strings.Contains(res.stdout, "looked in") {
+		t.Errorf("after a failure discover says more than the failure:\n%s", res.stdout)
+	}
+}
+
+func TestVerifyShowsTheVerifiersWarningsOnStderr(t *testing.T) {
+	f := newFixture(t, registrytest.NewOlareg(t).Host())
+	r := f.repo("cli/warned")
+	d := f.image(r, "v1")
+	f.sign(r, f.leaf, d, notationtest.SignOptions{})
+	params := notationtest.NewParams(r.Reference.String(), f.ca, nil)
+	// A bare leaf in a ca trust store anchors no signature.
+	params.TrustStores.CA[notationtest.DefaultStoreName] = notationtest.TrustStore{Certificates: []string{notationtest.PEM(f.leaf.Cert)}}
+	cfg := f.config(r.Reference.String(), configOptions{params: notationtest.MustJSON(t, params)})
+
+	rep, res := verifyJSON(t, cfg, nil, r.Reference.String()+"@"+d.Digest.String())
+	if rep.IsSuccess || rep.Reason != report.ReasonSignatureUntrusted {
+		t.Errorf("isSuccess=%v reason=%s, want SIGNATURE_UNTRUSTED", rep.IsSuccess, rep.Reason)
+	}
+	want := `warning: ` + cfg + `: Verifier "notation" field spec.parameters.trustStores.ca.` + notationtest.DefaultStoreName + `: trust store cannot anchor any signature`
+	if !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+	}
+	if strings.Contains(res.stdout, "warning:") {
+		t.Errorf("the warning went to stdout:\n%s", res.stdout)
+	}
+	res = runAssay(t, "--config", cfg, "--log-level", "error", "verify", r.Reference.String()+"@"+d.Digest.String())
+	if strings.Contains(res.stderr, "warning:") {
+		t.Errorf("--log-level error still shows warnings:\n%s", res.stderr)
 	}
 }
 

@@ -79,16 +79,18 @@ func runAssay(t *testing.T, args ...string) result {
 	return r
 }
 
-// verifyJSON runs `assay verify -o json` on one reference and decodes the report.
+// verifyJSON runs `assay verify -o json` on one reference and decodes the
+// report, the only element of the JSON array printed.
 func verifyJSON(t *testing.T, config string, extra []string, ref string) (*report.Report, result) {
 	t.Helper()
 	args := append([]string{"--config", config}, extra...)
 	args = append(args, "verify", "-o", "json", ref)
 	r := runAssay(t, args...)
-	var rep report.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("assay verify %s: exit %d, output is not a report: %v\nstdout:\n%s\nstderr:\n%s", ref, r.code, err, r.stdout, r.stderr)
+	var reps []report.Report
+	if err := json.Unmarshal([]byte(r.stdout), &reps); err != nil || len(reps) != 1 {
+		t.Fatalf("assay verify %s: exit %d, output is not an array of one report: %v\nstdout:\n%s\nstderr:\n%s", ref, r.code, err, r.stdout, r.stderr)
 	}
+	rep := reps[0]
 	if rep.MediaType != report.MediaType {
 		t.Fatalf("report mediaType = %q", rep.MediaType)
 	}
