@@ -334,7 +334,9 @@ func (e *Executor) Verify(ctx context.Context, ref string) (*report.Report, erro
 
 // Resolve pins ref to the digest of its manifest: a tag or a digest is
 // resolved with the registry (a digest the registry does not have is an
-// error). Errors wrap ErrInvalidReference or ErrResolve and the cause.
+// error). Errors wrap ErrInvalidReference, or are a *ResolveError
+// (wrapping ErrResolve and the cause) with the reason and message Verify
+// would report.
 func (e *Executor) Resolve(ctx context.Context, ref string) (string, error) {
 	_, subject, err := e.pin(ctx, newReport(ref), true)
 	if err != nil {
@@ -499,8 +501,34 @@ func resolveFailure(ctx context.Context, rep *report.Report, name, repo, pin str
 	} else {
 		rep.Message = fmt.Sprintf("cannot resolve %s: %s", name, cause)
 	}
-	return fmt.Errorf("%w %s: %w", ErrResolve, name, err)
+	return &ResolveError{reason: rep.Reason, message: rep.Message, err: fmt.Errorf("%w %s: %w", ErrResolve, name, err)}
 }
+
+// ResolveError is the error of Verify and Resolve for a reference that
+// could not be resolved to a digest. It carries the reason and message
+// that Verify's report gives, so that a caller answering without a
+// report (the provider's mutate endpoints) says what a verification of
+// the same reference says. It wraps ErrResolve and the store's error.
+type ResolveError struct {
+	reason  report.Reason
+	message string
+	err     error
+}
+
+// Reason is SUBJECT_NOT_FOUND, REGISTRY_ERROR, DEADLINE_EXCEEDED or
+// LIMIT_EXCEEDED.
+func (e *ResolveError) Reason() report.Reason { return e.reason }
+
+// Message is the report's one-line message, which names the reference
+// once: "cannot resolve <reference>: <cause>".
+func (e *ResolveError) Message() string { return e.message }
+
+// Error is "cannot resolve image reference <reference>: <store error>".
+func (e *ResolveError) Error() string { return e.err.Error() }
+
+// Unwrap returns an error wrapping ErrResolve and the store's error, so
+// errors.Is finds either.
+func (e *ResolveError) Unwrap() error { return e.err }
 
 // pool runs the (artifact, verifier) jobs of one manifest through one
 // bounded errgroup. Jobs are started level by level while discovery goes

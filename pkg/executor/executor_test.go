@@ -660,8 +660,35 @@ func TestSubjectsThatCannotBePinned(t *testing.T) {
 			if l := s.listings(); len(l) != 0 {
 				t.Errorf("referrers were listed for a subject that was never pinned: %v", l)
 			}
+			if tc.sentinel != executor.ErrResolve {
+				return
+			}
+			// Verify's error, and Resolve's (the mutate endpoints'), carry
+			// the report's reason and message: both classify alike.
+			for op, err := range map[string]error{"Verify": err, "Resolve": resolveErr(t, s, tc.ref)} {
+				var re *executor.ResolveError
+				if !errors.As(err, &re) {
+					t.Fatalf("%s: err = %T %v, want a *executor.ResolveError", op, err, err)
+				}
+				if re.Reason() != rep.Reason || re.Message() != rep.Message {
+					t.Errorf("%s: ResolveError says %s %q, the report %s %q", op, re.Reason(), re.Message(), rep.Reason, rep.Message)
+				}
+				if !errors.Is(err, executor.ErrResolve) || (tc.cause != nil && !errors.Is(err, tc.cause)) {
+					t.Errorf("%s: err = %v does not wrap ErrResolve and %v", op, err, tc.cause)
+				}
+			}
 		})
 	}
+}
+
+// resolveErr returns the error of Resolve(ref) on an executor over s.
+func resolveErr(t *testing.T, s *fakeStore, ref string) error {
+	t.Helper()
+	_, err := newExecutor(t, s, executor.Options{Policy: policy(executor.Rule{ArtifactType: notary})}).Resolve(context.Background(), ref)
+	if err == nil {
+		t.Fatalf("Resolve(%s) succeeded", ref)
+	}
+	return err
 }
 
 var errConnReset = errors.New("connection reset by peer")

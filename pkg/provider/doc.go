@@ -13,7 +13,9 @@
 //     itself.
 //   - POST /ratify/gatekeeper/v1/verify and /ratify/gatekeeper/v1/mutate:
 //     the same answers in Ratify v1.4's shapes, so templates written for
-//     Ratify keep working.
+//     Ratify keep working: Ratify's verifier type names, the time of the
+//     request as timestamp, and a traceID that the log's info line for
+//     each image of the request repeats (see ToRatify).
 //
 // The wire format is Gatekeeper's external data API
 // (https://open-policy-agent.github.io/gatekeeper/website/docs/externaldata):

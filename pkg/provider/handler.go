@@ -44,7 +44,12 @@ type Verifier interface {
 	Verify(ctx context.Context, key Key) (*report.Report, error)
 }
 
-// Resolver pins one image reference to the digest of its manifest.
+// Resolver pins one image reference to the digest of its manifest. An
+// error with the methods Reason() report.Reason and Message() string (as
+// executor.ResolveError has) is answered with that reason and message,
+// so that the mutate endpoints say what the verify endpoints say of the
+// same reference; any other error is REGISTRY_ERROR, or
+// DEADLINE_EXCEEDED once the request's budget has run out.
 type Resolver interface {
 	Resolve(ctx context.Context, key Key) (digest string, err error)
 }
@@ -78,13 +83,15 @@ type Options struct {
 	// MaxKeys bounds the distinct keys of one request. If 0,
 	// DefaultMaxKeys.
 	MaxKeys int
-	// Logger receives one line per request at debug level and problems
-	// at warn level. If nil, nothing is logged.
+	// Logger receives one line per request at debug level, problems at
+	// warn level, and, for PathRatifyVerify, one line per key at info
+	// level with the request's traceID, the image and the outcome. If
+	// nil, nothing is logged.
 	Logger *slog.Logger
 	// Metrics records request outcomes. If nil, nothing is recorded.
 	Metrics *Metrics
-	// Now returns the current time, for Ratify's timestamps. If nil,
-	// time.Now.
+	// Now returns the current time, for Ratify's timestamps (the time of
+	// the request). If nil, time.Now.
 	Now func() time.Time
 }
 
@@ -145,7 +152,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, inFlight: make(chan struct{}, opts.MaxInFlight), mux: http.NewServeMux()}
 	h.mux.HandleFunc(PathVerify, h.endpoint(endpoint{name: "verify", answer: h.verifyKey, late: h.lateReport, timeout: opts.VerifyTimeout}))
 	h.mux.HandleFunc(PathMutate, h.endpoint(endpoint{name: "mutate", answer: h.mutateKey, late: lateError, timeout: opts.MutateTimeout}))
-	h.mux.HandleFunc(PathRatifyVerify, h.endpoint(endpoint{name: "ratify-verify", answer: h.ratifyVerifyKey, late: h.lateRatify, timeout: opts.VerifyTimeout, ratify: true}))
+	h.mux.HandleFunc(PathRatifyVerify, h.endpoint(endpoint{name: "ratify-verify", answer: h.ratifyVerifyKey, late: h.lateRatify, record: h.logRatify, timeout: opts.VerifyTimeout, ratify: true}))
 	h.mux.HandleFunc(PathRatifyMutate, h.endpoint(endpoint{name: "ratify-mutate", answer: h.mutateKey, late: lateError, timeout: opts.MutateTimeout, ratify: true}))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.opts.Metrics.request("unknown", outcomeRejected)
@@ -173,6 +180,8 @@ type call struct {
 	budget time.Duration
 	// traceID identifies the request in Ratify's answers and the logs.
 	traceID string
+	// at is when the request arrived, the timestamp of Ratify's answers.
+	at time.Time
 }
 
 // answerFunc answers one key.
@@ -182,9 +191,11 @@ type answerFunc func(ctx context.Context, c *call, key string) Item
 type lateFunc func(c *call, key, msg string) Item
 
 type endpoint struct {
-	name    string
-	answer  answerFunc
-	late    lateFunc
+	name   string
+	answer answerFunc
+	late   lateFunc
+	// record, when set, is called with every item of the answer.
+	record  func(c *call, it Item)
 	timeout time.Duration
 	ratify  bool
 }
@@ -238,8 +249,13 @@ func (h *Handler) endpoint(ep endpoint) http.HandlerFunc {
 		defer cancel()
 		collect, stop := context.WithTimeout(r.Context(), budget+h.grace())
 		defer stop()
-		c := &call{budget: budget, traceID: newTraceID()}
+		c := &call{budget: budget, traceID: newTraceID(), at: h.opts.Now().UTC()}
 		items, late := h.answerAll(ctx, collect, c, keys, ep)
+		if ep.record != nil {
+			for _, it := range items {
+				ep.record(c, it)
+			}
+		}
 		outcome := outcomeOK
 		if late > 0 {
 			outcome = outcomeDeadline
@@ -389,7 +405,7 @@ func (h *Handler) verifyKey(ctx context.Context, _ *call, raw string) Item {
 		return Item{Key: raw, Error: fmt.Sprintf("%s: no report for %q: %v", report.ReasonPluginError, raw, err)}
 	}
 	if isKeyError(rep.Reason) {
-		return Item{Key: raw, Error: fmt.Sprintf("%s: %s", rep.Reason, rep.Message)}
+		return Item{Key: raw, Error: keyError(rep.Reason, rep.Message)}
 	}
 	return Item{Key: raw, Value: rep}
 }
@@ -398,6 +414,20 @@ func (h *Handler) verifyKey(ctx context.Context, _ *call, raw string) Item {
 // names no image, so no report about an image can be made.
 func isKeyError(r report.Reason) bool {
 	return r == report.ReasonInvalidReference || r == report.ReasonSubjectNotFound
+}
+
+// keyError is the item error for a key that got no answer: the reason,
+// then the message.
+func keyError(r report.Reason, message string) string {
+	return fmt.Sprintf("%s: %s", r, message)
+}
+
+// reasoned is a Resolver error that says what a verification of the
+// same reference reports (see Resolver).
+type reasoned interface {
+	error
+	Reason() report.Reason
+	Message() string
 }
 
 // mutateKey answers one key of the mutate endpoints with the reference
@@ -430,11 +460,15 @@ func (h *Handler) pin(ctx context.Context, k Key) (string, error) {
 	}
 	dgst, err := h.opts.Resolver.Resolve(ctx, k)
 	if err != nil {
+		var r reasoned
+		if errors.As(err, &r) {
+			return "", errors.New(keyError(r.Reason(), r.Message()))
+		}
 		reason := report.ReasonRegistryError
 		if ctx.Err() != nil {
 			reason = report.ReasonDeadlineExceeded
 		}
-		return "", fmt.Errorf("%s: cannot pin %q to a digest: %v", reason, k.Reference, err)
+		return "", errors.New(keyError(reason, fmt.Sprintf("cannot pin %q to a digest: %v", k.Reference, err)))
 	}
 	return name + "@" + dgst, nil
 }

@@ -128,4 +128,16 @@ func TestErrorsNameTheirOperationAndTarget(t *testing.T) {
 	if !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("%v does not wrap errdef.ErrNotFound", err)
 	}
+
+	// A tag missing from a repository that exists: oras-go's error names
+	// the reference, the cause does not, so the message names it once.
+	registrytest.PushImage(t, srv.Repository(t, "present/app"), "v1")
+	present := srv.RepositoryName("present/app")
+	_, err = s.Resolve(context.Background(), present, "missing")
+	if !errors.As(err, &op) || !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("resolve error %T %v: want an *OpError wrapping errdef.ErrNotFound", err, err)
+	}
+	if n := strings.Count(err.Error(), present+":missing"); n != 1 || strings.Contains(op.Cause().Error(), "present/app") {
+		t.Fatalf("message %q names the reference %d times, cause %q: want once, in the target", err, n, op.Cause())
+	}
 }

@@ -185,9 +185,19 @@ func (r *Registry) Resolve(ctx context.Context, repository, reference string) (o
 		return desc, nil
 	})
 	if err != nil {
-		return ocispec.Descriptor{}, opError("resolve", what, classify(err))
+		return ocispec.Descriptor{}, opError("resolve", what, classify(withoutReference(err)))
 	}
 	return desc, nil
+}
+
+// withoutReference drops the reference oras-go writes in front of a bare
+// not-found ("<reference>: not found"), which the OpError names already,
+// so that a message quoting the cause names the reference once.
+func withoutReference(err error) error {
+	if errors.Unwrap(err) == errdef.ErrNotFound {
+		return errdef.ErrNotFound
+	}
+	return err
 }
 
 // descriptorBytes is what a cached descriptor is accounted for.

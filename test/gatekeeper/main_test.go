@@ -85,6 +85,11 @@ type environment struct {
 	client *constraintclient.Client
 	// responses is the driver's external data response cache.
 	responses *externaldata.ProviderResponseCache
+	// providers is the driver's Provider cache, where the Provider
+	// controller puts Provider objects; caBundle is the spec.caBundle of
+	// a Provider calling Assay.
+	providers *externaldata.ProviderCache
+	caBundle  string
 	registry  *registrytest.Server
 	// hangHost is a registry host (listed in the Store) that accepts
 	// connections and never answers.
@@ -209,6 +214,7 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 	// referential rules allowed (the default) and http.send disabled (the
 	// Helm chart's default disabledBuiltins).
 	providers := externaldata.NewCache()
+	e.providers = providers
 	e.responses = externaldata.NewProviderResponseCache(ctx, responseCacheTTL)
 	certs, err := certwatcher.New(material.ClientCertFile, material.ClientKeyFile)
 	if err != nil {
@@ -244,6 +250,7 @@ func setup(ctx context.Context, dir string, cleanup func(func())) (*environment,
 
 	// The Providers, as the Provider controller puts them in the cache.
 	caBundle := base64.StdEncoding.EncodeToString(material.ServerCA.PEM)
+	e.caBundle = caBundle
 	for name, url := range map[string]string{providerName: e.srv.URL + "/v1/verify", downProviderName: e.downURL} {
 		err := providers.Upsert(&unversioned.Provider{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "externaldata.gatekeeper.sh/v1beta1", Kind: "Provider"},

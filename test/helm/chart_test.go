@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"net/url"
 	"os"
@@ -335,10 +336,11 @@ func TestProviders(t *testing.T) {
 				"mutate": map[string]any{"timeout": 2},
 			}},
 			want: map[string][2]any{
-				"assay":                      {base + "/v1/verify", 5},
-				"assay-mutate":               {base + "/v1/mutate", 2},
-				"ratify-gatekeeper-provider": {base + "/ratify/gatekeeper/v1/verify", 5},
-				"ratify-mutation-provider":   {base + "/ratify/gatekeeper/v1/mutate", 2},
+				"assay":        {base + "/v1/verify", 5},
+				"assay-mutate": {base + "/v1/mutate", 2},
+				// The names Ratify v1.4's templates and Assign mutators call.
+				"ratify-provider":          {base + "/ratify/gatekeeper/v1/verify", 5},
+				"ratify-mutation-provider": {base + "/ratify/gatekeeper/v1/mutate", 2},
 			},
 		},
 		"a base URL for an Assay reached another way": {
@@ -368,6 +370,25 @@ func TestProviders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRatifyProvidersHaveTheNamesRatifyCalls pins the default names of
+// the Ratify compatible Providers: Ratify v1.4's ConstraintTemplates call
+// "ratify-provider" and its Assign mutators "ratify-mutation-provider";
+// under any other name Gatekeeper denies every Pod with "key is not found
+// in provider cache".
+func TestRatifyProvidersHaveTheNamesRatifyCalls(t *testing.T) {
+	ps := providers(t, render(t, map[string]any{"providers": map[string]any{"ratify": map[string]any{"enabled": true}}}))
+	for name, path := range map[string]string{"ratify-provider": "/ratify/gatekeeper/v1/verify", "ratify-mutation-provider": "/ratify/gatekeeper/v1/mutate"} {
+		p, ok := ps[name]
+		if !ok {
+			t.Errorf("no Provider %s among %v", name, slices.Sorted(maps.Keys(ps)))
+			continue
+		}
+		if !strings.HasSuffix(p.Spec.URL, path) {
+			t.Errorf("Provider %s has url %s, want one ending in %s", name, p.Spec.URL, path)
+		}
 	}
 }
 
