@@ -684,7 +684,7 @@ func TestSubjectsThatCannotBePinned(t *testing.T) {
 // resolveErr returns the error of Resolve(ref) on an executor over s.
 func resolveErr(t *testing.T, s *fakeStore, ref string) error {
 	t.Helper()
-	_, err := newExecutor(t, s, executor.Options{Policy: policy(executor.Rule{ArtifactType: notary})}).Resolve(context.Background(), ref)
+	_, err := newExecutor(t, s, executor.Options{Policy: policy(executor.Rule{ArtifactType: notary, Required: true})}).Resolve(context.Background(), ref)
 	if err == nil {
 		t.Fatalf("Resolve(%s) succeeded", ref)
 	}
