@@ -327,7 +327,7 @@ func (h *Host) acquire(ctx context.Context, name string) (*process, error) {
 		}
 		h.log.Info("plugin process exited; restarting", "plugin", name, "pid", p.pid)
 		s.cur = nil
-		h.wg.Go(p.kill) // reap go-plugin's goroutines
+		h.wg.Go(p.client.Kill) // reap go-plugin's goroutines
 	}
 	call := s.starting
 	if call == nil {
@@ -458,7 +458,9 @@ func (h *Host) afterError(name string, p *process, err error) {
 	if h.closed {
 		return // Close kills it
 	}
-	h.wg.Go(p.kill)
+	// Not p.kill: the host did not ask for this exit, which go-plugin
+	// may not have logged yet.
+	h.wg.Go(p.client.Kill)
 }
 
 // launch checks the binary, starts it, negotiates the protocol and
