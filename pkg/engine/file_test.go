@@ -2,12 +2,15 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/assayproj/assay/pkg/engine"
+	"github.com/assayproj/assay/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -156,5 +159,31 @@ func TestWatchFileFollowsAConfigMapUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitReloads(t, reloads, float64(i+1), "ConfigMap update to "+name)
+	}
+}
+
+func TestAMissingDockerConfigNamesTheFileAndTheStore(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "docker", "config.json")
+	path := filepath.Join(dir, "assay.yaml")
+	writeFile(t, path, `apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: notation}
+spec: {plugin: notation, artifactTypes: [application/vnd.cncf.notary.signature]}
+---
+apiVersion: config.assay.dev/v1alpha1
+kind: Store
+metadata: {name: private}
+spec:
+  dockerConfigPaths: ["`+missing+`"]
+`)
+	_, rt := newRuntime(t, engine.Options{DiscoverOnly: true})
+	err := rt.LoadFile(context.Background(), path)
+	if !errors.Is(err, store.ErrDockerConfig) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadFile: %v, want ErrDockerConfig and fs.ErrNotExist", err)
+	}
+	want := path + `: document 2 (Store "private") field spec.dockerConfigPaths: unusable docker config file: "` + missing + `": file does not exist`
+	if err.Error() != want {
+		t.Fatalf("message\n%s\nwant\n%s", err, want)
 	}
 }
