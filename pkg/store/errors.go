@@ -75,7 +75,7 @@ type plainHTTPError struct {
 	err  error
 }
 
-func (e *plainHTTPError) Error() string { return fmt.Sprintf("%v: %v", ErrPlainHTTP, e.err) }
+func (e *plainHTTPError) Error() string   { return fmt.Sprintf("%v: %v", ErrPlainHTTP, e.err) }
 func (e *plainHTTPError) Unwrap() []error { return []error{ErrPlainHTTP, e.err} }
 
 // Remediation says how to let Assay talk plain HTTP to the host.
