@@ -13,6 +13,7 @@ import (
 	"github.com/assayproj/assay/pkg/config"
 	"github.com/assayproj/assay/pkg/ociimage"
 	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/report"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -116,6 +117,20 @@ func pluginDirError(err error, dir string) error {
 		return err
 	}
 	return fmt.Errorf("plugin directory %q does not exist; build the plugins (make build) or set --plugin-dir / %s", dir, envName("plugin-dir"))
+}
+
+// explainDeadline says, in a report that ran out of time, what the
+// budget was and which setting sets it.
+func explainDeadline(rep *report.Report, budget time.Duration) {
+	if rep == nil || rep.Reason != report.ReasonDeadlineExceeded {
+		return
+	}
+	msg := fmt.Sprintf("verification did not finish within %s (--timeout)", budget)
+	if rep.Message != "" {
+		msg += ": " + rep.Message
+	}
+	rep.Message = msg
+	rep.Remediation = fmt.Sprintf("Retry; if it persists, raise --timeout (or %s) above %s, or check the registry's latency.", envName("timeout"), budget)
 }
 
 // envName is the environment variable of a settings key.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/assayproj/assay/pkg/config"
+	"github.com/assayproj/assay/pkg/report"
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
@@ -270,5 +271,21 @@ func TestControllerRuntimeLogsThroughTheProcessLogger(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "probe from controller-runtime") || !strings.Contains(stderr.String(), "certwatcher") {
 		t.Fatalf("controller-runtime's log line did not reach assay's logger; stderr:\n%s", stderr.String())
+	}
+}
+
+func TestATimedOutReportNamesTheBudgetAndTheFlag(t *testing.T) {
+	rep := &report.Report{Reason: report.ReasonDeadlineExceeded, Message: "the deadline passed before r.example/app:v1 was resolved: context deadline exceeded"}
+	explainDeadline(rep, 30*time.Second)
+	if want := "verification did not finish within 30s (--timeout): the deadline passed before r.example/app:v1 was resolved: context deadline exceeded"; rep.Message != want {
+		t.Errorf("message %q, want %q", rep.Message, want)
+	}
+	if want := "Retry; if it persists, raise --timeout (or ASSAY_TIMEOUT) above 30s, or check the registry's latency."; rep.Remediation != want {
+		t.Errorf("remediation %q, want %q", rep.Remediation, want)
+	}
+	other := &report.Report{Reason: report.ReasonNoSignature, Message: "no signature"}
+	explainDeadline(other, 30*time.Second)
+	if other.Message != "no signature" || other.Remediation != "" {
+		t.Errorf("a report that did not time out was changed: %+v", other)
 	}
 }

@@ -71,6 +71,7 @@ func verifyAll(ctx context.Context, g *globals, eng *engine.Engine, refs []strin
 			if err != nil {
 				g.log.V(1).Info("subject not pinned", "reference", ref, "error", err.Error())
 			}
+			explainDeadline(rep, g.cfg.Timeout)
 			reports[i] = rep
 			return nil
 		})
@@ -116,6 +117,7 @@ func newDiscoverCommand(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.cfg.Timeout)
 			defer cancel()
 			rep, pinErr := eng.Discover(ctx, args[0])
+			explainDeadline(rep, g.cfg.Timeout)
 			if err := writeReports(cmd, output, []*report.Report{rep}, writeDiscover); err != nil {
 				return &exitError{code: exitInternal, err: err}
 			}
