@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/assayproj/assay/pkg/config"
@@ -20,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -113,17 +113,21 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, *globals) {
 // and flags, in increasing precedence, then validates it.
 func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	v := g.v
-	d := config.Default()
+	d := defaults()
 	for _, s := range settings() {
 		v.SetDefault(s.key, s.get(d))
 	}
 	v.SetEnvPrefix("ASSAY")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.SetEnvKeyReplacer(envKeyReplacer())
 	v.AutomaticEnv()
-	if path, _ := cmd.Flags().GetString("settings"); path != "" {
+	path, _ := cmd.Flags().GetString("settings")
+	if path != "" {
 		v.SetConfigFile(path)
 		if err := v.ReadInConfig(); err != nil {
 			return usageError(fmt.Errorf("read settings %s: %w", path, err))
+		}
+		if err := checkKeys(v, path); err != nil {
+			return usageError(err)
 		}
 	}
 	var ferr error
@@ -139,6 +143,9 @@ func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	if ferr != nil {
 		return usageError(ferr)
 	}
+	if err := checkValues(v, func(name string) bool { return cmd.Flags().Changed(name) }, path); err != nil {
+		return usageError(err)
+	}
 	var cfg config.Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
 		return usageError(fmt.Errorf("settings: %w", err))
@@ -148,6 +155,10 @@ func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	}
 	g.cfg = cfg
 	g.log = newLogger(cfg.Log, stderr)
+	// controller-runtime logs through its package logger: the
+	// certificate watcher in every mode, the manager and its clients with
+	// --config-source cluster. Unset, it prints a stack trace after 30s.
+	ctrl.SetLogger(g.log)
 	return nil
 }
 

@@ -106,7 +106,7 @@ func (g *globals) serve(ctx context.Context) error {
 		}
 	} else {
 		if err := rt.LoadFile(ctx, g.objects); err != nil {
-			return usageError(err)
+			return usageError(pluginDirError(err, cfg.PluginDir))
 		}
 		go func() { errc <- rt.WatchFile(ctx, g.objects) }()
 	}

@@ -1,11 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/assayproj/assay/pkg/config"
+	"github.com/assayproj/assay/pkg/ociimage"
+	"github.com/assayproj/assay/pkg/plugin"
+	"github.com/assayproj/assay/pkg/report"
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
 )
 
 // setting is one process setting: its key in the settings file (and, as
@@ -65,10 +75,198 @@ func settings() []setting {
 	}
 }
 
-// addFlags defines the flags of the settings for one command (serve or
-// the root's persistent ones), with config.Default's values.
-func addFlags(f *pflag.FlagSet, serve bool) {
+// defaults returns config.Default with the plugin directory found from
+// the assay executable (see pluginDirOf). Flags and viper take their
+// defaults from it.
+func defaults() config.Config {
 	d := config.Default()
+	if exe, err := os.Executable(); err == nil {
+		d.PluginDir = pluginDirOf(exe, d.PluginDir)
+	}
+	return d
+}
+
+// pluginDirOf returns the default plugin directory for the assay binary
+// exe: <dir of exe>/plugins, as `make build` lays out bin/assay and
+// bin/plugins; else the container image's directory relative to its
+// binary (/usr/bin/assay, /usr/lib/assay/plugins); else fallback
+// (config.Default's bin/plugins, relative to the working directory, as
+// `go run ./cmd/assay` in the repository needs). exe's symlinks are
+// followed first, so a link to bin/assay on PATH finds bin/plugins.
+func pluginDirOf(exe, fallback string) string {
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	dir := filepath.Dir(exe)
+	candidates := []string{filepath.Join(dir, "plugins")}
+	if rel, err := filepath.Rel(filepath.Dir(ociimage.BinaryPath), ociimage.PluginDir); err == nil {
+		candidates = append(candidates, filepath.Join(dir, rel))
+	}
+	for _, c := range candidates {
+		if fi, err := os.Stat(c); err == nil && fi.IsDir() {
+			return c
+		}
+	}
+	return fallback
+}
+
+// pluginDirError explains plugin.ErrNoDir with the setting that chooses
+// the directory; other errors are returned as they are.
+func pluginDirError(err error, dir string) error {
+	if !errors.Is(err, plugin.ErrNoDir) {
+		return err
+	}
+	return fmt.Errorf("plugin directory %q does not exist; build the plugins (make build) or set --plugin-dir / %s", dir, envName("plugin-dir"))
+}
+
+// explainDeadline says, in a report that ran out of time, what the
+// budget was and which setting sets it.
+func explainDeadline(rep *report.Report, budget time.Duration) {
+	if rep == nil || rep.Reason != report.ReasonDeadlineExceeded {
+		return
+	}
+	msg := fmt.Sprintf("verification did not finish within %s (--timeout)", budget)
+	if rep.Message != "" {
+		msg += ": " + rep.Message
+	}
+	rep.Message = msg
+	rep.Remediation = fmt.Sprintf("Retry; if it persists, raise --timeout (or %s) above %s, or check the registry's latency.", envName("timeout"), budget)
+}
+
+// envName is the environment variable of a settings key.
+func envName(key string) string {
+	return "ASSAY_" + strings.ToUpper(envKeyReplacer().Replace(key))
+}
+
+// envKeyReplacer maps a settings key onto its environment variable's
+// name, without the prefix.
+func envKeyReplacer() *strings.Replacer { return strings.NewReplacer(".", "_", "-", "_") }
+
+// checkKeys refuses the keys of the settings file that name no setting,
+// suggesting the closest one.
+func checkKeys(v *viper.Viper, file string) error {
+	var known []string
+	for _, s := range settings() {
+		known = append(known, s.key)
+	}
+	var errs []error
+	for _, k := range v.AllKeys() {
+		if slices.Contains(known, k) {
+			continue
+		}
+		if i := slices.IndexFunc(known, func(n string) bool { return strings.HasPrefix(n, k+".") }); i >= 0 {
+			errs = append(errs, fmt.Errorf("settings file %s: %q is a group of settings (such as %q), not a value", file, k, known[i]))
+			continue
+		}
+		if c, ok := closest(k, known); ok {
+			errs = append(errs, fmt.Errorf("settings file %s: unknown setting %q; did you mean %q?", file, k, c))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("settings file %s: unknown setting %q; known settings: %s", file, k, strings.Join(known, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// closest returns the name within a few edits of k, if there is one.
+func closest(k string, names []string) (string, bool) {
+	best, dist := "", len(k)/3+1
+	for _, n := range names {
+		if d := editDistance(k, n); d < dist || d == dist && best == "" && d <= 2 {
+			best, dist = n, d
+		}
+	}
+	return best, best != ""
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// checkValues refuses a setting from the environment or the settings
+// file whose value does not parse as its type, naming the variable or
+// file, the value and the form expected. Flags are parsed by pflag.
+func checkValues(v *viper.Viper, changed func(flag string) bool, file string) error {
+	d := config.Default()
+	var errs []error
+	for _, s := range settings() {
+		if s.flag != "" && changed(s.flag) {
+			continue
+		}
+		raw := v.Get(s.key)
+		var problem string
+		switch s.get(d).(type) {
+		case time.Duration:
+			problem = durationProblem(raw)
+		case int, int64:
+			problem = intProblem(raw)
+		case bool:
+			if str, ok := raw.(string); ok {
+				if _, err := strconv.ParseBool(str); err != nil {
+					problem = "not true or false"
+				}
+			}
+		}
+		if problem == "" {
+			continue
+		}
+		if env := envName(s.key); os.Getenv(env) != "" {
+			errs = append(errs, fmt.Errorf("%s=%q: %s", env, raw, problem))
+		} else {
+			errs = append(errs, fmt.Errorf("settings file %s: %s: %v is %s", file, s.key, raw, problem))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func durationProblem(raw any) string {
+	const want = "not a duration; write a number with a unit, such as 10s, 500ms or 1m30s"
+	switch x := raw.(type) {
+	case string:
+		if _, err := time.ParseDuration(x); err != nil {
+			return want
+		}
+	case time.Duration:
+	default: // a bare number would be nanoseconds
+		return want
+	}
+	return ""
+}
+
+func intProblem(raw any) string {
+	switch x := raw.(type) {
+	case string:
+		if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err != nil {
+			return "not a whole number"
+		}
+	case float32, float64:
+		if f := fmt.Sprint(x); strings.ContainsAny(f, ".e") {
+			return "not a whole number"
+		}
+	}
+	return ""
+}
+
+// addFlags defines the flags of the settings for one command (serve or
+// the root's persistent ones), with the defaults' values.
+func addFlags(f *pflag.FlagSet, serve bool) {
+	d := defaults()
 	for _, s := range settings() {
 		if s.flag == "" || s.serve != serve {
 			continue

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"github.com/assayproj/assay/pkg/config"
+	"github.com/assayproj/assay/pkg/report"
 	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // configKeys lists the settings keys of config.Config's fields, from
@@ -70,7 +73,7 @@ func TestFlagsEnvironmentAndDefaultsReachTheConfig(t *testing.T) {
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := config.Default()
+	want := defaults()
 	want.Concurrency = 3
 	want.Serve.KeyConcurrency = 5
 	want.Serve.TLSCert = "c.pem"
@@ -89,5 +92,200 @@ func TestAnUnknownSettingsKeyIsRefused(t *testing.T) {
 	code := run(context.Background(), []string{"--settings", path, "version"}, &stdout, &stderr)
 	if code != exitUsage || !strings.Contains(stderr.String(), "concurency") {
 		t.Fatalf("exit %d, stderr %q; want %d naming the unknown key", code, stderr.String(), exitUsage)
+	}
+}
+
+func TestAnUnknownSettingsKeyNamesTheFileAndTheClosestSetting(t *testing.T) {
+	tests := map[string]struct {
+		content string
+		want    string
+	}{
+		"a misspelt key": {
+			content: "concurency: 3\n",
+			want:    `unknown setting "concurency"; did you mean "concurrency"?`,
+		},
+		"a misspelt nested key": {
+			content: "cache:\n  redis:\n    adress: r:6379\n",
+			want:    `unknown setting "cache.redis.adress"; did you mean "cache.redis.address"?`,
+		},
+		"a key like no setting": {
+			content: "colour: blue\n",
+			want:    `unknown setting "colour"; known settings: log.level, log.format, plugin-dir`,
+		},
+		"a value where a group belongs": {
+			content: "serve: true\n",
+			want:    `"serve" is a group of settings (such as "serve.listen"), not a value`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "settings.yaml")
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"--settings", path, "version"}, &stdout, &stderr)
+			want := "settings file " + path + ": " + tc.want
+			if code != exitUsage || !strings.Contains(stderr.String(), want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), exitUsage, want)
+			}
+		})
+	}
+}
+
+func TestABadSettingValueNamesItsSourceAndTheExpectedForm(t *testing.T) {
+	tests := map[string]struct {
+		env      map[string]string
+		settings string
+		want     string
+	}{
+		"a duration in the environment": {
+			env:  map[string]string{"ASSAY_TIMEOUT": "abc"},
+			want: `ASSAY_TIMEOUT="abc": not a duration; write a number with a unit, such as 10s, 500ms or 1m30s`,
+		},
+		"a number in the environment": {
+			env:  map[string]string{"ASSAY_SERVE_KEY_CONCURRENCY": "many"},
+			want: `ASSAY_SERVE_KEY_CONCURRENCY="many": not a whole number`,
+		},
+		"a boolean in the environment": {
+			env:  map[string]string{"ASSAY_SERVE_PPROF": "maybe"},
+			want: `ASSAY_SERVE_PPROF="maybe": not true or false`,
+		},
+		"a duration without a unit in the settings file": {
+			settings: "cache:\n  verdict-ttl: 300\n",
+			want:     `cache.verdict-ttl: 300 is not a duration; write a number with a unit`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := []string{"version"}
+			want := tc.want
+			if tc.settings != "" {
+				path := filepath.Join(t.TempDir(), "settings.yaml")
+				if err := os.WriteFile(path, []byte(tc.settings), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append([]string{"--settings", path}, args...)
+				want = "settings file " + path + ": " + want
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), args, &stdout, &stderr)
+			if code != exitUsage || !strings.Contains(stderr.String(), want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), exitUsage, want)
+			}
+		})
+	}
+}
+
+func TestAFlagOverridesABadEnvironmentValue(t *testing.T) {
+	t.Setenv("ASSAY_TIMEOUT", "abc")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--timeout", "3s", "version"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d, stderr %q: a flag given takes precedence over the environment", code, stderr.String())
+	}
+}
+
+func TestThePluginDirectoryDefaultsToTheOneBesideTheExecutable(t *testing.T) {
+	tests := map[string]struct {
+		exe, plugins string // relative to a temporary root; plugins "" for none
+		want         string
+	}{
+		"make build's bin/":    {exe: "bin/assay", plugins: "bin/plugins", want: "bin/plugins"},
+		"the container image":  {exe: "usr/bin/assay", plugins: "usr/lib/assay/plugins", want: "usr/lib/assay/plugins"},
+		"no plugins beside it": {exe: "elsewhere/assay", want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			exe := filepath.Join(root, tc.exe)
+			if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(exe, nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.plugins != "" {
+				if err := os.MkdirAll(filepath.Join(root, tc.plugins), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := config.Default().PluginDir
+			if tc.want != "" {
+				want = filepath.Join(root, tc.want)
+			}
+			if got := pluginDirOf(exe, config.Default().PluginDir); got != want {
+				t.Fatalf("plugin directory of %s = %q, want %q", tc.exe, got, want)
+			}
+			// A symbolic link on PATH finds the directory beside its target.
+			link := filepath.Join(t.TempDir(), "assay")
+			if err := os.Symlink(exe, link); err != nil {
+				t.Fatal(err)
+			}
+			if got := pluginDirOf(link, config.Default().PluginDir); got != want {
+				t.Fatalf("plugin directory of a link to %s = %q, want %q", tc.exe, got, want)
+			}
+		})
+	}
+}
+
+func TestAMissingPluginDirectoryNamesTheSetting(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "assay.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: config.assay.dev/v1alpha1
+kind: Verifier
+metadata: {name: notation}
+spec:
+  plugin: notation
+  artifactTypes: [application/vnd.cncf.notary.signature]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "plugins")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--config", cfg, "--plugin-dir", dir, "verify", "registry.example/app:v1"}, &stdout, &stderr)
+	want := `plugin directory "` + dir + `" does not exist; build the plugins (make build) or set --plugin-dir / ASSAY_PLUGIN_DIR`
+	if code != exitUsage || !strings.Contains(stderr.String(), want) {
+		t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), exitUsage, want)
+	}
+}
+
+// TestControllerRuntimeLogsThroughTheProcessLogger runs a command in a
+// child process (controller-runtime's logger is set once per process)
+// and logs through controller-runtime's package logger afterwards, as its
+// certificate watcher does: the line must reach assay's log, and no
+// "log.SetLogger(...) was never called" stack trace may follow.
+func TestControllerRuntimeLogsThroughTheProcessLogger(t *testing.T) {
+	if os.Getenv("ASSAY_TEST_CHILD") == "ctrl-log" {
+		code := run(context.Background(), []string{"version"}, os.Stdout, os.Stderr)
+		ctrl.Log.WithName("certwatcher").Info("probe from controller-runtime")
+		os.Exit(code)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestControllerRuntimeLogsThroughTheProcessLogger$")
+	cmd.Env = append(os.Environ(), "ASSAY_TEST_CHILD=ctrl-log")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "probe from controller-runtime") || !strings.Contains(stderr.String(), "certwatcher") {
+		t.Fatalf("controller-runtime's log line did not reach assay's logger; stderr:\n%s", stderr.String())
+	}
+}
+
+func TestATimedOutReportNamesTheBudgetAndTheFlag(t *testing.T) {
+	rep := &report.Report{Reason: report.ReasonDeadlineExceeded, Message: "the deadline passed before r.example/app:v1 was resolved: context deadline exceeded"}
+	explainDeadline(rep, 30*time.Second)
+	if want := "verification did not finish within 30s (--timeout): the deadline passed before r.example/app:v1 was resolved: context deadline exceeded"; rep.Message != want {
+		t.Errorf("message %q, want %q", rep.Message, want)
+	}
+	if want := "Retry; if it persists, raise --timeout (or ASSAY_TIMEOUT) above 30s, or check the registry's latency."; rep.Remediation != want {
+		t.Errorf("remediation %q, want %q", rep.Remediation, want)
+	}
+	other := &report.Report{Reason: report.ReasonNoSignature, Message: "no signature"}
+	explainDeadline(other, 30*time.Second)
+	if other.Message != "no signature" || other.Remediation != "" {
+		t.Errorf("a report that did not time out was changed: %+v", other)
 	}
 }

@@ -53,6 +53,7 @@ usage or configuration error.`,
 				if err != nil {
 					g.log.V(1).Info("subject not pinned", "reference", ref, "error", err.Error())
 				}
+				explainDeadline(rep, g.cfg.Timeout)
 				return rep
 			}, func(r *report.Report) {
 				failed = failed || !r.IsSuccess
@@ -135,6 +136,7 @@ referrers API or the referrers tag schema, and cosign's signature tag.
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.cfg.Timeout)
 			defer cancel()
 			rep, pinErr := eng.Discover(ctx, args[0])
+			explainDeadline(rep, g.cfg.Timeout)
 			out := newReportWriter(cmd.OutOrStdout(), output, writeDiscover)
 			out.write(rep)
 			if err := out.close(); err != nil {

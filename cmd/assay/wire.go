@@ -79,7 +79,7 @@ func (g *globals) newCLIEngine(ctx context.Context, discoverOnly bool) (*engine.
 	e, err := rt.Load(ctx, objs, where, nil)
 	if err != nil {
 		rt.Close()
-		return nil, nil, usageError(err)
+		return nil, nil, usageError(pluginDirError(err, g.cfg.PluginDir))
 	}
 	return e, rt.Close, nil
 }

@@ -631,3 +631,47 @@ func TestDocumentedPoliciesAreValid(t *testing.T) {
 		t.Errorf("found %d Policy examples in docs/configuration.md, want at least 3 (signed images, cosign v2 or v3, allowUnsigned)", n)
 	}
 }
+
+// TestAMalformedDocumentSaysWhatItWants pins the messages of documents
+// that are not objects, or whose head fields have the wrong type: they
+// name the document, the field and what belongs there, in YAML's terms.
+func TestAMalformedDocumentSaysWhatItWants(t *testing.T) {
+	const store = "apiVersion: config.assay.dev/v1alpha1\nkind: Store\nmetadata: {name: s}\n"
+	const want = "; each document must be a Store, Verifier or Policy object with apiVersion and kind"
+	tests := map[string]struct {
+		doc  string
+		want string
+	}{
+		"a plain string": {
+			doc:  store + "---\njust a string\n",
+			want: "config.yaml: document 2: not an object (got a string)" + want,
+		},
+		"a list": {
+			doc:  "- apiVersion: config.assay.dev/v1alpha1\n  kind: Store\n",
+			want: "config.yaml: document 1: not an object (got a list)" + want,
+		},
+		"a number": {
+			doc:  "42\n",
+			want: "config.yaml: document 1: not an object (got a number)" + want,
+		},
+		"a name YAML reads as a boolean": {
+			doc:  "apiVersion: config.assay.dev/v1alpha1\nkind: Verifier\nmetadata: {name: n}\n",
+			want: "config.yaml: document 1 field metadata.name: got a boolean, want a string (YAML reads y, n, yes, no, on and off as booleans: quote the value)",
+		},
+		"metadata as a string": {
+			doc:  "apiVersion: config.assay.dev/v1alpha1\nkind: Store\nmetadata: s\n",
+			want: "config.yaml: document 1 field metadata: got a string, want an object",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := catalog.Decode("config.yaml", []byte(tc.doc))
+			if !errors.Is(err, catalog.ErrInvalidObject) {
+				t.Fatalf("Decode: %v, want ErrInvalidObject", err)
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("message\n%s\nwant\n%s", err, tc.want)
+			}
+		})
+	}
+}

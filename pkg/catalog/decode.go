@@ -3,10 +3,13 @@ package catalog
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"strings"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -139,7 +142,18 @@ func (o *Objects) decodeDocument(file string, doc int, raw []byte) error {
 			Name string `json:"name"`
 		} `json:"metadata"`
 	}
+	if kind := jsonKind(js); kind != "an object" {
+		return &ObjectError{File: file, Document: doc, Err: fmt.Errorf("not an object (got %s); each document must be a Store, Verifier or Policy object with apiVersion and kind", kind)}
+	}
 	if err := strictjson.UnmarshalCaseSensitivePreserveInts(js, &head); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			msg := fmt.Sprintf("got %s, want %s", article(te.Value), article(jsonKindOf(te.Type.Kind())))
+			if te.Value == "bool" && te.Type.Kind() == reflect.String {
+				msg += " (YAML reads y, n, yes, no, on and off as booleans: quote the value)"
+			}
+			return &ObjectError{File: file, Document: doc, Field: te.Field, Err: errors.New(msg)}
+		}
 		return &ObjectError{File: file, Document: doc, Err: fmt.Errorf("cannot read apiVersion, kind and metadata.name: %w", err)}
 	}
 	oe := func(field string, err error) error {
@@ -188,6 +202,58 @@ func (o *Objects) decodeDocument(file string, doc int, raw []byte) error {
 		return errors.Join(errs...)
 	}
 	return nil
+}
+
+// jsonKind names the kind of the JSON value js ("an object", "a
+// string", ...), for messages.
+func jsonKind(js []byte) string {
+	t := bytes.TrimSpace(js)
+	if len(t) == 0 {
+		return "nothing"
+	}
+	switch t[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// jsonKindOf names the JSON kind that decodes into a Go kind.
+func jsonKindOf(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "list"
+	}
+	return "number"
+}
+
+// article prefixes a JSON kind as encoding/json names it ("string",
+// "object", "number", "bool", "array") with "a" or "an".
+func article(kind string) string {
+	switch kind {
+	case "bool":
+		kind = "boolean"
+	case "array":
+		kind = "list"
+	}
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // stripComments drops YAML comment lines, and the document separator the

@@ -20,6 +20,11 @@ var (
 // case letters, digits and dashes).
 func ValidPluginName(name string) bool { return pluginName.MatchString(name) }
 
+// DocumentOf returns the number (from 1) of the document that held the
+// object of kind and name in the decoded file, or 0 when it was not
+// decoded from a file.
+func (o *Objects) DocumentOf(kind, name string) int { return o.docs[kind+"/"+name] }
+
 // Validate checks every object and the objects against each other. file
 // names the source in errors. All problems are returned, joined; each is
 // an *ObjectError naming the document, object and field.

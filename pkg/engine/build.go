@@ -39,7 +39,7 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 	so.SkipCosignSignatureTag = withPlugins && !handles(objs, store.CosignSignatureArtifactType)
 	reg, err := r.opts.Stack.Registry(so)
 	if err != nil {
-		return nil, fmt.Errorf("%s: Store: %w", where, err)
+		return nil, storeError(objs, where, err)
 	}
 	opts := executor.Options{
 		Store:       reg,
@@ -251,6 +251,21 @@ func checkVerifier(ctx context.Context, host *plugin.Host, where string, vo v1al
 		errs = append(errs, errors.New(line))
 	}
 	return md, warnings, errors.Join(errs...)
+}
+
+// storeError names the Store object (its file, document and field) that
+// the registry stack refused; with no Store object, the refusal is of
+// the default docker config, which the error names.
+func storeError(objs *catalog.Objects, where string, err error) error {
+	if len(objs.Stores) == 0 {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	s := objs.Stores[0]
+	oe := &catalog.ObjectError{File: where, Document: objs.DocumentOf(v1alpha1.KindStore, s.Name), Kind: v1alpha1.KindStore, Name: s.Name, Err: err}
+	if errors.Is(err, store.ErrDockerConfig) && len(s.Spec.DockerConfigPaths) > 0 {
+		oe.Field = "spec.dockerConfigPaths"
+	}
+	return oe
 }
 
 // storeOptions are the registry view options of a Store.

@@ -47,19 +47,26 @@ func (r *Runtime) loadFile(ctx context.Context, path string) error {
 }
 
 // WatchFile reloads path (LoadFile) whenever it changes, until ctx is
-// done. It watches the file's directory, so editors that replace the
-// file and Kubernetes ConfigMap volumes (which swap a symlink) are both
-// seen; a burst of events within 100 ms is one reload. A file that does
-// not load is logged and the configuration in effect stays.
+// done; a burst of events within 100 ms is one reload. It watches the
+// directory of path, so that editors that replace the file are seen,
+// and reacts only to events for path itself or to a change of the file
+// path resolves to through symbolic links: a Kubernetes ConfigMap
+// volume holds config.yaml -> ..data/config.yaml and updates it by
+// swapping the ..data link, and a link may point into another directory
+// (watched too). Writes to other files in the directory (a log file
+// beside the configuration) cause no reload. A file that does not load
+// is logged and the configuration in effect stays.
 func (r *Runtime) WatchFile(ctx context.Context, path string) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch config: %w", err)
 	}
 	defer w.Close()
+	path = filepath.Clean(path)
 	if err := w.Add(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("watch config: %w", err)
 	}
+	target := r.followTarget(w, path, "")
 	var timer *time.Timer
 	fire := make(chan struct{}, 1)
 	for {
@@ -73,6 +80,12 @@ func (r *Runtime) WatchFile(ctx context.Context, path string) error {
 			if ev.Has(fsnotify.Chmod) {
 				continue
 			}
+			name := filepath.Clean(ev.Name)
+			moved := r.followTarget(w, path, target)
+			if name != path && name != target && moved == target {
+				continue // another file
+			}
+			target = moved
 			// Debounce: editors write in several steps.
 			if timer != nil {
 				timer.Stop()
@@ -94,4 +107,29 @@ func (r *Runtime) WatchFile(ctx context.Context, path string) error {
 			}
 		}
 	}
+}
+
+// followTarget returns the file path resolves to through symbolic links
+// ("" when it does not resolve, as while an editor replaces it), and
+// adds its directory to w when it is not path's; old is the target
+// known so far, whose directory is no longer watched once it moved.
+func (r *Runtime) followTarget(w *fsnotify.Watcher, path, old string) string {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return old // gone for now: keep what was known
+	}
+	target = filepath.Clean(target)
+	if target == old {
+		return target
+	}
+	dir := filepath.Dir(path)
+	if old != "" && filepath.Dir(old) != dir {
+		_ = w.Remove(filepath.Dir(old)) // may be gone already
+	}
+	if filepath.Dir(target) != dir {
+		if err := w.Add(filepath.Dir(target)); err != nil {
+			r.opts.Logger.Error(err, "watching the config file's target", "file", path, "target", target)
+		}
+	}
+	return target
 }

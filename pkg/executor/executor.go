@@ -501,6 +501,12 @@ func resolveFailure(ctx context.Context, rep *report.Report, name, repo, pin str
 	} else {
 		rep.Message = fmt.Sprintf("cannot resolve %s: %s", name, cause)
 	}
+	// The store may know the fix better than the reason code does (a
+	// registry that serves plain HTTP: the Store setting for its host).
+	var fix interface{ Remediation() string }
+	if errors.As(err, &fix) {
+		rep.Remediation = fix.Remediation()
+	}
 	return &ResolveError{reason: rep.Reason, message: rep.Message, err: fmt.Errorf("%w %s: %w", ErrResolve, name, err)}
 }
 

@@ -44,6 +44,10 @@ var (
 	ErrClosed = errors.New("plugin host closed")
 )
 
+// ErrNoDir is returned by NewHost (not inside an *Error) when
+// HostOptions.Dir does not exist.
+var ErrNoDir = errors.New("plugin directory does not exist")
+
 // Error is the error type of every Host method: which plugin, which
 // operation, and why. Err wraps one of the sentinels above, or
 // context.DeadlineExceeded / context.Canceled when the caller's context

@@ -128,16 +128,28 @@ type process struct {
 	meta   Metadata
 	pid    int
 	served atomic.Bool // it was asked to Verify
+	exit   *exitState  // how its exit is logged
+}
+
+// kill stops p (go-plugin's Kill: a graceful shutdown, then SIGKILL),
+// noting first that the stop is the host's, so that its exit is not
+// logged as an error.
+func (p *process) kill() {
+	p.exit.stopping.Store(true)
+	p.client.Kill()
 }
 
 // NewHost validates opts and reads Dir/SumsFile. It starts no process. It
-// fails if Dir is empty or not a directory, or SumsFile is missing or has
+// fails if Dir is empty, missing (ErrNoDir) or not a directory, or SumsFile is missing or has
 // a malformed line (fail closed).
 func NewHost(opts HostOptions) (*Host, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("plugin: HostOptions.Dir is required")
 	}
 	fi, err := os.Stat(opts.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("plugin: %w: %s", ErrNoDir, opts.Dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("plugin: plugin directory: %w", err)
 	}
@@ -285,7 +297,7 @@ func (h *Host) Close() {
 
 	var kills sync.WaitGroup
 	for _, p := range procs {
-		kills.Go(p.client.Kill)
+		kills.Go(p.kill)
 	}
 	kills.Wait()
 	h.wg.Wait()
@@ -374,7 +386,7 @@ func (h *Host) StopUnused() {
 		if p := s.cur; p != nil && s.busy == 0 && !p.served.Load() {
 			h.log.V(1).Info("stopping a plugin process no Verifier has used yet", "plugin", name, "pid", p.pid)
 			s.cur = nil
-			h.wg.Go(p.client.Kill)
+			h.wg.Go(p.kill)
 		}
 	}
 }
@@ -395,7 +407,7 @@ func (h *Host) reap() {
 				if p := s.cur; p != nil && s.busy == 0 && now.Sub(s.idle) >= h.idleTimeout {
 					h.log.V(1).Info("stopping an idle plugin process", "plugin", name, "pid", p.pid, "idle", now.Sub(s.idle).String())
 					s.cur = nil
-					h.wg.Go(p.client.Kill)
+					h.wg.Go(p.kill)
 				}
 			}
 			h.mu.Unlock()
@@ -424,7 +436,7 @@ func (h *Host) start(name string, s *slot, call *startCall) {
 	h.mu.Unlock()
 	close(call.done)
 	if orphan != nil {
-		orphan.client.Kill()
+		orphan.kill()
 	}
 	if err != nil {
 		h.log.Error(err, "plugin failed to start", "plugin", name)
@@ -446,6 +458,8 @@ func (h *Host) afterError(name string, p *process, err error) {
 	if h.closed {
 		return // Close kills it
 	}
+	// Not p.kill: the host did not ask for this exit, which go-plugin
+	// may not have logged yet.
 	h.wg.Go(p.client.Kill)
 }
 
@@ -459,16 +473,18 @@ func (h *Host) launch(name string) (*process, error) {
 	}
 
 	h.starts.Add(1)
+	cmd := exec.Command(path)
+	exit := &exitState{cmd: cmd}
 	c := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake(),
 		VersionedPlugins: versionedPlugins(nil, nil),
-		Cmd:              exec.Command(path),
+		Cmd:              cmd,
 		SecureConfig:     &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Managed:          true,
 		StartTimeout:     h.startTimeout,
-		Logger:           h.hclog,
+		Logger:           withExit(h.hclog, exit),
 		SyncStdout:       h.hclog.Named(name).StandardWriter(nil),
 		SyncStderr:       h.hclog.Named(name).StandardWriter(nil),
 		GRPCDialOptions: []grpc.DialOption{
@@ -480,9 +496,11 @@ func (h *Host) launch(name string) (*process, error) {
 	})
 	p, err := h.connect(name, c)
 	if err != nil {
+		exit.stopping.Store(true) // the failed start is logged, not its exit
 		c.Kill()
 		return nil, err
 	}
+	p.exit = exit
 	h.log.V(1).Info("plugin started", "plugin", name, "pid", p.pid, "version", p.meta.Version)
 	return p, nil
 }

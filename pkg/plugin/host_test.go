@@ -840,3 +840,117 @@ func TestHostStopUnusedStopsOnlyCheckedProcesses(t *testing.T) {
 		t.Fatalf("process starts = %d, want 2", got)
 	}
 }
+
+func TestNewHostNamesAMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "plugins")
+	h, err := NewHost(HostOptions{Dir: dir})
+	if err == nil {
+		h.Close()
+		t.Fatal("NewHost succeeded on a missing directory")
+	}
+	if !errors.Is(err, ErrNoDir) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("NewHost: %v, want ErrNoDir naming %s", err, dir)
+	}
+}
+
+// exitEntries returns, for each log entry of a plugin process's exit,
+// whether it was logged as an error.
+func exitEntries(entries []map[string]any) []bool {
+	var out []bool
+	for _, e := range entries {
+		if e["msg"] == exitMessage {
+			_, info := e["level"]
+			out = append(out, !info)
+		}
+	}
+	return out
+}
+
+func TestHostLogsOnlyUnexpectedExitsAsErrors(t *testing.T) {
+	tests := map[string]struct {
+		stop      func(t *testing.T, h *Host, pid int)
+		wantError bool
+	}{
+		"the host closes": {
+			stop: func(t *testing.T, h *Host, _ int) { h.Close() },
+		},
+		"the process group is stopped with SIGTERM": {
+			stop: func(t *testing.T, _ *Host, pid int) {
+				t.Helper()
+				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		"the process is stopped by the idle timeout": {
+			stop: func(t *testing.T, h *Host, pid int) {
+				t.Helper()
+				h.mu.Lock()
+				h.slots[testPluginName].idle = time.Now().Add(-time.Hour)
+				h.mu.Unlock()
+				// The reaper runs every quarter of the idle timeout.
+				deadline := time.Now().Add(10 * time.Second)
+				for syscall.Kill(pid, 0) == nil {
+					if time.Now().After(deadline) {
+						t.Fatal("the idle process was not stopped")
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			},
+		},
+		"the process is killed by someone else": {
+			stop: func(t *testing.T, _ *Host, pid int) {
+				t.Helper()
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantError: true,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			installPlugin(t, dir, testPluginName)
+			writeSums(t, dir, map[string][]byte{testPluginName: testPluginBinary})
+			var mu sync.Mutex
+			var entries []map[string]any
+			logger := funcr.NewJSON(func(obj string) {
+				var e map[string]any
+				if err := json.Unmarshal([]byte(obj), &e); err != nil {
+					t.Errorf("log entry %q is not JSON: %v", obj, err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				entries = append(entries, e)
+			}, funcr.Options{Verbosity: 3})
+			h, err := NewHost(HostOptions{Dir: dir, Logger: logger, IdleTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatalf("NewHost: %v", err)
+			}
+			t.Cleanup(h.Close)
+			pid := echoPID(t, h)
+			tc.stop(t, h, pid)
+			// The host notices an exit on its next call; Close then waits
+			// for go-plugin to have logged it.
+			_, _ = h.Verify(t.Context(), testPluginName, request(t, "echo", ""))
+			h.Close()
+
+			mu.Lock()
+			defer mu.Unlock()
+			got := exitEntries(entries)
+			if len(got) == 0 {
+				t.Fatalf("no %q entry among %d entries", exitMessage, len(entries))
+			}
+			if got[0] != tc.wantError {
+				t.Errorf("the first exit was logged as an error: %v, want %v; entries: %v", got[0], tc.wantError, entries)
+			}
+			for i, isErr := range got[1:] {
+				if isErr {
+					t.Errorf("exit %d (a process the host stopped) logged as an error: %v", i+2, entries)
+				}
+			}
+		})
+	}
+}

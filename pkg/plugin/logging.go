@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"io"
 	"log"
+	"os/exec"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/go-logr/logr"
 	"github.com/hashicorp/go-hclog"
@@ -17,6 +20,52 @@ type hclogAdapter struct {
 	l       logr.Logger
 	name    string
 	implied []any
+	exit    *exitState // nil but on the logger of one plugin's client
+}
+
+// exitMessage is what go-plugin logs, at Error level when the process
+// ended with a failure status (a signal included), once the process of
+// a client has exited.
+const exitMessage = "plugin process exited"
+
+// exitState decides the level of one plugin process's exitMessage.
+type exitState struct {
+	cmd      *exec.Cmd
+	stopping atomic.Bool // the host is stopping the process
+}
+
+// level is the level to log the process's exit at, go-plugin's being
+// given. An exit is an error unless it was asked for: by the host
+// (Close, an idle or unused process stopped), or by SIGTERM or SIGINT,
+// which the whole process group receives when it is stopped (Ctrl-C, a
+// service manager, `kill -TERM -<pgid>`); those are logged at Debug. A
+// crash, an exit status other than 0 or any other signal (SIGKILL from
+// the OOM killer, SIGSEGV) stays an error.
+//
+// It runs on go-plugin's goroutine that waited for cmd, after Wait set
+// cmd.ProcessState.
+func (e *exitState) level(l hclog.Level) hclog.Level {
+	if l < hclog.Error || e.stopping.Load() {
+		return min(l, hclog.Debug)
+	}
+	if st := e.cmd.ProcessState; st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && (ws.Signal() == syscall.SIGTERM || ws.Signal() == syscall.SIGINT) {
+			return hclog.Debug
+		}
+	}
+	return l
+}
+
+// withExit returns l, an adapter from newHCLogAdapter, deciding the
+// level of the exit of the process e describes.
+func withExit(l hclog.Logger, e *exitState) hclog.Logger {
+	a, ok := l.(*hclogAdapter)
+	if !ok {
+		return l // discarding
+	}
+	c := *a
+	c.exit = e
+	return &c
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
@@ -29,6 +78,9 @@ func newHCLogAdapter(l logr.Logger) hclog.Logger {
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	if a.exit != nil && msg == exitMessage {
+		level = a.exit.level(level)
+	}
 	kv := append(append([]any(nil), a.implied...), args...)
 	if len(kv)%2 == 1 {
 		kv = append(kv, "(missing)")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -182,18 +184,20 @@ func dockerConfigFiles(paths []string, orDefault bool) (credentials.Store, error
 		}
 		s, err := credentials.NewStore(p, opts)
 		if err != nil {
-			return nil, fmt.Errorf("default docker config %s: %w", p, err)
+			return nil, fmt.Errorf("%w: %s (the default): %w", ErrDockerConfig, p, err)
 		}
 		return s, nil
 	}
 	stores := make([]credentials.Store, 0, len(paths))
 	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("docker config: %w", err)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %q: %w", ErrDockerConfig, p, fs.ErrNotExist)
+		} else if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDockerConfig, err)
 		}
 		s, err := credentials.NewStore(p, opts)
 		if err != nil {
-			return nil, fmt.Errorf("docker config %s: %w", p, err)
+			return nil, fmt.Errorf("%w: %q: %w", ErrDockerConfig, p, err)
 		}
 		stores = append(stores, s)
 	}

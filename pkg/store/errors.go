@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
@@ -56,7 +57,31 @@ var (
 	// stays available to errors.As.
 	// https://www.rfc-editor.org/rfc/rfc6585#section-4
 	ErrThrottled = errors.New("registry throttled the request")
+	// ErrDockerConfig means a docker config file of
+	// Options.DockerConfigPaths (or the default one) is missing or does
+	// not parse; the message names the file. A missing file also wraps
+	// fs.ErrNotExist.
+	ErrDockerConfig = errors.New("unusable docker config file")
+	// ErrPlainHTTP means the registry answered an HTTPS request in plain
+	// HTTP (it wraps http.ErrSchemeMismatch): it serves HTTP only. The
+	// error has a Remediation method that names the Store setting for
+	// the registry's host.
+	ErrPlainHTTP = errors.New("registry serves plain HTTP, not HTTPS")
 )
+
+// plainHTTPError is ErrPlainHTTP for one registry host.
+type plainHTTPError struct {
+	host string
+	err  error
+}
+
+func (e *plainHTTPError) Error() string   { return fmt.Sprintf("%v: %v", ErrPlainHTTP, e.err) }
+func (e *plainHTTPError) Unwrap() []error { return []error{ErrPlainHTTP, e.err} }
+
+// Remediation says how to let Assay talk plain HTTP to the host.
+func (e *plainHTTPError) Remediation() string {
+	return fmt.Sprintf("The registry %s serves plain HTTP only: list it in the Store's spec.registries as {host: %q, plainHTTP: true}, and only if it is on a network you trust.", e.host, e.host)
+}
 
 // classify adds this package's sentinels to an error from oras-go.
 func classify(err error) error {
@@ -73,6 +98,16 @@ func classify(err error) error {
 			}
 		}
 		return err
+	}
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		host := "the registry"
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if u, perr := url.Parse(ue.URL); perr == nil {
+				host = u.Host
+			}
+		}
+		return &plainHTTPError{host: host, err: err}
 	}
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)

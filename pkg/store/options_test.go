@@ -40,10 +40,11 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"Docker Hub listed under two of its names": {opts: store.Options{Registries: map[string]store.RegistryOptions{
 			"docker.io": {}, "registry-1.docker.io": {},
 		}}},
-		"an empty docker config path":                {opts: store.Options{DockerConfigPaths: []string{""}}},
-		"a docker config that is not JSON":           {opts: store.Options{DockerConfigPaths: []string{notJSON}}},
-		"a docker config in memory that is not JSON": {opts: store.Options{DockerConfigs: [][]byte{[]byte("{not json")}}},
-		"a docker config that is not there":          {opts: store.Options{DockerConfigPaths: []string{filepath.Join(t.TempDir(), "missing.json")}}, want: fs.ErrNotExist},
+		"an empty docker config path":                         {opts: store.Options{DockerConfigPaths: []string{""}}},
+		"a docker config that is not JSON":                    {opts: store.Options{DockerConfigPaths: []string{notJSON}}, want: store.ErrDockerConfig},
+		"a docker config in memory that is not JSON":          {opts: store.Options{DockerConfigs: [][]byte{[]byte("{not json")}}},
+		"a docker config that is not there":                   {opts: store.Options{DockerConfigPaths: []string{filepath.Join(t.TempDir(), "missing.json")}}, want: fs.ErrNotExist},
+		"a docker config that is not there, as a store error": {opts: store.Options{DockerConfigPaths: []string{filepath.Join(t.TempDir(), "missing.json")}}, want: store.ErrDockerConfig},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -167,7 +167,7 @@ func (s *Stack) Registry(opts Options) (*Registry, error) {
 	}
 	docker, err := dockerCredentials(opts.DockerConfigs, opts.DockerConfigPaths)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err // it names the file; the caller names the Store
 	}
 	return &Registry{stack: s, opts: opts, creds: newCredentialSet(opts, docker)}, nil
 }

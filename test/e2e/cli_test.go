@@ -170,6 +170,9 @@ spec:
 	if rep.IsSuccess || rep.Reason != report.ReasonDeadlineExceeded {
 		t.Fatalf("isSuccess=%v reason=%s (%s), want DEADLINE_EXCEEDED", rep.IsSuccess, rep.Reason, rep.Message)
 	}
+	if !strings.HasPrefix(rep.Message, "verification did not finish within 1s (--timeout)") {
+		t.Errorf("message %q does not name the budget and --timeout", rep.Message)
+	}
 }
 
 func TestNoPolicyIsNeverSuccess(t *testing.T) {
