@@ -59,12 +59,18 @@ func TestVerifierParametersOfObjectsAndChartValues(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("parameters (-want +got):\n%s", diff)
 	}
-	p := Parameters{JSON: []byte(`{"c":[{"valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},"inline"]}`)}
-	resolved, err := p.ResolveValueFrom(func(ref map[string]any) string { return ref["secretKeyRef"].(map[string]any)["key"].(string) + "!" })
+	p := Parameters{JSON: []byte(`{"c":[{"valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},"inline","..."],"d":"x..."}`)}
+	resolved, used, err := p.Substitute(Substitutions{
+		Strings:   map[string]string{"...": "real", "unused": "x"},
+		ValueFrom: func(ref map[string]any) string { return ref["secretKeyRef"].(map[string]any)["key"].(string) + "!" },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(resolved) != `{"c":["k!","inline"]}` {
-		t.Errorf("resolved %s", resolved)
+	if string(resolved) != `{"c":["k!","inline","real"],"d":"x..."}` {
+		t.Errorf("substituted %s", resolved)
+	}
+	if diff := cmp.Diff([]string{"..."}, used); diff != "" {
+		t.Errorf("used (-want +got):\n%s", diff)
 	}
 }

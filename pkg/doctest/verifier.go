@@ -113,22 +113,40 @@ func VerifierParameters(blocks []Block, plugin string) ([]Parameters, error) {
 	return out, nil
 }
 
-// ResolveValueFrom returns p's parameters with every object of the form
-// {"valueFrom": {...}} (a cluster-only reference to a ConfigMap or a
-// Secret, see pkg/catalog) replaced by the string value returns for the
-// reference, as the controllers replace it before the plugin sees the
-// parameters.
-func (p Parameters) ResolveValueFrom(value func(ref map[string]any) string) ([]byte, error) {
+// Substitutions put real material in the place of what the
+// documentation shows as a placeholder, so that a plugin's parser sees
+// parameters that work.
+type Substitutions struct {
+	// Strings maps a documented string value (a PEM whose body is "...",
+	// a path under /etc/assay) to the value put in its place. Only whole
+	// string values are replaced.
+	Strings map[string]string
+	// ValueFrom returns the value of a cluster-only reference to a
+	// ConfigMap or a Secret, an object {"valueFrom": {...}} (see
+	// pkg/catalog), as the controllers read it before the plugin sees the
+	// parameters. If nil, references stay as they are.
+	ValueFrom func(ref map[string]any) string
+}
+
+// Substitute returns p's parameters with s applied, and the keys of
+// s.Strings it replaced.
+func (p Parameters) Substitute(s Substitutions) ([]byte, []string, error) {
 	var v any
 	if err := json.Unmarshal(p.JSON, &v); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
+	var used []string
 	var walk func(any) any
 	walk = func(v any) any {
 		switch t := v.(type) {
+		case string:
+			if r, ok := s.Strings[t]; ok {
+				used = append(used, t)
+				return r
+			}
 		case map[string]any:
-			if ref, ok := t["valueFrom"].(map[string]any); ok && len(t) == 1 {
-				return value(ref)
+			if ref, ok := t["valueFrom"].(map[string]any); ok && len(t) == 1 && s.ValueFrom != nil {
+				return s.ValueFrom(ref)
 			}
 			for k, e := range t {
 				t[k] = walk(e)
@@ -140,5 +158,6 @@ func (p Parameters) ResolveValueFrom(value func(ref map[string]any) string) ([]b
 		}
 		return v
 	}
-	return json.Marshal(walk(v))
+	out, err := json.Marshal(walk(v))
+	return out, used, err
 }
