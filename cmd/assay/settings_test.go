@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +15,11 @@ import (
 	"time"
 
 	"github.com/assayproj/assay/pkg/config"
+	"github.com/assayproj/assay/pkg/doctest"
 	"github.com/assayproj/assay/pkg/report"
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/yaml"
 )
 
 // configKeys lists the settings keys of config.Config's fields, from
@@ -288,4 +292,78 @@ func TestATimedOutReportNamesTheBudgetAndTheFlag(t *testing.T) {
 	if other.Message != "no signature" || other.Remediation != "" {
 		t.Errorf("a report that did not time out was changed: %+v", other)
 	}
+}
+
+// TestTheDocumentedSettingsFileIsRead reads every settings file the
+// documentation shows (YAML blocks marked <!-- settings -->, read with
+// pkg/doctest) as `--settings` does, and checks that each key names a
+// setting of the table and that its value reaches the configuration.
+func TestTheDocumentedSettingsFileIsRead(t *testing.T) {
+	blocks, err := doctest.Read("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, b := range blocks {
+		if b.Marker != doctest.Settings {
+			continue
+		}
+		checked++
+		t.Run(b.String(), func(t *testing.T) {
+			var doc map[string]any
+			if err := yaml.Unmarshal([]byte(b.Text), &doc); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "settings.yaml")
+			if err := os.WriteFile(path, []byte(b.Text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			root, g := newRoot(&stdout, &stderr)
+			for _, c := range root.Commands() {
+				if c.Name() == "serve" {
+					c.RunE = func(*cobra.Command, []string) error { return nil }
+				}
+			}
+			root.SetArgs([]string{"serve", "--settings", path})
+			if err := root.ExecuteContext(context.Background()); err != nil {
+				t.Fatalf("assay serve --settings with the documented file: %v", err)
+			}
+			for key, value := range flatten("", doc) {
+				i := slices.IndexFunc(settings(), func(s setting) bool { return s.key == key })
+				if i < 0 {
+					t.Errorf("key %s is not a setting", key)
+					continue
+				}
+				got := settings()[i].get(g.cfg)
+				want := fmt.Sprint(value)
+				if d, ok := got.(time.Duration); ok {
+					w, err := time.ParseDuration(want)
+					if err != nil || w != d {
+						t.Errorf("%s: documented %q, configuration has %v", key, want, d)
+					}
+					continue
+				}
+				if fmt.Sprint(got) != want {
+					t.Errorf("%s: documented %q, configuration has %v", key, want, got)
+				}
+			}
+		})
+	}
+	if checked == 0 {
+		t.Fatal("no settings file in the documentation; docs/configuration.md shows one")
+	}
+}
+
+// flatten turns nested settings into dotted keys, as viper reads them.
+func flatten(prefix string, m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			maps.Copy(out, flatten(prefix+k+".", sub))
+			continue
+		}
+		out[prefix+k] = v
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/assayproj/assay/pkg/cosigntest"
+	"github.com/assayproj/assay/pkg/doctest"
 	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/reason"
 )
@@ -220,4 +221,59 @@ func jsonString(s string) string {
 		}
 	}
 	return string(append(b, '"'))
+}
+
+// TestDocumentedParametersAreAccepted parses the parameters of every
+// cosign Verifier shown in the documentation (docs/*.md and the READMEs,
+// read with pkg/doctest) with this plugin's parser. The placeholders the
+// documentation shows for the reader's own trust material are replaced by
+// a real key and trusted root, in files where a path is shown, so any
+// diagnostic (an unknown field, a wrong type, a renamed field) fails.
+func TestDocumentedParametersAreAccepted(t *testing.T) {
+	s := cosigntest.MustSigstore(t)
+	key := cosigntest.MustKey(t, cosigntest.ECDSA)
+	file := func(name string, data []byte) string {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	subs := doctest.Substitutions{
+		Strings: map[string]string{
+			"-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n": key.PublicKeyPEM(),
+			"/etc/assay/keys/cosign.pub":                                  file("cosign.pub", []byte(key.PublicKeyPEM())),
+			"/etc/assay/sigstore/trusted_root.json":                       file("trusted_root.json", s.MustTrustedRootJSON(t)),
+		},
+		ValueFrom: func(map[string]any) string { return key.PublicKeyPEM() },
+	}
+	blocks, err := doctest.Read("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented, err := doctest.VerifierParameters(blocks, "cosign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(documented) == 0 {
+		t.Fatal("found no cosign Verifier in the documentation; the README shows one")
+	}
+	used := map[string]bool{}
+	for _, p := range documented {
+		raw, u, err := p.Substitute(subs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range u {
+			used[s] = true
+		}
+		for _, d := range parseConfig(raw).diags {
+			t.Errorf("%s: field %s: %s: %s", p, d.Field, d.Summary, d.Detail)
+		}
+	}
+	for s := range subs.Strings {
+		if !used[s] {
+			t.Errorf("placeholder %q is no longer documented; remove it from the test", s)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/assayproj/assay/pkg/doctest"
 	"github.com/assayproj/assay/pkg/notationtest"
 	"github.com/assayproj/assay/pkg/plugin"
 )
@@ -384,4 +385,61 @@ func TestAChangedTrustStoreFileIsReRead(t *testing.T) {
 		t.Fatalf("rewrite: %v", err)
 	}
 	verify(plugin.VerdictVerified)
+}
+
+// TestDocumentedParametersAreAccepted parses the parameters of every
+// notation Verifier shown in the documentation (docs/*.md and the READMEs,
+// read with pkg/doctest) with this plugin's parser. The placeholders the
+// documentation shows for the reader's own trust material are replaced by
+// real certificates, in files where a path is shown, so any diagnostic
+// (an unknown field, a wrong type, a renamed field) fails.
+func TestDocumentedParametersAreAccepted(t *testing.T) {
+	root := notationtest.MustCA(t, notationtest.CAOptions{})
+	tsa := notationtest.MustTSA(t, notationtest.TSAOptions{})
+	rootPEM, tsaPEM := notationtest.PEM(root.Cert), notationtest.PEM(tsa.Root)
+	file := func(name, data string) string {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	subs := doctest.Substitutions{
+		Strings: map[string]string{
+			"-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n": rootPEM,
+			"/etc/assay/acme-root.pem":                                      file("acme-root.pem", rootPEM),
+			"/etc/assay/trust/root.pem":                                     file("root.pem", rootPEM),
+			"/etc/assay/tsa-root.pem":                                       file("tsa-root.pem", tsaPEM),
+		},
+		ValueFrom: func(map[string]any) string { return rootPEM },
+	}
+	blocks, err := doctest.Read("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented, err := doctest.VerifierParameters(blocks, "notation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(documented) < 3 {
+		t.Fatalf("found %d notation Verifiers in the documentation; want the README's, configuration.md's and deployment.md's", len(documented))
+	}
+	used := map[string]bool{}
+	for _, p := range documented {
+		raw, u, err := p.Substitute(subs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range u {
+			used[s] = true
+		}
+		for _, d := range parseConfig(raw, newMemoryCRLCache(4)).diags {
+			t.Errorf("%s: field %s: %s: %s", p, d.Field, d.Summary, d.Detail)
+		}
+	}
+	for s := range subs.Strings {
+		if !used[s] {
+			t.Errorf("placeholder %q is no longer documented; remove it from the test", s)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assayproj/assay/pkg/doctest"
 	"github.com/assayproj/assay/pkg/plugin"
 )
 
@@ -170,5 +171,28 @@ func TestConfigIsCachedByItsBytes(t *testing.T) {
 	}
 	if n := v.configs.Len(); n != 2 {
 		t.Errorf("cache holds %d configurations, want MaxConfigs 2", n)
+	}
+}
+
+// TestDocumentedParametersAreAccepted parses the parameters of every
+// vulnreport Verifier shown in the documentation (docs/*.md and the
+// READMEs, read with pkg/doctest) with this plugin's parser: any
+// diagnostic (an unknown field, a wrong type, a renamed field) fails.
+func TestDocumentedParametersAreAccepted(t *testing.T) {
+	blocks, err := doctest.Read("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented, err := doctest.VerifierParameters(blocks, "vulnreport")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(documented) < 2 {
+		t.Fatalf("found %d vulnreport Verifiers in the documentation; want the README's and configuration.md's", len(documented))
+	}
+	for _, p := range documented {
+		for _, d := range parseConfig(p.JSON).diags {
+			t.Errorf("%s: field %s: %s: %s", p, d.Field, d.Summary, d.Detail)
+		}
 	}
 }
