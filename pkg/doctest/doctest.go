@@ -65,7 +65,7 @@ func (b Block) String() string { return fmt.Sprintf("%s:%d", b.File, b.Line) }
 
 // Patterns are the Markdown files, relative to the repository root,
 // whose YAML blocks are tested.
-var Patterns = []string{"docs/*.md", "README.md", "charts/README.md", "library/README.md", "plugins/*/README.md"}
+var Patterns = []string{"docs/*.md", "README.md", "charts/README.md", "library/README.md", "plugins/*/README.md", "examples/README.md"}
 
 // Read returns the YAML blocks of every file of Patterns below root (the
 // repository root), in file order. It fails if no file matches, so a

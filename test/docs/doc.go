@@ -1,5 +1,5 @@
 // Package docs checks that the YAML examples of Assay's documentation
-// (docs/*.md, README.md, charts/README.md, library/README.md and
+// (docs/*.md, README.md, charts/README.md, library/README.md, examples/README.md and
 // plugins/*/README.md, read with pkg/doctest) are configurations that
 // work as shown: Store, Verifier and Policy objects decode and validate
 // with pkg/catalog and pass the file-mode checks of the serving runtime,

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ const root = "../.."
 // README configures is validated with that Verifier.
 var needs = map[string][]string{
 	"plugins/vulnreport/README.md": {"plugins/notation/README.md"},
+	// the cosign v2-or-v3 Policy names cosign's types
+	"docs/configuration.md": {"plugins/cosign/README.md"},
 }
 
 // placeholders are the documented values that stand for material of the
@@ -187,29 +190,52 @@ func TestAssayObjectsWorkInAConfigFile(t *testing.T) {
 		t.Fatalf("Assay objects found in %v only; the documentation reader looks wrong", files)
 	}
 	for _, file := range files {
-		t.Run(file, func(t *testing.T) {
-			c := &configuration{name: file}
-			for _, d := range byFile[file] {
-				if strings.HasPrefix(d.kind, "Namespaced") {
-					t.Errorf("%s: %s objects are read only with --config-source cluster; mark the block <!-- cluster-only -->", d.block, d.kind)
-				}
-				c.add(t, d)
+		// A configuration holds one Policy: a file showing several
+		// shows alternatives, each checked with the file's other objects.
+		var policies, others []document
+		for _, d := range byFile[file] {
+			if d.kind == v1alpha1.KindPolicy {
+				policies = append(policies, d)
+			} else {
+				others = append(others, d)
 			}
-			for _, other := range needs[file] {
-				if len(byFile[other]) == 0 {
-					t.Fatalf("needs %s, which shows no Assay objects", other)
+		}
+		for _, other := range needs[file] {
+			if len(byFile[other]) == 0 {
+				t.Fatalf("%s needs %s, which shows no Assay objects", file, other)
+			}
+			for _, d := range byFile[other] {
+				if d.kind == v1alpha1.KindVerifier {
+					others = append(others, d)
 				}
-				for _, d := range byFile[other] {
-					if d.kind == v1alpha1.KindVerifier {
-						c.add(t, d)
+			}
+		}
+		sets := [][]document{others}
+		if len(policies) > 0 {
+			sets = nil
+			for _, p := range policies {
+				sets = append(sets, append(slices.Clone(others), p))
+			}
+		}
+		for i, set := range sets {
+			name := file
+			if len(sets) > 1 {
+				name = fmt.Sprintf("%s/policy-%d", file, i+1)
+			}
+			t.Run(name, func(t *testing.T) {
+				c := &configuration{name: file}
+				for _, d := range set {
+					if strings.HasPrefix(d.kind, "Namespaced") {
+						t.Errorf("%s: %s objects are read only with --config-source cluster; mark the block <!-- cluster-only -->", d.block, d.kind)
 					}
+					c.add(t, d)
 				}
-			}
-			objs := c.objects(t)
-			if err := build(t, objs, file); err != nil {
-				t.Fatalf("refused in a --config file: %v%s\nmark a block that works only in a cluster <!-- cluster-only -->", err, c.where())
-			}
-		})
+				objs := c.objects(t)
+				if err := build(t, objs, file); err != nil {
+					t.Fatalf("refused in a --config file: %v%s\nmark a block that works only in a cluster <!-- cluster-only -->", err, c.where())
+				}
+			})
+		}
 	}
 }
 
