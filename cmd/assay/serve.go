@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"time"
 
 	"github.com/assayproj/assay/pkg/engine"
+	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/provider"
 	"github.com/assayproj/assay/pkg/pullsecrets"
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +86,11 @@ func (g *globals) serve(ctx context.Context) error {
 		Logger:            g.log.WithName("configuration"),
 	}
 	if cfg.Serve.ConfigSource == "cluster" {
+		// Every Verifier of the cluster needs the plugins: say so now,
+		// naming the setting, rather than in each Verifier's status.
+		if fi, err := os.Stat(cfg.PluginDir); err != nil || !fi.IsDir() {
+			return usageError(pluginDirError(fmt.Errorf("%w: %s", plugin.ErrNoDir, cfg.PluginDir), cfg.PluginDir))
+		}
 		if mgr, err = g.newManager(log); err != nil {
 			return err
 		}

@@ -255,6 +255,21 @@ spec:
 	}
 }
 
+// TestServeFromAClusterNamesAMissingPluginDirectoryAtOnce: in cluster
+// mode every Verifier needs the plugins, so serve refuses to start
+// without them, naming the setting, rather than failing each Verifier.
+func TestServeFromAClusterNamesAMissingPluginDirectoryAtOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "plugins")
+	var stdout, stderr bytes.Buffer
+	pem := filepath.Join(t.TempDir(), "unused.pem") // checked after the plugins
+	code := run(context.Background(), []string{"--plugin-dir", dir, "serve", "--config-source", "cluster",
+		"--tls-cert", pem, "--tls-key", pem, "--client-ca", pem}, &stdout, &stderr)
+	want := `plugin directory "` + dir + `" does not exist; build the plugins (make build) or set --plugin-dir / ASSAY_PLUGIN_DIR`
+	if code != exitUsage || !strings.Contains(stderr.String(), want) {
+		t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), exitUsage, want)
+	}
+}
+
 // TestControllerRuntimeLogsThroughTheProcessLogger runs a command in a
 // child process (controller-runtime's logger is set once per process)
 // and logs through controller-runtime's package logger afterwards, as its

@@ -18,8 +18,10 @@ import (
 // ASSAY_ prefix, in the environment (ASSAY_LOG_LEVEL, ASSAY_PLUGIN_DIR).
 type Config struct {
 	Log Log `mapstructure:"log"`
-	// PluginDir holds the plugin binaries and their SHA256SUMS. Default
-	// "bin/plugins".
+	// PluginDir holds the plugin binaries and their SHA256SUMS. The CLI's
+	// default is the plugins/ directory beside its executable when there
+	// is one (cmd/assay/settings.go); Default's "bin/plugins" is the last
+	// resort.
 	PluginDir string `mapstructure:"plugin-dir"`
 	// PluginIdleTimeout stops a plugin process that has had no call for
 	// this long; the next call starts it again. Default 5m; negative
