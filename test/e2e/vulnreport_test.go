@@ -114,10 +114,15 @@ func templateProblems(t *testing.T, image string, rawReport []byte, params map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep any
-	if err := json.Unmarshal(rawReport, &rep); err != nil {
+	// assay verify -o json prints an array of reports, here of one
+	var reps []any
+	if err := json.Unmarshal(rawReport, &reps); err != nil {
 		t.Fatal(err)
 	}
+	if len(reps) != 1 {
+		t.Fatalf("assay verify printed %d reports for one image", len(reps))
+	}
+	rep := reps[0]
 	// The template's single external_data call is not evaluated here, but
 	// the builtin must exist for the module to compile.
 	externalData := rego.Function1(
