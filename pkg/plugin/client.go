@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strconv"
 
+	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -18,6 +20,8 @@ import (
 // caller's ctx, so its deadline crosses the process boundary.
 type client struct {
 	rpc verifierv1.VerifierClient
+	// health is the gRPC health service every go-plugin server registers.
+	health grpc_health_v1.HealthClient
 }
 
 var _ Verifier = (*client)(nil)
@@ -46,6 +50,21 @@ func (c *client) Verify(ctx context.Context, req *VerifyRequest) (*VerifyRespons
 		return nil, callError(ctx, err)
 	}
 	return verifyResponseFromProto(resp), nil
+}
+
+// ping asks the process's gRPC health service whether it serves,
+// bounded by ctx (go-plugin's own Ping has no deadline, so a stopped
+// process would hold it forever). The process answers from its gRPC
+// server, whatever its Verifier is busy with.
+func (c *client) ping(ctx context.Context) error {
+	resp, err := c.health.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: goplugin.GRPCServiceName})
+	if err != nil {
+		return err
+	}
+	if s := resp.GetStatus(); s != grpc_health_v1.HealthCheckResponse_SERVING {
+		return fmt.Errorf("health status %s", s)
+	}
+	return nil
 }
 
 // outgoing adds ctx's absolute deadline to the call's metadata (see

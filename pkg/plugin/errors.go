@@ -32,6 +32,12 @@ var (
 	// ErrCrashed: the plugin process died, or its connection broke, before
 	// or during the call. The host starts a new process on the next call.
 	ErrCrashed = errors.New("plugin process crashed")
+	// ErrUnresponsive: the plugin process stopped answering: a call had
+	// waited HostOptions.HealthCheckAfter without an answer and the
+	// process then missed a health check. The host killed it; the calls
+	// in flight on it return this at once and the next call starts a new
+	// process.
+	ErrUnresponsive = errors.New("plugin process stopped answering health checks and was replaced")
 	// ErrPanicked: the plugin panicked while handling the call. The panic was
 	// recovered inside the plugin, which keeps serving.
 	ErrPanicked = errors.New("plugin panicked")

@@ -6,6 +6,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health/grpc_health_v1"
 
 	verifierv1 "github.com/assayproj/assay/pkg/plugin/internal/pb/verifier/v1"
 )
@@ -76,5 +77,5 @@ func (p *grpcPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 }
 
 func (p *grpcPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &client{rpc: verifierv1.NewVerifierClient(c)}, nil
+	return &client{rpc: verifierv1.NewVerifierClient(c), health: grpc_health_v1.NewHealthClient(c)}, nil
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // SumsFile is the name of the checksum file in HostOptions.Dir, in the
@@ -37,6 +39,13 @@ const DefaultStartTimeout = 10 * time.Second
 
 // DefaultIdleTimeout is used when HostOptions.IdleTimeout is 0.
 const DefaultIdleTimeout = 5 * time.Minute
+
+// DefaultHealthCheckAfter is used when HostOptions.HealthCheckAfter is 0.
+const DefaultHealthCheckAfter = 2 * time.Second
+
+// DefaultHealthCheckTimeout is used when HostOptions.HealthCheckTimeout
+// is not positive.
+const DefaultHealthCheckTimeout = time.Second
 
 // maxValidations bounds the ValidateConfig answers a Host keeps.
 const maxValidations = 256
@@ -63,6 +72,22 @@ type HostOptions struct {
 	// DefaultIdleTimeout (currently 5m); if negative, processes run until
 	// Close.
 	IdleTimeout time.Duration
+	// HealthCheckAfter is how long a plugin process may have calls in
+	// flight without answering any (neither a call nor a health check)
+	// before the host checks it with gRPC's health service; while calls
+	// stay unanswered it is checked again every HealthCheckAfter. A
+	// process that misses a check (HealthCheckTimeout) is taken to be
+	// hung, stopped or starved: the host kills it, its calls in flight
+	// return ErrUnresponsive at once, and the next call starts a new
+	// process. A slow verification on a healthy process is not cut
+	// short: its process answers the checks. If 0,
+	// DefaultHealthCheckAfter (currently 2s); if negative, processes are
+	// never checked and a hung plugin holds its calls until their
+	// deadlines.
+	HealthCheckAfter time.Duration
+	// HealthCheckTimeout bounds one health check. If <= 0,
+	// DefaultHealthCheckTimeout (currently 1s).
+	HealthCheckTimeout time.Duration
 	// Logger receives the host's logs, go-plugin's logs and every line the
 	// plugins write to stderr (under the logger name "<name>"). go-plugin's
 	// Error level maps to Error, Warn to V(0), Info to V(1), Debug to V(2)
@@ -86,6 +111,8 @@ type Host struct {
 	sums         map[string][]byte
 	startTimeout time.Duration
 	idleTimeout  time.Duration // <= 0: never
+	checkAfter   time.Duration // <= 0: never
+	checkTimeout time.Duration
 	log          logr.Logger
 	hclog        hclog.Logger
 
@@ -105,6 +132,9 @@ type Host struct {
 	validOrder  []string
 
 	starts atomic.Int64 // process launches attempted, for tests
+	// noDeathSignal starts processes without the parent-death signal, so
+	// that a test sees Serve's parent watchdog alone.
+	noDeathSignal bool
 }
 
 // slot is the state of one plugin name. Guarded by Host.mu.
@@ -113,6 +143,15 @@ type slot struct {
 	starting *startCall // start in progress, or nil
 	busy     int        // calls in flight on cur
 	idle     time.Time  // when the last call on cur ended
+	answered time.Time  // when cur last answered (a call or a health check), or got its first call in flight
+}
+
+// enter counts a call in flight on cur.
+func (s *slot) enter() {
+	if s.busy == 0 {
+		s.answered = time.Now()
+	}
+	s.busy++
 }
 
 type startCall struct {
@@ -129,6 +168,26 @@ type process struct {
 	pid    int
 	served atomic.Bool // it was asked to Verify
 	exit   *exitState  // how its exit is logged
+	// hung is cancelled, with an ErrUnresponsive cause, when the process
+	// missed a health check; that ends the calls in flight on it.
+	hung    context.Context
+	abandon context.CancelCauseFunc
+}
+
+// call runs f with ctx, ended early if p is found unresponsive, in which
+// case it returns the ErrUnresponsive cause (unless ctx ended first).
+func (p *process) call(ctx context.Context, f func(context.Context) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.hung, cancel)
+	defer stop()
+	err := f(cctx)
+	if err != nil && ctx.Err() == nil {
+		if cause := context.Cause(p.hung); cause != nil {
+			return cause
+		}
+	}
+	return err
 }
 
 // kill stops p (go-plugin's Kill: a graceful shutdown, then SIGKILL),
@@ -166,11 +225,19 @@ func NewHost(opts HostOptions) (*Host, error) {
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
+	if opts.HealthCheckAfter == 0 {
+		opts.HealthCheckAfter = DefaultHealthCheckAfter
+	}
+	if opts.HealthCheckTimeout <= 0 {
+		opts.HealthCheckTimeout = DefaultHealthCheckTimeout
+	}
 	return &Host{
 		dir:          opts.Dir,
 		sums:         sums,
 		startTimeout: opts.StartTimeout,
 		idleTimeout:  opts.IdleTimeout,
+		checkAfter:   opts.HealthCheckAfter,
+		checkTimeout: opts.HealthCheckTimeout,
 		meta:         map[string]Metadata{},
 		validations:  map[string][]Diagnostic{},
 		log:          opts.Logger,
@@ -228,7 +295,10 @@ func (h *Host) ValidateConfig(ctx context.Context, name string, config []byte) (
 		return nil, &Error{Plugin: name, Op: op, Err: err}
 	}
 	defer h.release(name, p)
-	ds, err = p.rpc.ValidateConfig(ctx, config)
+	err = p.call(ctx, func(ctx context.Context) (err error) {
+		ds, err = p.rpc.ValidateConfig(ctx, config)
+		return err
+	})
 	if err != nil {
 		h.afterError(name, p, err)
 		return nil, &Error{Plugin: name, Op: op, Err: err}
@@ -255,7 +325,9 @@ func (h *Host) ValidateConfig(ctx context.Context, name string, config []byte) (
 // or a context error: context.DeadlineExceeded when the deadline passed
 // (on either side of the process boundary), ErrCrashed when the process
 // died before or during the call (the call returns as soon as the
-// connection breaks; the next call starts a new process), ErrPanicked,
+// connection breaks; the next call starts a new process),
+// ErrUnresponsive when it stopped answering and was replaced (see
+// HostOptions.HealthCheckAfter), ErrPanicked,
 // ErrRemote, and the start errors (ErrNotFound, ErrNotListed,
 // ErrChecksumMismatch, ErrStart, ErrInvalidMetadata, ErrProtocol).
 func (h *Host) Verify(ctx context.Context, name string, req *VerifyRequest) (*VerifyResponse, error) {
@@ -266,7 +338,11 @@ func (h *Host) Verify(ctx context.Context, name string, req *VerifyRequest) (*Ve
 	}
 	defer h.release(name, p)
 	p.served.Store(true)
-	resp, err := p.rpc.Verify(ctx, req)
+	var resp *VerifyResponse
+	err = p.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = p.rpc.Verify(ctx, req)
+		return err
+	})
 	if err != nil {
 		h.afterError(name, p, err)
 		return nil, &Error{Plugin: name, Op: op, Err: err}
@@ -321,7 +397,7 @@ func (h *Host) acquire(ctx context.Context, name string) (*process, error) {
 	}
 	if p := s.cur; p != nil {
 		if !p.client.Exited() {
-			s.busy++
+			s.enter()
 			h.mu.Unlock()
 			return p, nil
 		}
@@ -344,7 +420,7 @@ func (h *Host) acquire(ctx context.Context, name string) (*process, error) {
 		}
 		h.mu.Lock()
 		if s.cur == call.p {
-			s.busy++
+			s.enter()
 		} else if h.closed {
 			h.mu.Unlock()
 			return nil, ErrClosed
@@ -364,6 +440,7 @@ func (h *Host) release(name string, p *process) {
 	defer h.mu.Unlock()
 	if s := h.slots[name]; s != nil && s.cur == p {
 		s.busy--
+		s.answered = time.Now()
 		if s.busy == 0 {
 			s.idle = time.Now()
 		}
@@ -415,6 +492,73 @@ func (h *Host) reap() {
 	}
 }
 
+// monitor checks p, the process of s, while it is s's: when p has had
+// calls in flight and answered nothing for checkAfter, it asks p's gRPC
+// health service, and replaces p if the check times out. A check that
+// fails otherwise (the connection broke) is left to the calls, which
+// return ErrCrashed. It runs from p's start until p is retired or the
+// host closes.
+func (h *Host) monitor(name string, s *slot, p *process) {
+	t := time.NewTicker(max(h.checkAfter/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.closing:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			if s.cur != p {
+				h.mu.Unlock()
+				return
+			}
+			silent := now.Sub(s.answered)
+			due := s.busy > 0 && silent >= h.checkAfter
+			h.mu.Unlock()
+			if !due {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), h.checkTimeout)
+			err := p.rpc.ping(ctx)
+			cancel()
+			switch {
+			case err == nil:
+				h.mu.Lock()
+				if s.cur == p {
+					s.answered = time.Now()
+				}
+				h.mu.Unlock()
+			case status.Code(err) == codes.DeadlineExceeded:
+				h.replace(name, s, p, silent+h.checkTimeout, err)
+				return
+			}
+		}
+	}
+}
+
+// replace retires and kills p, which stopped answering, and ends the
+// calls in flight on it with ErrUnresponsive.
+func (h *Host) replace(name string, s *slot, p *process, silent time.Duration, pingErr error) {
+	cause := fmt.Errorf("%w: process %d answered nothing for %s with calls in flight and missed a health check; it was killed and the next call starts a new process",
+		ErrUnresponsive, p.pid, silent.Round(time.Millisecond))
+	h.mu.Lock()
+	if s.cur == p {
+		s.cur = nil
+	}
+	h.mu.Unlock()
+	h.log.Error(cause, "plugin process stopped answering; replacing it", "plugin", name, "pid", p.pid, "healthCheck", pingErr.Error())
+	p.abandon(cause)
+	// SIGKILL at once: go-plugin's Kill first closes the connection and
+	// waits 2s for an exit a stopped process never makes. The exit is
+	// the host's doing, already logged above.
+	p.exit.stopping.Store(true)
+	if p.pid > 0 {
+		if proc, err := os.FindProcess(p.pid); err == nil {
+			_ = proc.Kill()
+		}
+	}
+	p.client.Kill()
+}
+
 // start launches a process for call and installs it in s.
 func (h *Host) start(name string, s *slot, call *startCall) {
 	p, err := h.launch(name)
@@ -431,6 +575,9 @@ func (h *Host) start(name string, s *slot, call *startCall) {
 			h.reaping = true
 			h.wg.Go(h.reap)
 		}
+		if h.checkAfter > 0 {
+			h.wg.Go(func() { h.monitor(name, s, p) })
+		}
 	}
 	call.p, call.err = p, err
 	h.mu.Unlock()
@@ -446,6 +593,9 @@ func (h *Host) start(name string, s *slot, call *startCall) {
 // afterError retires p when err shows its process is gone or unusable, so
 // that the next call starts a new one.
 func (h *Host) afterError(name string, p *process, err error) {
+	if errors.Is(err, ErrUnresponsive) {
+		return // retired and killed by monitor
+	}
 	if !errors.Is(err, ErrCrashed) && !p.client.Exited() {
 		return
 	}
@@ -474,6 +624,9 @@ func (h *Host) launch(name string) (*process, error) {
 
 	h.starts.Add(1)
 	cmd := exec.Command(path)
+	if !h.noDeathSignal {
+		setParentDeathSignal(cmd)
+	}
 	exit := &exitState{cmd: cmd}
 	c := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake(),
@@ -545,7 +698,8 @@ func (h *Host) connect(name string, c *goplugin.Client) (*process, error) {
 	if err := validateMetadata(name, meta); err != nil {
 		return nil, err
 	}
-	return &process{client: c, rpc: rpc, meta: meta, pid: pid}, nil
+	hung, abandon := context.WithCancelCause(context.Background())
+	return &process{client: c, rpc: rpc, meta: meta, pid: pid, hung: hung, abandon: abandon}, nil
 }
 
 // checkBinary returns the listed checksum of Dir/name after checking that

@@ -29,8 +29,46 @@ const testPluginName = "testplugin"
 // testPluginBinary holds the test plugin, built once by TestMain.
 var testPluginBinary []byte
 
+// hostHelperEnv, set to a plugin directory, makes the test binary a
+// plugin host instead of running the tests (see runHostHelper);
+// hostHelperNoSignalEnv, set too, makes it start plugins without the
+// parent-death signal.
+const (
+	hostHelperEnv         = "ASSAY_TEST_PLUGIN_HOST_DIR"
+	hostHelperNoSignalEnv = "ASSAY_TEST_PLUGIN_HOST_NO_DEATH_SIGNAL"
+)
+
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(hostHelperEnv); dir != "" {
+		os.Exit(runHostHelper(dir, os.Getenv(hostHelperNoSignalEnv) != ""))
+	}
 	os.Exit(runTests(m))
+}
+
+// runHostHelper is a plugin host in a process of its own, for tests that
+// kill a host: it starts the test plugin in dir, writes "pid <n>" (the
+// plugin's pid) and a newline to stdout, and then waits to be killed.
+func runHostHelper(dir string, noDeathSignal bool) int {
+	h, err := NewHost(HostOptions{Dir: dir})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "NewHost: %v\n", err)
+		return 1
+	}
+	h.noDeathSignal = noDeathSignal
+	resp, err := h.Verify(context.Background(), testPluginName, &VerifyRequest{
+		Config:           []byte(`{"mode":"echo"}`),
+		Subject:          ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("subject"), Size: 10},
+		Repository:       "localhost:5000/app",
+		Artifact:         ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("artifact"), Size: 20, ArtifactType: "application/vnd.assay.test.v1"},
+		ArtifactManifest: []byte(`{"schemaVersion":2}`),
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Verify: %v\n", err)
+		return 1
+	}
+	fmt.Printf("pid %v\n", resp.Details["pid"])
+	time.Sleep(time.Hour)
+	return 1
 }
 
 func runTests(m *testing.M) int {

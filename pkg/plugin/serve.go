@@ -26,7 +26,11 @@ import (
 //	func main() { plugin.Serve(&myVerifier{}) }
 //
 // Serve does not return while the host is connected; when the host goes
-// away the process exits. Started by hand (without the host's handshake
+// away the process exits. That holds when the host is killed too: on
+// Linux the host starts plugins with a parent-death signal (SIGKILL), and
+// on every system Serve checks once a second that its parent is still
+// the process that started it (see parentCheckInterval) and exits when
+// it is not (the plugin was re-parented to init or a subreaper). Started by hand (without the host's handshake
 // cookie) it prints a notice and exits with status 1.
 //
 // Each RPC runs v's method with the incoming gRPC context, so the host's
@@ -55,12 +59,35 @@ func Serve(v Verifier) {
 		Output:     os.Stderr,
 		JSONFormat: true,
 	})
+	go watchParent(os.Getppid(), parentCheckInterval, log)
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig:  handshake(),
 		VersionedPlugins: versionedPlugins(v, log),
 		GRPCServer:       newGRPCServer,
 		Logger:           log,
 	})
+}
+
+// parentCheckInterval is how often a plugin checks that its host is
+// alive.
+const parentCheckInterval = time.Second
+
+// watchParent exits the process once its parent is no longer host, the
+// pid of the process that started it: the host died and the plugin was
+// re-parented. go-plugin gives the plugin the host's own stdin, not a
+// pipe whose end would tell, so the parent pid is the signal. A host
+// that died before this started is missed here; on Linux the
+// parent-death signal covers that case (the child checks its parent
+// right after setting it).
+func watchParent(host int, every time.Duration, log hclog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for range t.C {
+		if ppid := os.Getppid(); ppid != host {
+			log.Error("host process exited; stopping", "hostPid", host, "parentPid", ppid)
+			os.Exit(1)
+		}
+	}
 }
 
 // newGRPCServer raises the message size limits to MaxMessageSize.

@@ -125,7 +125,7 @@ func (v *Verifier) Verify(ctx context.Context, job executor.Job) (report.Result,
 		switch {
 		case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 			return inconclusive(report.ReasonDeadlineExceeded, "plugin %q did not answer in time: %v", v.opts.Plugin, err)
-		case errors.Is(err, plugin.ErrCrashed), errors.Is(err, plugin.ErrNotFound), errors.Is(err, plugin.ErrNotListed),
+		case errors.Is(err, plugin.ErrCrashed), errors.Is(err, plugin.ErrUnresponsive), errors.Is(err, plugin.ErrNotFound), errors.Is(err, plugin.ErrNotListed),
 			errors.Is(err, plugin.ErrChecksumMismatch), errors.Is(err, plugin.ErrStart),
 			errors.Is(err, plugin.ErrInvalidMetadata), errors.Is(err, plugin.ErrInvalidName), errors.Is(err, plugin.ErrClosed):
 			return inconclusive(report.ReasonPluginUnavailable, "plugin %q unavailable: %v", v.opts.Plugin, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/assayproj/assay/pkg/executor"
@@ -143,6 +144,8 @@ func TestVerifyMapsEveryOutcome(t *testing.T) {
 		verdict    report.Verdict
 		reason     report.Reason
 		wantAdvice bool
+		// wantMessage is a part the result's message must hold.
+		wantMessage string
 	}{
 		"a failed verdict keeps the plugin's reason": {
 			resp: &plugin.VerifyResponse{Verdict: plugin.VerdictFailed, Reason: "SIGNATURE_UNTRUSTED", Message: "untrusted"}, layers: 1,
@@ -166,6 +169,10 @@ func TestVerifyMapsEveryOutcome(t *testing.T) {
 		"a crashed plugin is unavailable": {
 			err: fmt.Errorf("verify: %w", plugin.ErrCrashed), layers: 1,
 			verdict: report.Inconclusive, reason: report.ReasonPluginUnavailable, wantAdvice: true,
+		},
+		"a plugin that stopped answering and was replaced is unavailable": {
+			err: fmt.Errorf("verify: %w: process 7 answered nothing", plugin.ErrUnresponsive), layers: 1,
+			verdict: report.Inconclusive, reason: report.ReasonPluginUnavailable, wantAdvice: true, wantMessage: "stopped answering health checks and was replaced",
 		},
 		"a missing plugin is unavailable": {
 			err: fmt.Errorf("start: %w", plugin.ErrNotFound), layers: 1,
@@ -219,6 +226,9 @@ func TestVerifyMapsEveryOutcome(t *testing.T) {
 			}
 			if res.Verdict != tc.verdict || res.Reason != tc.reason {
 				t.Fatalf("got %s/%s (%s), want %s/%s", res.Verdict, res.Reason, res.Message, tc.verdict, tc.reason)
+			}
+			if !strings.Contains(res.Message, tc.wantMessage) {
+				t.Errorf("message %q does not say %q", res.Message, tc.wantMessage)
 			}
 			if tc.wantAdvice && res.Remediation == "" {
 				t.Error("no remediation on a non-verified result")
