@@ -75,15 +75,17 @@ func (g *globals) serve(ctx context.Context) error {
 	errc := make(chan error, 4)
 	var mgr ctrl.Manager
 	ro := engine.Options{
-		Stack:             stack,
-		PluginDir:         cfg.PluginDir,
-		PluginIdleTimeout: cfg.PluginIdleTimeout,
-		StopUnusedPlugins: true,
-		Concurrency:       cfg.Concurrency,
-		Verdicts:          verdicts,
-		VerdictTTL:        cfg.Cache.VerdictTTL,
-		FailureTTL:        cfg.Cache.FailureTTL,
-		Logger:            g.log.WithName("configuration"),
+		Stack:                    stack,
+		PluginDir:                cfg.PluginDir,
+		PluginIdleTimeout:        cfg.PluginIdleTimeout,
+		PluginHealthCheckAfter:   cfg.PluginHealthCheckAfter,
+		PluginHealthCheckTimeout: cfg.PluginHealthCheckTimeout,
+		StopUnusedPlugins:        true,
+		Concurrency:              cfg.Concurrency,
+		Verdicts:                 verdicts,
+		VerdictTTL:               cfg.Cache.VerdictTTL,
+		FailureTTL:               cfg.Cache.FailureTTL,
+		Logger:                   g.log.WithName("configuration"),
 	}
 	if cfg.Serve.ConfigSource == "cluster" {
 		// Every Verifier of the cluster needs the plugins: say so now,

@@ -39,6 +39,8 @@ func settings() []setting {
 		{key: "log.format", flag: "log-format", help: "log format: text or json", get: func(c config.Config) any { return c.Log.Format }},
 		{key: "plugin-dir", flag: "plugin-dir", help: "directory holding plugin binaries and their SHA256SUMS", get: func(c config.Config) any { return c.PluginDir }},
 		{key: "plugin-idle-timeout", flag: "plugin-idle-timeout", help: "stop a plugin process idle this long (started again on its next use); negative keeps it running", get: func(c config.Config) any { return c.PluginIdleTimeout }},
+		{key: "plugin-health-check-after", flag: "plugin-health-check-after", help: "health-check a plugin process whose calls have had no answer this long, and replace it if it misses the check; negative never checks", get: func(c config.Config) any { return c.PluginHealthCheckAfter }},
+		{key: "plugin-health-check-timeout", flag: "plugin-health-check-timeout", help: "how long a plugin has to answer a health check", get: func(c config.Config) any { return c.PluginHealthCheckTimeout }},
 		{key: "timeout", flag: "timeout", help: "time budget for verifying one image", get: func(c config.Config) any { return c.Timeout }},
 		{key: "concurrency", flag: "concurrency", help: "images verified at once, and verification jobs per image", get: func(c config.Config) any { return c.Concurrency }},
 		{key: "cache-bytes", flag: "cache-bytes", help: "in-memory content cache budget in bytes, shared by every configuration", get: func(c config.Config) any { return c.CacheBytes }},

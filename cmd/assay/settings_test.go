@@ -16,6 +16,7 @@ import (
 
 	"github.com/assayproj/assay/pkg/config"
 	"github.com/assayproj/assay/pkg/doctest"
+	"github.com/assayproj/assay/pkg/plugin"
 	"github.com/assayproj/assay/pkg/report"
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -381,4 +382,20 @@ func flatten(prefix string, m map[string]any) map[string]any {
 		out[prefix+k] = v
 	}
 	return out
+}
+
+// TestThePluginSettingDefaultsAreThePluginHosts: config.Default, which
+// cannot import package plugin, restates the host's documented defaults;
+// they must not drift.
+func TestThePluginSettingDefaultsAreThePluginHosts(t *testing.T) {
+	d := config.Default()
+	if d.PluginIdleTimeout != plugin.DefaultIdleTimeout {
+		t.Errorf("plugin-idle-timeout default %s, plugin.DefaultIdleTimeout %s", d.PluginIdleTimeout, plugin.DefaultIdleTimeout)
+	}
+	if d.PluginHealthCheckAfter != plugin.DefaultHealthCheckAfter {
+		t.Errorf("plugin-health-check-after default %s, plugin.DefaultHealthCheckAfter %s", d.PluginHealthCheckAfter, plugin.DefaultHealthCheckAfter)
+	}
+	if d.PluginHealthCheckTimeout != plugin.DefaultHealthCheckTimeout {
+		t.Errorf("plugin-health-check-timeout default %s, plugin.DefaultHealthCheckTimeout %s", d.PluginHealthCheckTimeout, plugin.DefaultHealthCheckTimeout)
+	}
 }

@@ -56,12 +56,14 @@ func (g *globals) newCLIEngine(ctx context.Context, discoverOnly bool) (*engine.
 		return nil, nil, err
 	}
 	rt, err := engine.New(engine.Options{
-		Stack:             st,
-		PluginDir:         g.cfg.PluginDir,
-		PluginIdleTimeout: g.cfg.PluginIdleTimeout,
-		DiscoverOnly:      discoverOnly,
-		Concurrency:       g.cfg.Concurrency,
-		Logger:            g.log,
+		Stack:                    st,
+		PluginDir:                g.cfg.PluginDir,
+		PluginIdleTimeout:        g.cfg.PluginIdleTimeout,
+		PluginHealthCheckAfter:   g.cfg.PluginHealthCheckAfter,
+		PluginHealthCheckTimeout: g.cfg.PluginHealthCheckTimeout,
+		DiscoverOnly:             discoverOnly,
+		Concurrency:              g.cfg.Concurrency,
+		Logger:                   g.log,
 	})
 	if err != nil {
 		return nil, nil, usageError(err)

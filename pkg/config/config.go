@@ -27,6 +27,14 @@ type Config struct {
 	// this long; the next call starts it again. Default 5m; negative
 	// keeps processes running.
 	PluginIdleTimeout time.Duration `mapstructure:"plugin-idle-timeout"`
+	// PluginHealthCheckAfter: a plugin process with calls in flight that
+	// has answered nothing for this long is health-checked, and killed and
+	// started again if it misses the check (see
+	// plugin.HostOptions.HealthCheckAfter). Default 2s; negative never
+	// checks; 0 is refused.
+	PluginHealthCheckAfter time.Duration `mapstructure:"plugin-health-check-after"`
+	// PluginHealthCheckTimeout bounds one such health check. Default 1s.
+	PluginHealthCheckTimeout time.Duration `mapstructure:"plugin-health-check-timeout"`
 	// Timeout is the budget for verifying one image, discovery and
 	// plugins included. Default 10s.
 	Timeout time.Duration `mapstructure:"timeout"`
@@ -143,13 +151,15 @@ type Log struct {
 // Default returns the defaults documented on each field.
 func Default() Config {
 	return Config{
-		Log:                 Log{Level: "info", Format: "text"},
-		PluginDir:           "bin/plugins",
-		PluginIdleTimeout:   5 * time.Minute,
-		Timeout:             10 * time.Second,
-		Concurrency:         8,
-		CacheBytes:          64 << 20,
-		RegistryConcurrency: 16,
+		Log:                      Log{Level: "info", Format: "text"},
+		PluginDir:                "bin/plugins",
+		PluginIdleTimeout:        5 * time.Minute,
+		PluginHealthCheckAfter:   2 * time.Second,
+		PluginHealthCheckTimeout: time.Second,
+		Timeout:                  10 * time.Second,
+		Concurrency:              8,
+		CacheBytes:               64 << 20,
+		RegistryConcurrency:      16,
 		Serve: Serve{
 			Listen:         ":8443",
 			HealthListen:   ":8081",
@@ -225,6 +235,12 @@ func (c Config) Validate() error {
 	}
 	if c.PluginDir == "" {
 		errs = append(errs, errors.New("plugin-dir: must not be empty"))
+	}
+	if c.PluginHealthCheckAfter == 0 {
+		errs = append(errs, errors.New("plugin-health-check-after: must not be 0; write a duration such as 2s, or a negative one to turn health checks off"))
+	}
+	if c.PluginHealthCheckTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("plugin-health-check-timeout: must be positive, got %s", c.PluginHealthCheckTimeout))
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("timeout: must be positive, got %s", c.Timeout))

@@ -75,6 +75,37 @@ func TestValidateServeNamesEveryBadKey(t *testing.T) {
 	}
 }
 
+func TestValidateNamesEveryBadKey(t *testing.T) {
+	tests := map[string]struct {
+		change func(*config.Config)
+		want   []string
+	}{
+		"plugin health checks after 0": {
+			func(c *config.Config) { c.PluginHealthCheckAfter = 0 },
+			[]string{"plugin-health-check-after", "negative"},
+		},
+		"a plugin health check timeout that is not positive": {
+			func(c *config.Config) { c.PluginHealthCheckTimeout = -time.Second },
+			[]string{"plugin-health-check-timeout", "-1s"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := config.Default()
+			tc.change(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestNoClientCAIsAcceptedOnlyWhenExplicitlyUnsafe(t *testing.T) {
 	c := config.Default()
 	c.Serve.TLSCert, c.Serve.TLSKey = "tls.crt", "tls.key"

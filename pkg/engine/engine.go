@@ -44,6 +44,10 @@ type Options struct {
 	PluginDir string
 	// PluginIdleTimeout: see plugin.HostOptions.IdleTimeout.
 	PluginIdleTimeout time.Duration
+	// PluginHealthCheckAfter and PluginHealthCheckTimeout: see
+	// plugin.HostOptions.HealthCheckAfter and HealthCheckTimeout.
+	PluginHealthCheckAfter   time.Duration
+	PluginHealthCheckTimeout time.Duration
 	// StopUnusedPlugins stops, each time a configuration is put in
 	// effect, the plugin processes that were started only to check it
 	// and no Verifier has used yet (plugin.Host.StopUnused): in a
@@ -146,7 +150,13 @@ func (r *Runtime) plugins() (*plugin.Host, error) {
 	if r.opts.PluginDir == "" {
 		return nil, errors.New("plugins: no plugin directory is configured")
 	}
-	h, err := plugin.NewHost(plugin.HostOptions{Dir: r.opts.PluginDir, IdleTimeout: r.opts.PluginIdleTimeout, Logger: r.opts.Logger})
+	h, err := plugin.NewHost(plugin.HostOptions{
+		Dir:                r.opts.PluginDir,
+		IdleTimeout:        r.opts.PluginIdleTimeout,
+		HealthCheckAfter:   r.opts.PluginHealthCheckAfter,
+		HealthCheckTimeout: r.opts.PluginHealthCheckTimeout,
+		Logger:             r.opts.Logger,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}

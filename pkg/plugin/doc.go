@@ -64,10 +64,17 @@
 // A plugin is started only when the file lists it with the binary's
 // sha256, on first use, once however many callers arrive together; it then
 // stays up and serves all calls. If its process dies, the calls in flight
-// return ErrCrashed at once and the next call starts a new process.
+// return ErrCrashed at once and the next call starts a new process. A
+// process that has calls in flight, answers none of them for
+// HostOptions.HealthCheckAfter and then misses a gRPC health check is
+// killed the same way: its calls return ErrUnresponsive. A plugin
+// process exits when its host dies, killed or not: on Linux through a
+// parent-death signal, everywhere through Serve's watch on its parent
+// pid.
 // Errors are *Error values wrapping a sentinel (ErrNotFound, ErrNotListed,
 // ErrChecksumMismatch, ErrStart, ErrInvalidMetadata, ErrProtocol,
-// ErrCrashed, ErrPanicked, ErrRemote, ErrMessageTooLarge, ErrClosed) or
+// ErrCrashed, ErrUnresponsive, ErrPanicked, ErrRemote, ErrMessageTooLarge,
+// ErrClosed) or
 // context.DeadlineExceeded / context.Canceled. All of them mean "could not
 // evaluate": a caller reports them as inconclusive, never as failed. So is
 // VerdictUnspecified, which Host passes through unchanged.
