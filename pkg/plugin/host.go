@@ -143,12 +143,15 @@ type slot struct {
 	starting *startCall // start in progress, or nil
 	busy     int        // calls in flight on cur
 	idle     time.Time  // when the last call on cur ended
-	answered time.Time  // when cur last answered (a call or a health check), or got its first call in flight
+	answered time.Time  // when cur passed a health check, or got a call in flight while it had none (see also process.answeredAt)
 }
 
-// enter counts a call in flight on cur.
+// enter counts a call in flight on cur. The first call in flight after
+// cur answered something starts the time it may stay silent; calls that
+// came and went unanswered (ended by their callers' deadlines) do not
+// restart it.
 func (s *slot) enter() {
-	if s.busy == 0 {
+	if s.busy == 0 && !time.Unix(0, s.cur.answeredAt.Load()).Before(s.answered) {
 		s.answered = time.Now()
 	}
 	s.busy++
@@ -172,6 +175,9 @@ type process struct {
 	// missed a health check; that ends the calls in flight on it.
 	hung    context.Context
 	abandon context.CancelCauseFunc
+	// answeredAt is when the process last answered a call (Unix ns): a
+	// call that ended because its caller's context did is no answer.
+	answeredAt atomic.Int64
 }
 
 // call runs f with ctx, ended early if p is found unresponsive, in which
@@ -182,6 +188,9 @@ func (p *process) call(ctx context.Context, f func(context.Context) error) error
 	stop := context.AfterFunc(p.hung, cancel)
 	defer stop()
 	err := f(cctx)
+	if err == nil || ctx.Err() == nil && cctx.Err() == nil {
+		p.answeredAt.Store(time.Now().UnixNano())
+	}
 	if err != nil && ctx.Err() == nil {
 		if cause := context.Cause(p.hung); cause != nil {
 			return cause
@@ -440,7 +449,6 @@ func (h *Host) release(name string, p *process) {
 	defer h.mu.Unlock()
 	if s := h.slots[name]; s != nil && s.cur == p {
 		s.busy--
-		s.answered = time.Now()
 		if s.busy == 0 {
 			s.idle = time.Now()
 		}
@@ -511,7 +519,11 @@ func (h *Host) monitor(name string, s *slot, p *process) {
 				h.mu.Unlock()
 				return
 			}
-			silent := now.Sub(s.answered)
+			last := s.answered
+			if a := time.Unix(0, p.answeredAt.Load()); a.After(last) {
+				last = a
+			}
+			silent := now.Sub(last)
 			due := s.busy > 0 && silent >= h.checkAfter
 			h.mu.Unlock()
 			if !due {

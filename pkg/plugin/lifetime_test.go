@@ -95,3 +95,28 @@ func TestHostKeepsASlowHealthyPlugin(t *testing.T) {
 		t.Errorf("process starts = %d, want 1", got)
 	}
 }
+
+// TestHostReplacesAStoppedPluginWhoseCallsTimeOut: calls that end at
+// their own short deadlines on a stopped process are no answers from it,
+// so a steady stream of them does not keep the process from being
+// checked and replaced.
+func TestHostReplacesAStoppedPluginWhoseCallsTimeOut(t *testing.T) {
+	h := newCheckedHost(t, 300*time.Millisecond, 200*time.Millisecond)
+	pid := echoPID(t, h)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("stop plugin process %d: %v", pid, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	for deadline := time.Now().Add(time.Minute); h.currentPID(testPluginName) == pid; {
+		if time.Now().After(deadline) {
+			t.Fatal("a stopped process under calls that time out was not replaced within a minute")
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+		_, _ = h.Verify(ctx, testPluginName, request(t, "echo", ""))
+		cancel()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := echoPID(t, h); got == pid {
+		t.Errorf("the next call was answered by the stopped process %d", pid)
+	}
+}
