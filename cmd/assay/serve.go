@@ -133,7 +133,12 @@ func (g *globals) serve(ctx context.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
-	tlsConfig, watchTLS, err := provider.ServerTLS(cfg.Serve.TLSCert, cfg.Serve.TLSKey, cfg.Serve.ClientCA, cfg.Serve.InsecureNoClientAuthUnsafe)
+	tlsConfig, watchTLS, err := provider.ServerTLS(provider.TLSOptions{
+		CertFile: cfg.Serve.TLSCert, KeyFile: cfg.Serve.TLSKey, ClientCA: cfg.Serve.ClientCA,
+		NoClientAuth: cfg.Serve.InsecureNoClientAuthUnsafe,
+		Logger:       newSlog(cfg.Log, g.stderr).With("logger", "serve.tls"),
+		Metrics:      metrics,
+	})
 	if err != nil {
 		return usageError(err)
 	}
