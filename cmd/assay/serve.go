@@ -126,6 +126,7 @@ func (g *globals) serve(ctx context.Context) error {
 		Margin:         cfg.Serve.Margin,
 		KeyConcurrency: cfg.Serve.KeyConcurrency,
 		MaxInFlight:    cfg.Serve.MaxInFlight,
+		MaxRequests:    cfg.Serve.MaxRequests,
 		MaxBodyBytes:   cfg.Serve.MaxBodyBytes,
 		Logger:         newSlog(cfg.Log, g.stderr),
 		Metrics:        metrics,
