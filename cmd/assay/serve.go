@@ -128,6 +128,7 @@ func (g *globals) serve(ctx context.Context) error {
 		Margin:         cfg.Serve.Margin,
 		KeyConcurrency: cfg.Serve.KeyConcurrency,
 		MaxInFlight:    cfg.Serve.MaxInFlight,
+		MaxRequests:    cfg.Serve.MaxRequests,
 		MaxBodyBytes:   cfg.Serve.MaxBodyBytes,
 		Logger:         newSlog(cfg.Log, g.stderr),
 		Metrics:        metrics,
@@ -135,7 +136,12 @@ func (g *globals) serve(ctx context.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
-	tlsConfig, watchTLS, err := provider.ServerTLS(cfg.Serve.TLSCert, cfg.Serve.TLSKey, cfg.Serve.ClientCA, cfg.Serve.InsecureNoClientAuthUnsafe)
+	tlsConfig, watchTLS, err := provider.ServerTLS(provider.TLSOptions{
+		CertFile: cfg.Serve.TLSCert, KeyFile: cfg.Serve.TLSKey, ClientCA: cfg.Serve.ClientCA,
+		NoClientAuth: cfg.Serve.InsecureNoClientAuthUnsafe,
+		Logger:       newSlog(cfg.Log, g.stderr).With("logger", "serve.tls"),
+		Metrics:      metrics,
+	})
 	if err != nil {
 		return usageError(err)
 	}
@@ -193,16 +199,17 @@ func (g *globals) serve(ctx context.Context) error {
 	return nil
 }
 
-// healthMux serves /healthz, /readyz (a configuration in effect and the
-// verdict cache answering), /metrics and, with pprof, Go's profiles.
-func healthMux(reg *prometheus.Registry, configured func() bool, cacheReady func(context.Context) error, withPprof bool) *http.ServeMux {
+// healthMux serves /healthz, /readyz (a configuration in effect under
+// which an image can pass, see engine.Runtime.Ready, and the verdict
+// cache answering), /metrics and, with pprof, Go's profiles.
+func healthMux(reg *prometheus.Registry, configured func() error, cacheReady func(context.Context) error, withPprof bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !configured() {
-			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
+		if err := configured(); err != nil {
+			http.Error(w, "configuration: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		if cacheReady != nil {

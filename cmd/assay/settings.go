@@ -59,6 +59,7 @@ func settings() []setting {
 		{key: "serve.margin", flag: "margin", serve: true, help: "time kept back from each timeout for the answer's way back", get: func(c config.Config) any { return c.Serve.Margin }},
 		{key: "serve.key-concurrency", flag: "key-concurrency", serve: true, help: "keys of one request verified at once", get: func(c config.Config) any { return c.Serve.KeyConcurrency }},
 		{key: "serve.max-in-flight", flag: "max-in-flight", serve: true, help: "keys verified at once across requests", get: func(c config.Config) any { return c.Serve.MaxInFlight }},
+		{key: "serve.max-requests", flag: "max-requests", serve: true, help: "requests answered at once; beyond it a request gets a systemError saying the provider is saturated", get: func(c config.Config) any { return c.Serve.MaxRequests }},
 		{key: "serve.max-body-bytes", flag: "max-body-bytes", serve: true, help: "request body limit in bytes", get: func(c config.Config) any { return c.Serve.MaxBodyBytes }},
 		{key: "serve.config-source", flag: "config-source", serve: true, help: "where the Store, Verifier and Policy objects come from: file (--config) or cluster (custom resources)", get: func(c config.Config) any { return c.Serve.ConfigSource }},
 		{key: "serve.kubeconfig", flag: "kubeconfig", serve: true, help: "kubeconfig for --config-source cluster (default: $KUBECONFIG or in-cluster)", get: func(c config.Config) any { return c.Serve.Kubeconfig }},

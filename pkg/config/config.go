@@ -84,6 +84,9 @@ type Serve struct {
 	// MaxInFlight bounds them across requests. Defaults 16 and 128.
 	KeyConcurrency int `mapstructure:"key-concurrency"`
 	MaxInFlight    int `mapstructure:"max-in-flight"`
+	// MaxRequests bounds the requests answered at once; one beyond it
+	// gets a systemError saying the provider is saturated. Default 1000.
+	MaxRequests int `mapstructure:"max-requests"`
 	// MaxBodyBytes bounds a request body. Default 1 MiB.
 	MaxBodyBytes int64 `mapstructure:"max-body-bytes"`
 	// ConfigSource is where the Store, Verifier and Policy objects come
@@ -168,6 +171,7 @@ func Default() Config {
 			Margin:         300 * time.Millisecond,
 			KeyConcurrency: 16,
 			MaxInFlight:    128,
+			MaxRequests:    1000,
 			MaxBodyBytes:   1 << 20,
 			ConfigSource:   "file",
 		},
@@ -208,8 +212,8 @@ func (c Config) ValidateServe() error {
 	if s.Margin <= 0 || s.Margin >= s.VerifyTimeout || s.Margin >= s.MutateTimeout {
 		errs = append(errs, fmt.Errorf("serve.margin: must be positive and shorter than both timeouts, got %s", s.Margin))
 	}
-	if s.KeyConcurrency <= 0 || s.MaxInFlight <= 0 || s.MaxBodyBytes <= 0 {
-		errs = append(errs, fmt.Errorf("serve.key-concurrency, serve.max-in-flight and serve.max-body-bytes: must be positive, got %d, %d and %d", s.KeyConcurrency, s.MaxInFlight, s.MaxBodyBytes))
+	if s.KeyConcurrency <= 0 || s.MaxInFlight <= 0 || s.MaxRequests <= 0 || s.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("serve.key-concurrency, serve.max-in-flight, serve.max-requests and serve.max-body-bytes: must be positive, got %d, %d, %d and %d", s.KeyConcurrency, s.MaxInFlight, s.MaxRequests, s.MaxBodyBytes))
 	}
 	if c.Cache.VerdictBytes < 0 {
 		errs = append(errs, fmt.Errorf("cache.verdict-bytes: must not be negative, got %d", c.Cache.VerdictBytes))

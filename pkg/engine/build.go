@@ -100,7 +100,11 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{exec: exec, reg: reg, cosignProbed: !so.SkipCosignSignatureTag, warnings: warnings}, nil
+	e := &Engine{exec: exec, reg: reg, cosignProbed: !so.SkipCosignSignatureTag, warnings: warnings, notInEffect: objs.PoliciesNotInEffect}
+	if opts.Policy != nil {
+		e.policy = opts.Policy.Name
+	}
+	return e, nil
 }
 
 // Load builds an Engine for objs and puts it in effect for every

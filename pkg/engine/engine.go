@@ -107,6 +107,10 @@ type Engine struct {
 	// cosignProbed: the registry view probes cosign's signature tag.
 	cosignProbed bool
 	warnings     []string
+	// policy names the Policy in effect ("" when none is);
+	// notInEffect describes the Policies left out of it.
+	policy      string
+	notInEffect []string
 }
 
 // Warnings are what the Verifiers' plugins said about their parameters
@@ -164,8 +168,27 @@ func (r *Runtime) plugins() (*plugin.Host, error) {
 	return h, nil
 }
 
-// Ready reports whether a configuration is in effect.
-func (r *Runtime) Ready() bool { return r.snap.Load() != nil }
+// Ready returns nil when a configuration is in effect under which an
+// image can pass: a Policy is in effect for the cluster or for at least
+// one namespace. Otherwise it returns why not (no configuration yet, or
+// no Policy in effect, so that every image is answered NO_POLICY),
+// naming the Policies left out of the configuration, for /readyz.
+func (r *Runtime) Ready() error {
+	s := r.snap.Load()
+	if s == nil {
+		return errNoConfiguration
+	}
+	for _, e := range s.engines() {
+		if e.policy != "" {
+			return nil
+		}
+	}
+	msg := "no Policy is in effect, so every image is answered " + string(report.ReasonNoPolicy)
+	if left := s.cluster.notInEffect; len(left) > 0 {
+		msg += "; not in effect: " + strings.Join(left, "; ")
+	}
+	return errors.New(msg)
+}
 
 // Engine returns the Engine in effect for namespace: the namespace's
 // own when it has objects of its own, else the cluster-wide one; nil

@@ -278,7 +278,7 @@ func TestPluginsRunFromTheirFirstUse(t *testing.T) {
 // says so, never a pass and never a panic.
 func TestRequestsBeforeAnyConfigurationAreDenied(t *testing.T) {
 	_, rt := newRuntime(t, engine.Options{PluginDir: pluginDir})
-	if rt.Ready() {
+	if rt.Ready() == nil {
 		t.Fatal("ready without a configuration")
 	}
 	rep, err := rt.Verify(context.Background(), provider.Key{Reference: "registry.example/app:v1"})
@@ -313,8 +313,8 @@ func TestAFailedApplyKeepsTheConfigurationInEffect(t *testing.T) {
 	if rt.Engine("team-a") != before || rt.Engine("") != before {
 		t.Fatal("a refused configuration replaced the one in effect")
 	}
-	if !rt.Ready() {
-		t.Fatal("not ready after a refused change")
+	if err := rt.Ready(); err != nil {
+		t.Fatalf("not ready after a refused change: %v", err)
 	}
 }
 
@@ -350,5 +350,41 @@ func TestCatalogRefusesWhatTheStoreRefuses(t *testing.T) {
 				t.Fatalf("catalog refuses it without naming the field: %v", verr)
 			}
 		})
+	}
+}
+
+// TestReadyNeedsAPolicyInEffect: a configuration under which every
+// image fails NO_POLICY (no Policy, or in a cluster the only Policy left
+// out of it) is not ready, and Ready says why, naming the Policy left
+// out; a Policy in effect for the cluster or for one namespace makes it
+// ready.
+func TestReadyNeedsAPolicyInEffect(t *testing.T) {
+	_, rt := newRuntime(t, engine.Options{PluginDir: pluginDir})
+	if err := rt.Ready(); err == nil || !strings.Contains(err.Error(), "no configuration") {
+		t.Fatalf("before any configuration: %v", err)
+	}
+	ca := notationtest.MustCA(t, notationtest.CAOptions{})
+	good := objects(t, "registry.example", "registry.example/app", "notation", ca)
+	noPolicy := objects(t, "registry.example", "registry.example/app", "notation", ca)
+	noPolicy.Policies = nil
+	noPolicy.PoliciesNotInEffect = []string{`Policy "signed": its rule's Verifier is invalid`}
+	if err := rt.Apply(context.Background(), controller.Configuration{ID: "1", Cluster: noPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	err := rt.Ready()
+	if err == nil || !strings.Contains(err.Error(), string(report.ReasonNoPolicy)) || !strings.Contains(err.Error(), `Policy "signed": its rule's Verifier is invalid`) {
+		t.Fatalf("without a Policy in effect: %v, want NO_POLICY and the Policy left out", err)
+	}
+	if err := rt.Apply(context.Background(), controller.Configuration{ID: "2", Cluster: noPolicy, Namespaces: map[string]*catalog.Objects{"team-a": good}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Ready(); err != nil {
+		t.Fatalf("with a Policy in effect for team-a: %v", err)
+	}
+	if err := rt.Apply(context.Background(), controller.Configuration{ID: "3", Cluster: good}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Ready(); err != nil {
+		t.Fatalf("with the cluster's Policy in effect: %v", err)
 	}
 }

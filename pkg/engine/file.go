@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/assayproj/assay/pkg/catalog"
+	"github.com/assayproj/assay/pkg/report"
 	"github.com/fsnotify/fsnotify"
 )
 
 // LoadFile reads a file of Store, Verifier and Policy documents and puts
 // the Engine it configures in effect. On failure the configuration in
-// effect stays. The file's bytes identify the configuration for the
+// effect stays. A file that holds too little to verify anything is
+// refused like garbage (ErrIncomplete): an editor's save or a ConfigMap
+// update can leave an empty or half-written file for a moment. The file's bytes identify the configuration for the
 // verdict cache.
 func (r *Runtime) LoadFile(ctx context.Context, path string) error {
 	err := r.loadFile(ctx, path)
@@ -33,7 +36,10 @@ func (r *Runtime) loadFile(ctx context.Context, path string) error {
 	}
 	if err := objs.Validate(path); err != nil {
 		// report every error of the file at once, not one phase a run
-		return errors.Join(err, r.Check(ctx, objs, path))
+		return errors.Join(err, r.Check(ctx, objs, path), r.incomplete(objs, path))
+	}
+	if err := r.incomplete(objs, path); err != nil {
+		return err
 	}
 	e, err := r.Load(ctx, objs, path, data)
 	if err != nil {
@@ -45,6 +51,30 @@ func (r *Runtime) loadFile(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// ErrIncomplete marks a --config file that decodes but holds too little
+// for a configuration: no document at all, or (unless the Runtime only
+// discovers) no Policy, under which every image would fail NO_POLICY.
+// A Policy whose rules no Verifier handles is refused by
+// catalog.Validate.
+var ErrIncomplete = errors.New("incomplete configuration")
+
+// incomplete returns an ErrIncomplete error naming path and what it
+// lacks, or nil.
+func (r *Runtime) incomplete(objs *catalog.Objects, path string) error {
+	n := len(objs.Stores) + len(objs.Verifiers) + len(objs.Policies)
+	switch {
+	case n == 0:
+		return fmt.Errorf("%s: %w: the file holds no Store, Verifier or Policy document (empty, or cut short while being written); add them, or fix the file", path, ErrIncomplete)
+	case len(objs.Policies) == 0 && !r.opts.DiscoverOnly:
+		return fmt.Errorf("%s: %w: the file holds no Policy document (%s, %s), so every image would fail %s (a file cut short while being written looks like this); add a Policy",
+			path, ErrIncomplete, count(len(objs.Stores), "Store"), count(len(objs.Verifiers), "Verifier"), report.ReasonNoPolicy)
+	}
+	return nil
+}
+
+// count is "1 Store" or "2 Stores".
+func count(n int, kind string) string { return report.Count(n, kind, kind+"s") }
 
 // WatchFile reloads path (LoadFile) whenever it changes, until ctx is
 // done; a burst of events within 100 ms is one reload. It watches the

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/assayproj/assay/pkg/engine"
+	"github.com/assayproj/assay/pkg/notationtest"
+	"github.com/assayproj/assay/pkg/servetest"
 	"github.com/assayproj/assay/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -234,7 +236,93 @@ spec:
 			t.Errorf("the error does not name %q:\n%v", want, err)
 		}
 	}
-	if rt.Ready() {
+	if rt.Ready() == nil {
 		t.Error("a configuration is in effect after a file that does not load")
+	}
+}
+
+// reloadResults returns assay_config_reloads_total by result.
+func reloadResults(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "assay_config_reloads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					out[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestAnEmptyOrTruncatedFileKeepsTheLastGoodConfiguration writes over
+// a good configuration what an editor or a ConfigMap update can leave
+// for a moment: an empty file, a file of comments, the first document
+// only, and a file without its Policy. Each is refused with
+// ErrIncomplete naming the file, counted as failed, and the good
+// configuration stays in effect and ready.
+func TestAnEmptyOrTruncatedFileKeepsTheLastGoodConfiguration(t *testing.T) {
+	ca := notationtest.MustCA(t, notationtest.CAOptions{})
+	params := notationtest.MustJSON(t, notationtest.NewParams("registry.example/app", ca, nil))
+	good := servetest.NotationConfig([]string{"registry.example"}, params, "")
+	docs := strings.Split(good, "---\n")
+	path := filepath.Join(t.TempDir(), "assay.yaml")
+	writeFile(t, path, good)
+	_, rt := newRuntime(t, engine.Options{PluginDir: pluginDir})
+	reg := prometheus.NewRegistry()
+	if err := rt.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.LoadFile(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	before := rt.Engine("")
+	for i, tc := range []struct{ name, content, want string }{
+		{"empty", "", "holds no Store, Verifier or Policy document"},
+		{"comments only", "# being written\n", "holds no Store, Verifier or Policy document"},
+		{"first document only", docs[0], "holds no Policy document (1 Store, no Verifiers)"},
+		{"no Policy", docs[0] + "---\n" + docs[1], "holds no Policy document (1 Store, 1 Verifier)"},
+	} {
+		writeFile(t, path, tc.content)
+		err := rt.LoadFile(context.Background(), path)
+		if !errors.Is(err, engine.ErrIncomplete) {
+			t.Fatalf("%s: LoadFile: %v, want ErrIncomplete", tc.name, err)
+		}
+		if !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v\nwant the file and %q", tc.name, err, tc.want)
+		}
+		if rt.Engine("") != before {
+			t.Fatalf("%s: the file replaced the configuration in effect", tc.name)
+		}
+		if err := rt.Ready(); err != nil {
+			t.Fatalf("%s: not ready: %v", tc.name, err)
+		}
+		if got := reloadResults(t, reg); got["ok"] != 1 || got["failed"] != float64(i+1) {
+			t.Fatalf("%s: reloads %v, want ok 1 and failed %d", tc.name, got, i+1)
+		}
+	}
+}
+
+// TestAnIncompleteFirstFileLoadsNothing: `assay serve --config` with an
+// empty file has nothing to keep, so it is refused and the runtime is
+// not ready.
+func TestAnIncompleteFirstFileLoadsNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.yaml")
+	writeFile(t, path, "")
+	_, rt := newRuntime(t, engine.Options{PluginDir: pluginDir})
+	if err := rt.LoadFile(context.Background(), path); !errors.Is(err, engine.ErrIncomplete) {
+		t.Fatalf("LoadFile: %v, want ErrIncomplete", err)
+	}
+	if rt.Ready() == nil || rt.Engine("") != nil {
+		t.Fatal("a configuration is in effect after an empty first file")
 	}
 }

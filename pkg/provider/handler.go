@@ -33,9 +33,14 @@ const (
 	DefaultMargin         = 300 * time.Millisecond
 	DefaultKeyConcurrency = 16
 	DefaultMaxInFlight    = 128
+	DefaultMaxRequests    = 1000
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultMaxKeys        = 1024
 )
+
+// ErrSaturated starts the systemError of a request refused because
+// Options.MaxRequests requests are being answered.
+var ErrSaturated = errors.New("provider saturated")
 
 // Verifier verifies one image. It returns a report in every case; the
 // report's reason says why it is not a success. The error is non-nil
@@ -70,6 +75,9 @@ type Options struct {
 	// Margin is kept back from each timeout for encoding the answer and
 	// the network, so the budget of a request is the timeout minus the
 	// margin. If 0, DefaultMargin. It must be shorter than both timeouts.
+	// Under load the margin grows to three times the scheduling delay
+	// measured over the last 5 seconds (a ticker's lateness), at most
+	// half the timeout, so answers still leave before the timeout.
 	Margin time.Duration
 	// KeyConcurrency bounds the keys of one request verified at once. If
 	// 0, DefaultKeyConcurrency.
@@ -78,6 +86,12 @@ type Options struct {
 	// a key that cannot start before the budget runs out is reported
 	// with DEADLINE_EXCEEDED. If 0, DefaultMaxInFlight.
 	MaxInFlight int
+	// MaxRequests bounds the requests answered at once, across
+	// endpoints; a request beyond it is answered at once with a
+	// systemError saying the provider is saturated (Gatekeeper caches
+	// no systemError, so the next call tries again). If 0,
+	// DefaultMaxRequests.
+	MaxRequests int
 	// MaxBodyBytes bounds a request body. If 0, DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// MaxKeys bounds the distinct keys of one request. If 0,
@@ -99,6 +113,8 @@ type Options struct {
 type Handler struct {
 	opts     Options
 	inFlight chan struct{}
+	requests chan struct{}
+	lag      lagMonitor
 	mux      *http.ServeMux
 }
 
@@ -122,6 +138,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxInFlight == 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
+	if opts.MaxRequests == 0 {
+		opts.MaxRequests = DefaultMaxRequests
+	}
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -139,7 +158,7 @@ func New(opts Options) (*Handler, error) {
 		errs = append(errs, fmt.Errorf("margin %s must be positive and shorter than the verify timeout %s and the mutate timeout %s", opts.Margin, opts.VerifyTimeout, opts.MutateTimeout))
 	}
 	for name, v := range map[string]int64{
-		"key concurrency": int64(opts.KeyConcurrency), "max in flight": int64(opts.MaxInFlight),
+		"key concurrency": int64(opts.KeyConcurrency), "max in flight": int64(opts.MaxInFlight), "max requests": int64(opts.MaxRequests),
 		"max body bytes": opts.MaxBodyBytes, "max keys": int64(opts.MaxKeys),
 	} {
 		if v < 0 {
@@ -149,7 +168,7 @@ func New(opts Options) (*Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
-	h := &Handler{opts: opts, inFlight: make(chan struct{}, opts.MaxInFlight), mux: http.NewServeMux()}
+	h := &Handler{opts: opts, inFlight: make(chan struct{}, opts.MaxInFlight), requests: make(chan struct{}, opts.MaxRequests), mux: http.NewServeMux()}
 	h.mux.HandleFunc(PathVerify, h.endpoint(endpoint{name: "verify", answer: h.verifyKey, late: h.lateReport, timeout: opts.VerifyTimeout}))
 	h.mux.HandleFunc(PathMutate, h.endpoint(endpoint{name: "mutate", answer: h.mutateKey, late: lateError, timeout: opts.MutateTimeout}))
 	h.mux.HandleFunc(PathRatifyVerify, h.endpoint(endpoint{name: "ratify-verify", answer: h.ratifyVerifyKey, late: h.lateRatify, record: h.logRatify, timeout: opts.VerifyTimeout, ratify: true}))
@@ -166,7 +185,8 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 // Budget returns the time a request to the verify (or, with mutate true,
-// the mutate) endpoints is given: the timeout minus the margin.
+// the mutate) endpoints is given when idle: the timeout minus the
+// margin. Under load the margin grows (see Options.Margin).
 func (h *Handler) Budget(mutate bool) time.Duration {
 	if mutate {
 		return h.opts.MutateTimeout - h.opts.Margin
@@ -174,10 +194,18 @@ func (h *Handler) Budget(mutate bool) time.Duration {
 	return h.opts.VerifyTimeout - h.opts.Margin
 }
 
+// margin is the margin kept back from timeout for a request arriving at
+// now: Options.Margin, or lagFactor times the measured scheduling
+// delay when larger, at most half the timeout.
+func (h *Handler) margin(timeout time.Duration, now time.Time) time.Duration {
+	return min(max(h.opts.Margin, lagFactor*h.lag.lag(now)), timeout/2)
+}
+
 // call is what the answers to one request share.
 type call struct {
-	// budget is the time the request was given, for messages.
-	budget time.Duration
+	// budget is the time the request was given and margin what was kept
+	// back from the timeout, for messages.
+	budget, margin time.Duration
 	// traceID identifies the request in Ratify's answers and the logs.
 	traceID string
 	// at is when the request arrived, the timestamp of Ratify's answers.
@@ -212,9 +240,10 @@ func (h *Handler) endpoint(ep endpoint) http.HandlerFunc {
 	if ep.ratify {
 		apiVersion = RatifyAPIVersion
 	}
-	budget := ep.timeout - h.opts.Margin
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		margin := h.margin(ep.timeout, start)
+		budget := ep.timeout - margin
 		reject := func(status int, msg string) {
 			h.opts.Metrics.request(ep.name, outcomeRejected)
 			h.opts.Logger.Warn("provider request rejected", "endpoint", ep.name, "remote", r.RemoteAddr, "error", msg)
@@ -230,6 +259,15 @@ func (h *Handler) endpoint(ep endpoint) http.HandlerFunc {
 				reject(http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not application/json", ct))
 				return
 			}
+		}
+		select {
+		case h.requests <- struct{}{}:
+			defer func() { <-h.requests }()
+		default:
+			h.opts.Metrics.saturation()
+			reject(http.StatusServiceUnavailable, fmt.Sprintf(
+				"%s: Assay is answering its maximum of %d requests at once (serve.max-requests); this request was not verified, retry it", ErrSaturated, h.opts.MaxRequests))
+			return
 		}
 		keys, err := h.decode(w, r)
 		if err != nil {
@@ -247,9 +285,9 @@ func (h *Handler) endpoint(ep endpoint) http.HandlerFunc {
 		// its deadline is answered for by the handler.
 		ctx, cancel := context.WithTimeout(r.Context(), budget)
 		defer cancel()
-		collect, stop := context.WithTimeout(r.Context(), budget+h.grace())
+		collect, stop := context.WithTimeout(r.Context(), budget+grace(margin))
 		defer stop()
-		c := &call{budget: budget, traceID: newTraceID(), at: h.opts.Now().UTC()}
+		c := &call{budget: budget, margin: margin, traceID: newTraceID(), at: h.opts.Now().UTC()}
 		items, late := h.answerAll(ctx, collect, c, keys, ep)
 		if ep.record != nil {
 			for _, it := range items {
@@ -358,7 +396,7 @@ func (h *Handler) answerAll(ctx, collect context.Context, c *call, keys []string
 			h.opts.Metrics.deadline()
 			items[i] = ep.late(c, key, fmt.Sprintf(
 				"verification of %q did not finish within the provider's budget of %s (the Provider's timeout of %s minus a margin of %s)",
-				key, c.budget, c.budget+h.opts.Margin, h.opts.Margin))
+				key, c.budget, c.budget+c.margin, c.margin))
 		}
 	}
 	return items, late
@@ -475,8 +513,8 @@ func (h *Handler) pin(ctx context.Context, k Key) (string, error) {
 
 // grace is how long after the budget the answers are still collected: a
 // third of the margin, at most 100ms.
-func (h *Handler) grace() time.Duration {
-	return min(h.opts.Margin/3, 100*time.Millisecond)
+func grace(margin time.Duration) time.Duration {
+	return min(margin/3, 100*time.Millisecond)
 }
 
 // newTraceID returns 16 random bytes in hex.

@@ -12,6 +12,8 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	deadlines prometheus.Counter
+	saturated prometheus.Counter
+	tls       *prometheus.CounterVec
 }
 
 // NewMetrics registers the provider's metrics with reg:
@@ -21,7 +23,12 @@ type Metrics struct {
 //     and outcome (ok, rejected, deadline);
 //   - assay_provider_request_duration_seconds{endpoint}: time to answer;
 //   - assay_provider_deadline_exceeded_keys_total: keys answered with
-//     DEADLINE_EXCEEDED because the budget ran out.
+//     DEADLINE_EXCEEDED because the budget ran out;
+//   - assay_provider_saturated_requests_total: requests refused at once
+//     with a systemError because MaxRequests were being answered;
+//   - assay_tls_reloads_total{file,result}: reloads of the serving
+//     certificate (file "cert") and the client CA ("client-ca") after
+//     the file changed, by result (ok, error).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,8 +44,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "assay_provider_deadline_exceeded_keys_total",
 			Help: "Keys answered with DEADLINE_EXCEEDED because the request's budget ran out.",
 		}),
+		saturated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "assay_provider_saturated_requests_total",
+			Help: "Requests refused at once with a systemError because the provider was answering its maximum of concurrent requests.",
+		}),
+		tls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "assay_tls_reloads_total",
+			Help: "Reloads of the serving certificate (cert) and the client CA (client-ca) after the file changed, by result (ok, error); after an error the previous one stays in use.",
+		}, []string{"file", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.durations, m.deadlines} {
+	for _, c := range []prometheus.Collector{m.requests, m.durations, m.deadlines, m.saturated, m.tls} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -62,4 +77,27 @@ func (m *Metrics) deadline() {
 	if m != nil {
 		m.deadlines.Inc()
 	}
+}
+
+func (m *Metrics) saturation() {
+	if m != nil {
+		m.saturated.Inc()
+	}
+}
+
+// files of assay_tls_reloads_total
+const (
+	tlsFileCert     = "cert"
+	tlsFileClientCA = "client-ca"
+)
+
+func (m *Metrics) tlsReload(file string, ok bool) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	m.tls.WithLabelValues(file, result).Inc()
 }

@@ -202,3 +202,22 @@ func TestItemsAreCountedByOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryAnswerUnderAHangingRegistryIsADeadlineOrSaturation drives
+// 2,000 concurrent requests with a 1 s Provider timeout against a
+// registry that never answers: every answer is DEADLINE_EXCEEDED or the
+// provider's saturation systemError. It asserts no time; the slowest
+// answer is logged.
+func TestEveryAnswerUnderAHangingRegistryIsADeadlineOrSaturation(t *testing.T) {
+	res, err := hangRun(context.Background(), 2000, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d DEADLINE_EXCEEDED, %d saturated, slowest answer %s", res.deadline, res.saturated, res.slowest)
+	if len(res.other) > 0 {
+		t.Fatalf("%d answers are neither DEADLINE_EXCEEDED nor saturation, the first: %s", len(res.other), res.other[0])
+	}
+	if res.deadline+res.saturated != 2000 {
+		t.Fatalf("%d answers for 2000 requests", res.deadline+res.saturated)
+	}
+}

@@ -38,6 +38,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -113,7 +114,23 @@ func main() {
 	flag.StringVar(&o.serveArgs, "serve-args", "", "further flags for assay serve, separated by spaces, e.g. \"--cache-bytes 16777216\"")
 	flag.StringVar(&o.heapProfiles, "heap-profiles", "", "directory to write assay serve's heap profile into after each cold run (cached.pb.gz, uncached.pb.gz), for go tool pprof")
 	flag.BoolVar(&o.uncached, "uncached", true, "verify the cold images once more through a second assay serve with the verdict cache off, for the bytes per cached verdict")
+	hang := flag.Int("hang", 0, "if > 0, only the hang run: this many concurrent one-key requests to an in-process provider (a discover-only configuration) for images of a registry that never answers, with a Provider timeout of -verify-timeout (0: 1s); it prints the answers by kind and the slowest answer, and fails when an answer is neither DEADLINE_EXCEEDED nor the saturation systemError")
 	flag.Parse()
+	if *hang > 0 {
+		timeout := cmp.Or(o.verifyTimeout, time.Second)
+		res, err := hangRun(context.Background(), *hang, timeout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load failed:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("hang: %d requests, Provider timeout %s: %d DEADLINE_EXCEEDED, %d saturated, %d other; slowest answer %s\n",
+			*hang, timeout, res.deadline, res.saturated, len(res.other), res.slowest)
+		if len(res.other) > 0 {
+			fmt.Fprintln(os.Stderr, "load failed: an answer is neither DEADLINE_EXCEEDED nor saturation:", res.other[0])
+			os.Exit(1)
+		}
+		return
+	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		flag.Usage()
