@@ -79,7 +79,7 @@ type Stack struct {
 	listedBy map[repoKey]ReferrersSource
 
 	resolves flight.Group[ocispec.Descriptor]
-	fetches  flight.Group[[]byte]
+	fetches  flight.Group[*fetched]
 }
 
 // repoKey names a shared oras-go repository: the settings that change
