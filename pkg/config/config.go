@@ -42,7 +42,7 @@ type Config struct {
 	// content cache (CacheBytes) is counted apart. Work that cannot get
 	// budget waits until its deadline (DEADLINE_EXCEEDED); an artifact
 	// larger than the whole budget fails at once (LIMIT_EXCEEDED).
-	// Default 40 MiB.
+	// Default 16 MiB.
 	MemoryBudget int64 `mapstructure:"memory-budget"`
 	// RegistryConcurrency bounds the requests in flight to one registry
 	// host. Default 16.
@@ -157,7 +157,7 @@ func Default() Config {
 		Timeout:             10 * time.Second,
 		Concurrency:         8,
 		CacheBytes:          64 << 20,
-		MemoryBudget:        40 << 20,
+		MemoryBudget:        16 << 20,
 		RegistryConcurrency: 16,
 		Serve: Serve{
 			Listen:         ":8443",

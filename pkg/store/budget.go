@@ -8,10 +8,12 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// DefaultMemoryBudget is the default of StackOptions.MemoryBudget: 40 MiB,
-// room for one blob of DefaultMaxBlobBytes and its manifest. Sizing a
-// container for it: docs/deployment.md, "Memory".
-const DefaultMemoryBudget = 40 << 20
+// DefaultMemoryBudget is the default of StackOptions.MemoryBudget:
+// 16 MiB, with which `assay serve` and its plugins stay within a 256 MiB
+// container (docs/deployment.md, "Memory"). An artifact larger than the
+// budget fails with ErrTooLarge: Stores that allow larger blobs than
+// 16 MiB need a larger budget.
+const DefaultMemoryBudget = 16 << 20
 
 // Budget bounds the bytes of registry content a process holds at once
 // for verification: what is being read from a registry and what is being

@@ -210,7 +210,7 @@ func TestDeploymentDefaults(t *testing.T) {
 		t.Errorf("memory request %s: want 128Mi from values", got)
 	}
 	if got := c.Resources.Limits.Memory().String(); got != "256Mi" {
-		t.Errorf("memory limit %s: want 256Mi, 3 × memory.budgetMiB + memory.cacheMiB + memory.baseMiB", got)
+		t.Errorf("memory limit %s: want 256Mi, 12 × memory.budgetMiB + memory.cacheMiB + memory.baseMiB", got)
 	}
 
 	// Every mounted file the flags name comes from a volume.
@@ -268,10 +268,11 @@ func TestMemoryLimitFollowsTheBudget(t *testing.T) {
 		budget string
 		cache  string
 		limit  string
+		goMem  string
 	}{
-		{"defaults", nil, "41943040", "33554432", "256Mi"},
-		{"larger budget", map[string]any{"memory": map[string]any{"budgetMiB": 100, "cacheMiB": 64, "baseMiB": 104}}, "104857600", "67108864", "468Mi"},
-		{"limit set", map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}}, "41943040", "33554432", "1Gi"},
+		{"defaults", nil, "16777216", "16777216", "256Mi", "96MiB"},
+		{"larger budget", map[string]any{"memory": map[string]any{"budgetMiB": 40, "cacheMiB": 64, "baseMiB": 48}}, "41943040", "67108864", "592Mi", "240MiB"},
+		{"limit set", map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}}, "16777216", "16777216", "1Gi", "96MiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, c := deployment(t, render(t, tc.values))
@@ -286,6 +287,15 @@ func TestMemoryLimitFollowsTheBudget(t *testing.T) {
 			}
 			if got := c.Resources.Requests.Memory().String(); got != "128Mi" {
 				t.Errorf("memory request %s: want 128Mi from values", got)
+			}
+			var goMem []string
+			for _, e := range c.Env {
+				if e.Name == "GOMEMLIMIT" {
+					goMem = append(goMem, e.Value)
+				}
+			}
+			if !slices.Equal(goMem, []string{tc.goMem}) {
+				t.Errorf("GOMEMLIMIT %v: want [%s], 6 × memory.budgetMiB", goMem, tc.goMem)
 			}
 		})
 	}
