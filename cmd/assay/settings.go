@@ -44,6 +44,7 @@ func settings() []setting {
 		{key: "timeout", flag: "timeout", help: "time budget for verifying one image", get: func(c config.Config) any { return c.Timeout }},
 		{key: "concurrency", flag: "concurrency", help: "images verified at once, and verification jobs per image", get: func(c config.Config) any { return c.Concurrency }},
 		{key: "cache-bytes", flag: "cache-bytes", help: "in-memory content cache budget in bytes, shared by every configuration", get: func(c config.Config) any { return c.CacheBytes }},
+		{key: "memory-budget", flag: "memory-budget", help: "bytes of registry content held at once for verification, shared by every configuration (the content cache is counted apart)", get: func(c config.Config) any { return c.MemoryBudget }},
 		{key: "registry-concurrency", flag: "registry-concurrency", help: "requests in flight to one registry host (and idle connections kept to it)", get: func(c config.Config) any { return c.RegistryConcurrency }},
 		{key: "cache.tag-ttl", help: "how long a tag's resolution is reused", get: func(c config.Config) any { return c.Cache.TagTTL }},
 		{key: "cache.referrers-ttl", help: "how long a referrers listing is reused", get: func(c config.Config) any { return c.Cache.ReferrersTTL }},

@@ -15,6 +15,7 @@ import (
 func (g *globals) newStack() (*store.Stack, error) {
 	st, err := store.NewStack(store.StackOptions{
 		CacheBytes:            g.cfg.CacheBytes,
+		MemoryBudget:          g.cfg.MemoryBudget,
 		TagTTL:                g.cfg.Cache.TagTTL,
 		ReferrersTTL:          g.cfg.Cache.ReferrersTTL,
 		MaxConcurrentRequests: g.cfg.RegistryConcurrency,

@@ -305,6 +305,10 @@ func TestRejections(t *testing.T) {
 			doc:  object("Store", "s", "spec: {limits: {maxBlobBytes: -1}}"),
 			want: where{1, "Store", "s", "spec.limits.maxBlobBytes"},
 		},
+		"a zero limit for an artifact type": {
+			doc:  object("Store", "s", "spec: {limits: {maxBytesPerArtifactType: {application/vnd.cncf.notary.signature: 0}}}"),
+			want: where{1, "Store", "s", `spec.limits.maxBytesPerArtifactType["application/vnd.cncf.notary.signature"]`},
+		},
 		"a password without a username": {
 			doc:  object("Store", "s", "spec: {registries: [{host: ghcr.io, password: x}]}"),
 			want: where{1, "Store", "s", "spec.registries[0].password"},

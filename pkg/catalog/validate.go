@@ -3,7 +3,9 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
@@ -84,6 +86,11 @@ func (o *Objects) Validate(file string) error {
 		} {
 			if lim.v < 0 {
 				add(v1alpha1.KindStore, s.Name, "spec.limits."+lim.field, "must not be negative, got %d", lim.v)
+			}
+		}
+		for _, t := range slices.Sorted(maps.Keys(l.MaxBytesPerArtifactType)) {
+			if n := l.MaxBytesPerArtifactType[t]; t == "" || n <= 0 {
+				add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.limits.maxBytesPerArtifactType[%q]", t), "must be a positive number of bytes for a non-empty artifact type, got %d", n)
 			}
 		}
 	}

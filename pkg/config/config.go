@@ -44,6 +44,14 @@ type Config struct {
 	// CacheBytes is the in-memory budget of the content cache (manifests
 	// and blobs by digest). Default 64 MiB.
 	CacheBytes int64 `mapstructure:"cache-bytes"`
+	// MemoryBudget bounds the bytes of registry content held at once for
+	// verification (artifact manifests and layers, from the read to the
+	// plugin's answer), shared by every key, job and configuration; the
+	// content cache (CacheBytes) is counted apart. Work that cannot get
+	// budget waits until its deadline (DEADLINE_EXCEEDED); an artifact
+	// larger than the whole budget fails at once (LIMIT_EXCEEDED).
+	// Default 16 MiB.
+	MemoryBudget int64 `mapstructure:"memory-budget"`
 	// RegistryConcurrency bounds the requests in flight to one registry
 	// host. Default 16.
 	RegistryConcurrency int `mapstructure:"registry-concurrency"`
@@ -162,6 +170,7 @@ func Default() Config {
 		Timeout:                  10 * time.Second,
 		Concurrency:              8,
 		CacheBytes:               64 << 20,
+		MemoryBudget:             16 << 20,
 		RegistryConcurrency:      16,
 		Serve: Serve{
 			Listen:         ":8443",
@@ -254,6 +263,9 @@ func (c Config) Validate() error {
 	}
 	if c.RegistryConcurrency <= 0 {
 		errs = append(errs, fmt.Errorf("registry-concurrency: must be positive, got %d", c.RegistryConcurrency))
+	}
+	if c.MemoryBudget <= 0 {
+		errs = append(errs, fmt.Errorf("memory-budget: must be a positive number of bytes, got %d", c.MemoryBudget))
 	}
 	if c.CacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("cache-bytes: must not be negative, got %d", c.CacheBytes))

@@ -79,6 +79,9 @@ func (r *Runtime) Build(ctx context.Context, objs *catalog.Objects, where string
 				SignatureTypes: md.SignatureTypes,
 				Parameters:     vo.Spec.Parameters.Raw,
 				Plugins:        host,
+				Memory:         reg.Memory(),
+
+				MaxBytesPerArtifactType: storeSpec.Limits.MaxBytesPerArtifactType,
 			})
 			if err != nil {
 				return nil, err

@@ -37,6 +37,13 @@ const ProtocolVersion = 1
 // ErrMessageTooLarge rather than being truncated.
 const MaxMessageSize = 64 << 20
 
+// MaxRequestContentBytes is the most content one VerifyRequest may carry:
+// its Config, ArtifactManifest and the Data of its Blobs together.
+// It is MaxMessageSize less 1 MiB left for descriptors, annotations and
+// framing, so a request within it always fits one message. A host
+// refuses a larger artifact before fetching it.
+const MaxRequestContentBytes = MaxMessageSize - 1<<20
+
 // pluginKey is the key of the verifier in go-plugin's PluginSet. NEVER
 // change it; it is part of the v1 handshake.
 const pluginKey = "verifier"

@@ -30,6 +30,13 @@ type StackOptions struct {
 	// and referrer listings kept for TagTTL and ReferrersTTL. If 0,
 	// DefaultCacheBytes; if negative, nothing is cached.
 	CacheBytes int64
+	// MemoryBudget bounds the bytes of registry content held at once for
+	// verification by every Registry of the Stack (see Budget): a
+	// verifier reserves an artifact's manifest and layers, by their
+	// descriptors, before it reads them and gives them back when its
+	// plugin has answered. The content cache (CacheBytes) is counted
+	// apart. If 0, DefaultMemoryBudget; negative is an error.
+	MemoryBudget int64
 	// TagTTL: see Options.TagTTL. If 0, DefaultTagTTL; negative: never kept.
 	TagTTL time.Duration
 	// ReferrersTTL: see Options.ReferrersTTL. If 0, DefaultReferrersTTL;
@@ -63,6 +70,7 @@ type Stack struct {
 	client *auth.Client
 	tokens *tokenCache
 	cache  *lru.Cache[any]
+	memory *Budget
 
 	mu    sync.Mutex
 	repos map[repoKey]*remote.Repository
@@ -71,7 +79,7 @@ type Stack struct {
 	listedBy map[repoKey]ReferrersSource
 
 	resolves flight.Group[ocispec.Descriptor]
-	fetches  flight.Group[[]byte]
+	fetches  flight.Group[*fetched]
 }
 
 // repoKey names a shared oras-go repository: the settings that change
@@ -87,8 +95,14 @@ func NewStack(opts StackOptions) (*Stack, error) {
 	if opts.MaxConcurrentRequests < 0 {
 		return nil, fmt.Errorf("store: MaxConcurrentRequests must not be negative, got %d", opts.MaxConcurrentRequests)
 	}
+	if opts.MemoryBudget < 0 {
+		return nil, fmt.Errorf("store: MemoryBudget must not be negative, got %d", opts.MemoryBudget)
+	}
 	if opts.CacheBytes == 0 {
 		opts.CacheBytes = DefaultCacheBytes
+	}
+	if opts.MemoryBudget == 0 {
+		opts.MemoryBudget = DefaultMemoryBudget
 	}
 	if opts.TagTTL == 0 {
 		opts.TagTTL = DefaultTagTTL
@@ -109,6 +123,7 @@ func NewStack(opts StackOptions) (*Stack, error) {
 		opts:   opts,
 		tokens: newTokenCache(),
 		cache:  lru.New[any](opts.CacheBytes),
+		memory: newBudget(opts.MemoryBudget),
 		repos:  map[repoKey]*remote.Repository{},
 
 		listedBy: map[repoKey]ReferrersSource{},
@@ -175,6 +190,13 @@ func (s *Stack) Registry(opts Options) (*Registry, error) {
 // CacheStats returns the number of entries in the Stack's cache and the
 // bytes they account for.
 func (s *Stack) CacheStats() (entries int, bytes int64) { return s.cache.Stats() }
+
+// Memory returns the Stack's memory budget, shared by every Registry on
+// it (StackOptions.MemoryBudget).
+func (s *Stack) Memory() *Budget { return s.memory }
+
+// Memory returns the memory budget of the Stack r is a view of.
+func (r *Registry) Memory() *Budget { return r.stack.memory }
 
 // stackOptions are the stack-wide fields of o.
 func (o Options) stackOptions() StackOptions {

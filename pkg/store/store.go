@@ -506,7 +506,7 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		}
 		return bytes.Clone(c.data), nil
 	}
-	b, err := r.stack.fetches.Do(ctx, flightKey(ctx, repository, desc.Digest.String()), func(ctx context.Context) ([]byte, error) {
+	f, err := r.stack.fetches.Do(ctx, flightKey(ctx, repository, desc.Digest.String()), func(ctx context.Context) (*fetched, error) {
 		b, err := r.fetch(ctx, repo, desc)
 		if err != nil {
 			return nil, err
@@ -514,13 +514,31 @@ func (r *Registry) Fetch(ctx context.Context, repository string, desc ocispec.De
 		if manifest && !json.Valid(b) {
 			return nil, fmt.Errorf("%w: the manifest is not valid JSON", ErrInvalidContent)
 		}
-		r.stack.cache.Add(key, cached{data: b, json: manifest}, int64(len(b)), time.Time{})
-		return b, nil
+		f := &fetched{data: b}
+		f.shared = r.stack.cache.Add(key, cached{data: b, json: manifest}, int64(len(b)), time.Time{})
+		return f, nil
 	})
 	if err != nil {
 		return nil, opError("fetch", what, err)
 	}
-	return bytes.Clone(b), nil
+	return f.take(), nil
+}
+
+// fetched is the content one shared fetch read, handed to each of its
+// callers. The first caller takes the slice itself unless the cache
+// keeps it (shared); every other gets a copy. A blob nobody caches is
+// then held once, not twice.
+type fetched struct {
+	data   []byte
+	shared bool
+	taken  atomic.Bool
+}
+
+func (f *fetched) take() []byte {
+	if !f.shared && f.taken.CompareAndSwap(false, true) {
+		return f.data
+	}
+	return bytes.Clone(f.data)
 }
 
 // fetch reads desc from shared's repository through a repository value

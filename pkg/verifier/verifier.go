@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/assayproj/assay/pkg/executor"
@@ -17,6 +18,23 @@ import (
 
 // DefaultMaxBlobs is the default cap on layers handed to a plugin.
 const DefaultMaxBlobs = 16
+
+// DefaultMaxSignatureBytes caps a layer of an artifact whose type the
+// plugin declares a signature (Options.SignatureTypes) unless
+// Options.MaxBytesPerArtifactType says otherwise: 256 KiB. A notation
+// envelope, a cosign signature layer or a simple-signing payload is a
+// few kilobytes.
+const DefaultMaxSignatureBytes = 256 << 10
+
+// Budget reserves memory for the content a verification holds;
+// *store.Budget implements it.
+type Budget interface {
+	// Acquire reserves n bytes for what before they are read and returns
+	// the function that gives them back. It fails when n exceeds the
+	// whole budget (wrapping errdef.ErrSizeExceedsLimit) or when ctx is
+	// done first (wrapping ctx.Err()).
+	Acquire(ctx context.Context, n int64, what string) (release func(), err error)
+}
 
 // Plugins runs plugin calls; *plugin.Host implements it.
 type Plugins interface {
@@ -47,6 +65,17 @@ type Options struct {
 	// requires its artifacts to be signed. Empty means the plugin verifies
 	// no signatures.
 	SignatureTypes []string
+	// MaxBytesPerArtifactType caps each layer of an artifact of a type,
+	// by its descriptor, before any byte is read: a layer above its
+	// type's cap is inconclusive with LIMIT_EXCEEDED. Types not listed
+	// get DefaultMaxSignatureBytes when they are SignatureTypes, else
+	// only the store's blob limit. Every value must be positive.
+	MaxBytesPerArtifactType map[string]int64
+	// Memory is the process's memory budget: the artifact manifest, and
+	// then the manifest and all layers together, are reserved in it
+	// before they are read and given back when the plugin has answered.
+	// If nil, nothing is reserved.
+	Memory Budget
 }
 
 // Verifier adapts one Verifier object and its plugin to
@@ -85,6 +114,12 @@ func New(opts Options) (*Verifier, error) {
 		return nil, fmt.Errorf("verifier %q: empty signature type", opts.Name)
 	}
 	opts.SignatureTypes = slices.Clone(opts.SignatureTypes)
+	for t, n := range opts.MaxBytesPerArtifactType {
+		if t == "" || n <= 0 {
+			return nil, fmt.Errorf("verifier %q: the size limit of artifact type %q must be positive, got %d", opts.Name, t, n)
+		}
+	}
+	opts.MaxBytesPerArtifactType = maps.Clone(opts.MaxBytesPerArtifactType)
 	return &Verifier{opts: opts}, nil
 }
 
@@ -116,7 +151,8 @@ func (v *Verifier) Verify(ctx context.Context, job executor.Job) (report.Result,
 		return res, nil
 	}
 
-	req, reason, err := v.request(ctx, job)
+	req, release, reason, err := v.request(ctx, job)
+	defer release()
 	if err != nil {
 		return inconclusive(reason, "fetch %s for verification: %v", job.Artifact.Digest, err)
 	}
@@ -136,18 +172,50 @@ func (v *Verifier) Verify(ctx context.Context, job executor.Job) (report.Result,
 	return fromPlugin(res, resp), nil
 }
 
-// request gathers the bytes the plugin needs.
-func (v *Verifier) request(ctx context.Context, job executor.Job) (*plugin.VerifyRequest, report.Reason, error) {
-	raw, err := job.Fetcher.Fetch(ctx, job.Repository, job.Artifact)
+// request gathers the bytes the plugin needs, with their reservation in
+// Options.Memory; release gives it back and must be called, on error too.
+// The artifact manifest (capped by the store's manifest limit) is
+// reserved while it is read; then the manifest and every layer are
+// checked by their descriptors against the per-type limit and
+// plugin.MaxRequestContentBytes and reserved in one piece, so a job
+// never holds a reservation while it waits for another.
+func (v *Verifier) request(ctx context.Context, job executor.Job) (_ *plugin.VerifyRequest, release func(), _ report.Reason, _ error) {
+	release = func() {}
+	what := fmt.Sprintf("artifact %s of %s", job.Artifact.Digest, job.Repository)
+	held, err := v.reserve(ctx, job.Artifact.Size, what)
 	if err != nil {
-		return nil, fetchReason(ctx, err), err
+		return nil, release, fetchReason(ctx, err), err
+	}
+	raw, err := job.Fetcher.Fetch(ctx, job.Repository, job.Artifact)
+	held()
+	if err != nil {
+		return nil, release, fetchReason(ctx, err), err
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, report.ReasonRegistryError, fmt.Errorf("artifact manifest is not valid JSON: %w", err)
+		return nil, release, report.ReasonRegistryError, fmt.Errorf("artifact manifest is not valid JSON: %w", err)
 	}
 	if len(m.Layers) > v.opts.MaxBlobs {
-		return nil, report.ReasonLimitExceeded, fmt.Errorf("artifact has %d layers, more than the limit of %d", len(m.Layers), v.opts.MaxBlobs)
+		return nil, release, report.ReasonLimitExceeded, fmt.Errorf("artifact has %d layers, more than the limit of %d", len(m.Layers), v.opts.MaxBlobs)
+	}
+	total := int64(len(raw) + len(v.opts.Parameters))
+	limit, field := v.layerLimit(job.Artifact.ArtifactType)
+	for _, l := range m.Layers {
+		if limit > 0 && l.Size > limit {
+			return nil, release, report.ReasonLimitExceeded, fmt.Errorf("layer %s of artifact type %q has %d bytes, more than the limit of %d for that type (%s)",
+				l.Digest, job.Artifact.ArtifactType, l.Size, limit, field)
+		}
+		if l.Size > 0 {
+			total += l.Size
+		}
+	}
+	if total > plugin.MaxRequestContentBytes {
+		return nil, release, report.ReasonLimitExceeded, fmt.Errorf("artifact has %d bytes of manifest and layers, more than the %d one plugin request may carry (each layer is capped by spec.limits.maxBlobBytes, at most %d layers; a plugin request by plugin.MaxRequestContentBytes)",
+			total, int64(plugin.MaxRequestContentBytes), v.opts.MaxBlobs)
+	}
+	release, err = v.reserve(ctx, total, what)
+	if err != nil {
+		return nil, func() {}, fetchReason(ctx, err), err
 	}
 	req := &plugin.VerifyRequest{
 		Config:           v.opts.Parameters,
@@ -160,11 +228,31 @@ func (v *Verifier) request(ctx context.Context, job executor.Job) (*plugin.Verif
 	for _, l := range m.Layers {
 		data, err := job.Fetcher.Fetch(ctx, job.Repository, l)
 		if err != nil {
-			return nil, fetchReason(ctx, err), err
+			return nil, release, fetchReason(ctx, err), err
 		}
 		req.Blobs = append(req.Blobs, plugin.Blob{Descriptor: l, Data: data})
 	}
-	return req, "", nil
+	return req, release, "", nil
+}
+
+// reserve reserves n bytes in Options.Memory, if any.
+func (v *Verifier) reserve(ctx context.Context, n int64, what string) (func(), error) {
+	if v.opts.Memory == nil {
+		return func() {}, nil
+	}
+	return v.opts.Memory.Acquire(ctx, n, what)
+}
+
+// layerLimit is the cap on one layer of an artifact of type t, and the
+// setting it comes from; 0 means only the store's blob limit applies.
+func (v *Verifier) layerLimit(t string) (int64, string) {
+	if n, ok := v.opts.MaxBytesPerArtifactType[t]; ok {
+		return n, "spec.limits.maxBytesPerArtifactType of the Store"
+	}
+	if slices.Contains(v.opts.SignatureTypes, t) {
+		return DefaultMaxSignatureBytes, fmt.Sprintf("the default for the signature type of plugin %q; raise it with spec.limits.maxBytesPerArtifactType of the Store", v.opts.Plugin)
+	}
+	return 0, ""
 }
 
 func fetchReason(ctx context.Context, err error) report.Reason {

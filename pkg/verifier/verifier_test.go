@@ -285,3 +285,148 @@ func TestSignatureTypesComeFromTheOptions(t *testing.T) {
 		t.Errorf("a plugin without signature types: %q", got)
 	}
 }
+
+// fakeBudget records reservations and whether they were given back.
+type fakeBudget struct {
+	held       int64 // bytes reserved and not given back
+	reserved   []int64
+	heldAtCall int64 // held when the plugin was called
+	err        error
+}
+
+func (b *fakeBudget) Acquire(_ context.Context, n int64, _ string) (func(), error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	b.reserved = append(b.reserved, n)
+	b.held += n
+	return func() { b.held -= n }, nil
+}
+
+// budgetPlugins records how much of the budget was held when it was called.
+type budgetPlugins struct {
+	fakePlugins
+	b *fakeBudget
+}
+
+func (p *budgetPlugins) Verify(ctx context.Context, name string, req *plugin.VerifyRequest) (*plugin.VerifyResponse, error) {
+	p.b.heldAtCall = p.b.held
+	return p.fakePlugins.Verify(ctx, name, req)
+}
+
+// The manifest is reserved while it is read, then the manifest, the
+// parameters and every layer in one piece, held until the plugin answers.
+func TestVerifyHoldsTheBytesInTheMemoryBudgetUntilThePluginAnswers(t *testing.T) {
+	job, f, layers := signatureJob(t, 2)
+	b := &fakeBudget{}
+	p := &budgetPlugins{fakePlugins: fakePlugins{resp: &plugin.VerifyResponse{Verdict: plugin.VerdictVerified, Reason: "VERIFIED"}}, b: b}
+	v, err := New(Options{
+		Name: "sig", Plugin: "notation", Plugins: p, Memory: b,
+		ArtifactTypes: []string{"application/vnd.cncf.notary.signature"}, Parameters: []byte(`{"a":1}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := v.Verify(context.Background(), job); res.Verdict != report.Verified {
+		t.Fatalf("result %+v", res)
+	}
+	all := int64(len(f.content[job.Artifact.Digest])) + int64(len(`{"a":1}`)) + layers[0].Size + layers[1].Size
+	if want := []int64{job.Artifact.Size, all}; !slices.Equal(b.reserved, want) {
+		t.Errorf("reserved %v, want the manifest then everything: %v", b.reserved, want)
+	}
+	if b.heldAtCall != all {
+		t.Errorf("held %d bytes while the plugin ran, want %d", b.heldAtCall, all)
+	}
+	if b.held != 0 {
+		t.Errorf("%d bytes not given back", b.held)
+	}
+
+	// A budget that refuses is the reason of the result.
+	b.err = fmt.Errorf("waited for the memory budget (memory-budget): %w", context.DeadlineExceeded)
+	res, _ := v.Verify(context.Background(), job)
+	if res.Reason != report.ReasonDeadlineExceeded || !strings.Contains(res.Message, "memory-budget") {
+		t.Errorf("refused by the budget: %s %s", res.Reason, res.Message)
+	}
+	b.err = fmt.Errorf("more than the whole memory budget (memory-budget): %w", errdef.ErrSizeExceedsLimit)
+	if res, _ := v.Verify(context.Background(), job); res.Reason != report.ReasonLimitExceeded {
+		t.Errorf("larger than the budget: %s %s", res.Reason, res.Message)
+	}
+}
+
+// Layers are checked by descriptor before any is read: against their
+// artifact type's limit (signature types default to
+// DefaultMaxSignatureBytes, a Store may set any type's), and together
+// against what one plugin request may carry.
+func TestVerifyRefusesLayersByDescriptor(t *testing.T) {
+	const sigType = "application/vnd.cncf.notary.signature"
+	big := func(t *testing.T, size int64, n int) executor.Job {
+		job, f, _ := signatureJob(t, 0)
+		m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: sigType, Config: ocispec.DescriptorEmptyJSON}
+		m.SchemaVersion = 2
+		for i := range n {
+			m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: "application/jose+json", Digest: digest.FromString(fmt.Sprint(i)), Size: size})
+		}
+		raw, _ := json.Marshal(m)
+		job.Artifact = f.add(t, ocispec.MediaTypeImageManifest, raw)
+		job.Artifact.ArtifactType = sigType
+		return job
+	}
+	for name, tc := range map[string]struct {
+		signatureTypes []string
+		perType        map[string]int64
+		size           int64
+		layers         int
+		want           string
+	}{
+		"a signature type's default": {
+			signatureTypes: []string{sigType}, size: DefaultMaxSignatureBytes + 1, layers: 1,
+			want: `has 262145 bytes, more than the limit of 262144 for that type (the default for the signature type of plugin "notation"`,
+		},
+		"a Store's limit for the type": {
+			signatureTypes: []string{sigType}, perType: map[string]int64{sigType: 1024}, size: 1025, layers: 1,
+			want: "more than the limit of 1024 for that type (spec.limits.maxBytesPerArtifactType of the Store)",
+		},
+		"the plugin request": {
+			perType: map[string]int64{sigType: 32 << 20}, size: 32 << 20, layers: 16,
+			want: "more than the 66060288 one plugin request may carry",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &fakePlugins{resp: &plugin.VerifyResponse{Verdict: plugin.VerdictVerified}}
+			v, err := New(Options{
+				Name: "sig", Plugin: "notation", Plugins: p, ArtifactTypes: []string{sigType},
+				SignatureTypes: tc.signatureTypes, MaxBytesPerArtifactType: tc.perType,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, _ := v.Verify(context.Background(), big(t, tc.size, tc.layers))
+			if res.Verdict != report.Inconclusive || res.Reason != report.ReasonLimitExceeded || !strings.Contains(res.Message, tc.want) {
+				t.Errorf("result %s %s: %s\nwant LIMIT_EXCEEDED saying %q", res.Verdict, res.Reason, res.Message, tc.want)
+			}
+			if p.got != nil {
+				t.Error("the plugin was called")
+			}
+		})
+	}
+	// A layer within its type's limit is read (here: not found, so
+	// REGISTRY_ERROR, not LIMIT_EXCEEDED); a type with no limit of its
+	// own is left to the store.
+	v, err := New(Options{Name: "sig", Plugin: "notation", Plugins: &fakePlugins{}, ArtifactTypes: []string{sigType}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := v.Verify(context.Background(), big(t, 30<<20, 1)); res.Reason != report.ReasonRegistryError {
+		t.Errorf("no signature type, 30 MiB layer: %s %s, want the fetch attempted", res.Reason, res.Message)
+	}
+}
+
+func TestNewRefusesANonPositiveTypeLimit(t *testing.T) {
+	_, err := New(Options{
+		Name: "sig", Plugin: "notation", Plugins: &fakePlugins{}, ArtifactTypes: []string{"a"},
+		MaxBytesPerArtifactType: map[string]int64{"a": 0},
+	})
+	if err == nil || !strings.Contains(err.Error(), `the size limit of artifact type "a" must be positive`) {
+		t.Fatalf("got %v", err)
+	}
+}

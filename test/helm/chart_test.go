@@ -209,8 +209,8 @@ func TestDeploymentDefaults(t *testing.T) {
 	if got := c.Resources.Requests.Memory().String(); got != "128Mi" {
 		t.Errorf("memory request %s: want 128Mi from values", got)
 	}
-	if got := c.Resources.Limits.Memory().String(); got != "512Mi" {
-		t.Errorf("memory limit %s: want 512Mi from values", got)
+	if got := c.Resources.Limits.Memory().String(); got != "256Mi" {
+		t.Errorf("memory limit %s: want 256Mi, 12 × memory.budgetMiB + memory.cacheMiB + memory.baseMiB", got)
 	}
 
 	// Every mounted file the flags name comes from a volume.
@@ -256,6 +256,48 @@ func TestDeploymentDefaults(t *testing.T) {
 	}
 	if m.has("Deployment", release+"-redis") {
 		t.Error("default values render Redis")
+	}
+}
+
+// The memory limit follows the memory budget and the cache the chart
+// passes to assay serve, unless the values set one.
+func TestMemoryLimitFollowsTheBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		budget string
+		cache  string
+		limit  string
+		goMem  string
+	}{
+		{"defaults", nil, "16777216", "16777216", "256Mi", "96MiB"},
+		{"larger budget", map[string]any{"memory": map[string]any{"budgetMiB": 40, "cacheMiB": 64, "baseMiB": 48}}, "41943040", "67108864", "592Mi", "240MiB"},
+		{"limit set", map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}}, "16777216", "16777216", "1Gi", "96MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := deployment(t, render(t, tc.values))
+			if got, _ := flag(c.Args, "--memory-budget"); got != tc.budget {
+				t.Errorf("--memory-budget %q: want %q", got, tc.budget)
+			}
+			if got, _ := flag(c.Args, "--cache-bytes"); got != tc.cache {
+				t.Errorf("--cache-bytes %q: want %q", got, tc.cache)
+			}
+			if got := c.Resources.Limits.Memory().String(); got != tc.limit {
+				t.Errorf("memory limit %s: want %s", got, tc.limit)
+			}
+			if got := c.Resources.Requests.Memory().String(); got != "128Mi" {
+				t.Errorf("memory request %s: want 128Mi from values", got)
+			}
+			var goMem []string
+			for _, e := range c.Env {
+				if e.Name == "GOMEMLIMIT" {
+					goMem = append(goMem, e.Value)
+				}
+			}
+			if !slices.Equal(goMem, []string{tc.goMem}) {
+				t.Errorf("GOMEMLIMIT %v: want [%s], 6 × memory.budgetMiB", goMem, tc.goMem)
+			}
+		})
 	}
 }
 

@@ -100,6 +100,13 @@ type StoreLimits struct {
 	// MaxBlobBytes caps a blob handed to a verifier. Default 32 MiB.
 	// +optional
 	MaxBlobBytes int64 `json:"maxBlobBytes,omitempty"`
+	// MaxBytesPerArtifactType caps each layer of an artifact of the
+	// given artifact type, by its descriptor, before any byte is read
+	// ({"application/vnd.cncf.notary.signature": 65536}). A type its
+	// plugin declares a signature defaults to 256 KiB; any other type to
+	// maxBlobBytes, which caps every blob whatever this says.
+	// +optional
+	MaxBytesPerArtifactType map[string]int64 `json:"maxBytesPerArtifactType,omitempty"`
 	// MaxReferrers caps the referrers considered per subject. Default 1024.
 	// +optional
 	MaxReferrers int `json:"maxReferrers,omitempty"`

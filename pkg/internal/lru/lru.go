@@ -66,8 +66,8 @@ func (c *Cache[V]) Get(key string, now time.Time) (V, bool) {
 // recently used entries to stay within the budget. Whatever key held
 // before is dropped, even when value is not stored because it is larger
 // than the whole budget, so a Get never answers with a value that an Add
-// has replaced.
-func (c *Cache[V]) Add(key string, value V, size int64, expires time.Time) {
+// has replaced. It reports whether value was stored.
+func (c *Cache[V]) Add(key string, value V, size int64, expires time.Time) (kept bool) {
 	size += int64(len(key))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -75,7 +75,7 @@ func (c *Cache[V]) Add(key string, value V, size int64, expires time.Time) {
 		c.remove(el)
 	}
 	if c.budget <= 0 || size > c.budget {
-		return
+		return false
 	}
 	if c.items == nil {
 		c.items = map[string]*list.Element{}
@@ -85,6 +85,7 @@ func (c *Cache[V]) Add(key string, value V, size int64, expires time.Time) {
 	for c.size > c.budget {
 		c.remove(c.order.Back())
 	}
+	return true
 }
 
 // remove drops el; c.mu must be held.
