@@ -317,7 +317,7 @@ func TestConcurrentRequestsToARegistryAreLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := r.stack.client.Client.Transport.(*retrier).next.(*limiter)
+	l := r.stack.client.Client.Transport.(*realmRouter).next.(*retrier).next.(*limiter)
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Go(func() {
@@ -365,9 +365,13 @@ func TestNewWrapsTheCallersHTTPClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := r.stack.client.Client
-	rt, ok := c.Transport.(*retrier)
+	rr, ok := c.Transport.(*realmRouter)
 	if !ok {
-		t.Fatalf("transport %T, want the store's retries", c.Transport)
+		t.Fatalf("transport %T, want the store's token realm routing", c.Transport)
+	}
+	rt, ok := rr.next.(*retrier)
+	if !ok {
+		t.Fatalf("beneath the realm routing: %T, want the store's retries", rr.next)
 	}
 	if l, ok := rt.next.(*limiter); !ok || l.next != inner || l.max != DefaultMaxConcurrentRequests {
 		t.Fatalf("beneath the retries: %#v, want the limit over the caller's transport", rt.next)

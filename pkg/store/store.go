@@ -56,6 +56,7 @@ type Registry struct {
 	// (cache TTLs, clock), so that the methods read one struct.
 	opts  Options
 	creds *credentialSet
+	hosts *hostPolicy
 }
 
 // New returns a Registry on a Stack of its own, built from the
