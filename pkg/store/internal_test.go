@@ -317,7 +317,7 @@ func TestConcurrentRequestsToARegistryAreLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := r.stack.client.Client.Transport.(*realmRouter).next.(*retrier).next.(*limiter)
+	l := r.stack.client.Client.Transport.(*realmRouter).next.(*answerCheck).next.(*retrier).next.(*limiter)
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Go(func() {
@@ -369,9 +369,13 @@ func TestNewWrapsTheCallersHTTPClient(t *testing.T) {
 	if !ok {
 		t.Fatalf("transport %T, want the store's token realm routing", c.Transport)
 	}
-	rt, ok := rr.next.(*retrier)
+	ac, ok := rr.next.(*answerCheck)
 	if !ok {
-		t.Fatalf("beneath the realm routing: %T, want the store's retries", rr.next)
+		t.Fatalf("beneath the realm routing: %T, want the store's Content-Type checks", rr.next)
+	}
+	rt, ok := ac.next.(*retrier)
+	if !ok {
+		t.Fatalf("beneath the Content-Type checks: %T, want the store's retries", ac.next)
 	}
 	if l, ok := rt.next.(*limiter); !ok || l.next != inner || l.max != DefaultMaxConcurrentRequests {
 		t.Fatalf("beneath the retries: %#v, want the limit over the caller's transport", rt.next)

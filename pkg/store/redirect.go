@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -281,4 +282,48 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 func isInternal(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsPrivate() || a.IsUnspecified() || cgnat.Contains(a)
+}
+
+// answerCheck is an http.RoundTripper that refuses registry answers
+// whose Content-Type says they are not what was asked for, which
+// oras-go would otherwise take for something else: a referrers API
+// answer that is not an image index would be taken for a registry
+// without the API (and the subject for one without referrers), and a
+// manifest answer of another type (an HTML login page) for a manifest
+// of an unknown type. Both fail with ErrInvalidContent naming the
+// registry and the type received. A type with parameters
+// ("application/vnd.oci.image.index.v1+json; charset=utf-8") is passed
+// on without them, as oras-go compares the bare type.
+type answerCheck struct {
+	next http.RoundTripper
+}
+
+func (t *answerCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode/100 != 2 {
+		return resp, err
+	}
+	var want func(string) bool
+	var what string
+	switch {
+	case strings.Contains(req.URL.Path, "/referrers/"):
+		want, what = func(mt string) bool { return mt == "application/vnd.oci.image.index.v1+json" }, "its referrers API answer is not an image index"
+	case strings.Contains(req.URL.Path, "/manifests/"):
+		want, what = isManifest, "its manifest answer is not a manifest or index"
+	default:
+		return resp, nil
+	}
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		return resp, nil // oras-go judges it
+	}
+	mt, _, perr := mime.ParseMediaType(ct)
+	if perr == nil && want(mt) {
+		if mt != ct {
+			resp.Header.Set("Content-Type", mt)
+		}
+		return resp, nil
+	}
+	discard(resp)
+	return nil, fmt.Errorf("%w: registry %s answered %s %s with Content-Type %q: %s", ErrInvalidContent, req.URL.Host, req.Method, req.URL.Path, ct, what)
 }

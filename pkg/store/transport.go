@@ -31,7 +31,8 @@ const (
 
 // newHTTPClient returns the client under the auth client: base's
 // settings with its transport (or a transport of the store's own when
-// base is nil) wrapped in the token realm routing, retries and, beneath
+// base is nil) wrapped in the token realm routing, the Content-Type
+// checks of answerCheck, retries and, beneath
 // them, the per-host limit, so that each attempt takes a slot and no
 // slot is held during a backoff. Its redirects follow checkRedirect,
 // then base's CheckRedirect.
@@ -53,10 +54,10 @@ func newHTTPClient(base *http.Client, maxConcurrent int) *http.Client {
 	} else {
 		inner = http.DefaultTransport
 	}
-	c.Transport = newRealmRouter(&retrier{
+	c.Transport = newRealmRouter(&answerCheck{next: &retrier{
 		next:    &limiter{next: inner, max: maxConcurrent, hosts: map[string]*slots{}},
 		backoff: retry.ExponentialBackoff(retryBase, 2, retryJitter),
-	})
+	}})
 	return c
 }
 
