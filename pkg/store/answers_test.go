@@ -27,22 +27,34 @@ func TestAnswersOfTheWrongContentTypeNameIt(t *testing.T) {
 	}{
 		"a referrers answer in HTML": {
 			referrersType: "text/html", manifestType: "text/html",
-			call:     func(ctx context.Context, s *store.Registry, repo string) error { _, err := listAll(t, s, repo, subject); return err },
+			call: func(ctx context.Context, s *store.Registry, repo string) error {
+				_, err := listAll(t, s, repo, subject)
+				return err
+			},
 			wantType: "text/html",
 		},
 		"a tag HEAD answered by an HTML page": {
 			manifestType: "text/html; charset=utf-8",
-			call:         func(ctx context.Context, s *store.Registry, repo string) error { _, err := s.Resolve(ctx, repo, "v1"); return err },
-			wantType:     "text/html; charset=utf-8",
+			call: func(ctx context.Context, s *store.Registry, repo string) error {
+				_, err := s.Resolve(ctx, repo, "v1")
+				return err
+			},
+			wantType: "text/html; charset=utf-8",
 		},
 		"a cosign signature tag HEAD answered by an HTML page": {
 			referrersType: ocispec.MediaTypeImageIndex, manifestType: "text/html",
-			call:     func(ctx context.Context, s *store.Registry, repo string) error { _, err := listAll(t, s, repo, subject); return err },
+			call: func(ctx context.Context, s *store.Registry, repo string) error {
+				_, err := listAll(t, s, repo, subject)
+				return err
+			},
 			wantType: "text/html",
 		},
 		"a referrers index with a charset parameter": {
 			referrersType: ocispec.MediaTypeImageIndex + "; charset=utf-8",
-			call:          func(ctx context.Context, s *store.Registry, repo string) error { _, err := listAll(t, s, repo, subject); return err },
+			call: func(ctx context.Context, s *store.Registry, repo string) error {
+				_, err := listAll(t, s, repo, subject)
+				return err
+			},
 		},
 	}
 	for name, tc := range tests {
