@@ -264,3 +264,73 @@ func TestTokenRealmsOnPrivateHostsNeedTheStoresListing(t *testing.T) {
 		t.Fatalf("the listed realm saw Authorization %q, want one basic-authenticated token request", seen)
 	}
 }
+
+// TestTokensFromAListedRealmAreKeptPerCredentialSet: on one Stack, two
+// Registry views with different credentials for a registry whose realm
+// is on 127.0.0.2 each get their own token once and reuse it; neither
+// is sent the other's.
+func TestTokensFromAListedRealmAreKeptPerCredentialSet(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2 (a loopback alias Linux routes to lo): %v", err)
+	}
+	var tokens headerLog
+	realmSrv := httptest.NewUnstartedServer(tokens.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || p != "pw-"+u {
+			http.Error(w, "bad credentials", http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": "tok-" + u})
+	})))
+	realmSrv.Listener = l
+	realmSrv.Start()
+	t.Cleanup(realmSrv.Close)
+	realm := strings.TrimPrefix(realmSrv.URL, "http://")
+
+	var bearers headerLog
+	reg := registrytest.NewOlaregBehind(t, func(next http.Handler) http.Handler {
+		return bearers.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer tok-") {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="registrytest"`, realm))
+			w.WriteHeader(http.StatusUnauthorized)
+		}))
+	})
+	push := reg.Repository(t, "app")
+	push.Client = &auth.Client{Header: http.Header{"Authorization": {"Bearer tok-pusher"}}}
+	registrytest.PushImage(t, push, "v1")
+
+	st, err := store.NewStack(store.StackOptions{TagTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := func(user string) *store.Registry {
+		r, err := st.Registry(store.Options{Registries: map[string]store.RegistryOptions{reg.Host(): {PlainHTTP: true, Username: user, Password: "pw-" + user, TokenRealms: []string{realm}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	alice, bob := view("alice"), view("bob")
+	before := len(bearers.seen())
+	for _, r := range []*store.Registry{alice, bob, alice, bob} {
+		if _, err := r.Resolve(context.Background(), reg.Host()+"/app", "v1"); err != nil {
+			t.Fatalf("Resolve: %v", err)
+		}
+	}
+	if n := len(tokens.seen()); n != 2 {
+		t.Fatalf("the realm got %d token requests, want 2 (one per credential set)", n)
+	}
+	used := map[string]int{}
+	for _, a := range bearers.seen()[before:] {
+		if a != "" {
+			used[a]++
+		}
+	}
+	if used["Bearer tok-alice"] != 2 || used["Bearer tok-bob"] != 2 || len(used) != 2 {
+		t.Fatalf("bearer tokens sent: %v, want tok-alice and tok-bob twice each", used)
+	}
+}
