@@ -58,6 +58,10 @@ func newHostPolicy(registries map[string]RegistryOptions) *hostPolicy {
 	return p
 }
 
+// allowsPlainHTTP reports whether host may be reached in plain HTTP; a
+// nil policy (a request made outside any Registry) allows none.
+func (p *hostPolicy) allowsPlainHTTP(host string) bool { return p != nil && p.plainHTTP[host] }
+
 // allowsRealm reports whether the registry at host may send its clients
 // to the token realm at realmHost (host[:port] of the realm URL).
 func (p *hostPolicy) allowsRealm(host, realmHost string) bool {
@@ -123,7 +127,7 @@ func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.R
 		switch req.URL.Scheme {
 		case "https":
 		case "http":
-			if !hostPolicyOf(req.Context()).plainHTTP[req.URL.Host] {
+			if !hostPolicyOf(req.Context()).allowsPlainHTTP(req.URL.Host) {
 				return &redirectError{from: prev, to: req.URL}
 			}
 		default:
