@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/assayproj/assay/pkg/config"
@@ -155,6 +157,7 @@ func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 	}
 	g.cfg = cfg
 	g.log = newLogger(cfg.Log, stderr)
+	routeStdlibLog(cfg.Log, stderr)
 	// controller-runtime logs through its package logger: the
 	// certificate watcher in every mode, the manager and its clients with
 	// --config-source cluster. Unset, it prints a stack trace after 30s.
@@ -164,6 +167,31 @@ func (g *globals) load(cmd *cobra.Command, stderr io.Writer) error {
 
 func newLogger(l config.Log, w io.Writer) logr.Logger {
 	return logr.FromSlogHandler(newSlog(l, w).Handler())
+}
+
+// maxStdlibLogBytes caps a line of the standard library logger: net/http
+// writes one quoting up to 4 KiB of what a misbehaving registry sent
+// ("Unsolicited response received on idle HTTP channel ...").
+const maxStdlibLogBytes = 512
+
+// routeStdlibLog sends the standard library logger (net/http's
+// complaints, any library that calls log.Print) through the process
+// logger, so that --log-format json stays JSON: each line becomes one
+// record at warn, cut to maxStdlibLogBytes.
+func routeStdlibLog(l config.Log, w io.Writer) {
+	log.SetFlags(0)
+	log.SetOutput(stdlibLog{newSlog(l, w)})
+}
+
+type stdlibLog struct{ l *slog.Logger }
+
+func (w stdlibLog) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	if n := len(msg); n > maxStdlibLogBytes {
+		msg = fmt.Sprintf("%s… (%d more bytes)", strings.ToValidUTF8(msg[:maxStdlibLogBytes], ""), n-maxStdlibLogBytes)
+	}
+	w.l.Warn(msg, "logger", "go standard library")
+	return len(p), nil
 }
 
 func newSlog(l config.Log, w io.Writer) *slog.Logger {

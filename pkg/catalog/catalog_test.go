@@ -301,6 +301,10 @@ func TestRejections(t *testing.T) {
 			doc:  object("Store", "s", "spec: {registries: [{host: ghcr.io}, {host: ghcr.io}]}"),
 			want: where{1, "Store", "s", "spec.registries[1].host"},
 		},
+		"a Store token realm given as a URL": {
+			doc:  object("Store", "s", "spec: {registries: [{host: 'registry.internal', tokenRealms: ['https://auth.internal/token']}]}"),
+			want: where{1, "Store", "s", "spec.registries[0].tokenRealms[0]"},
+		},
 		"a negative limit": {
 			doc:  object("Store", "s", "spec: {limits: {maxBlobBytes: -1}}"),
 			want: where{1, "Store", "s", "spec.limits.maxBlobBytes"},

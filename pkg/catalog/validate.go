@@ -70,6 +70,11 @@ func (o *Objects) Validate(file string) error {
 			if r.IdentityToken != "" && r.Password != "" {
 				add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.registries[%d].identityToken", i), "identityToken and password are exclusive")
 			}
+			for j, realm := range r.TokenRealms {
+				if realm == "" || strings.Contains(realm, "://") || !hostPort.MatchString(realm) {
+					add(v1alpha1.KindStore, s.Name, fmt.Sprintf("spec.registries[%d].tokenRealms[%d]", i, j), "%q is not a host[:port] (no scheme, no path): name the host of the token realm URL the registry's Bearer challenge gives", realm)
+				}
+			}
 		}
 		for i, ps := range s.Spec.PullSecrets {
 			if ps.Name == "" || ps.Namespace == "" {

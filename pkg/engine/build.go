@@ -288,6 +288,7 @@ func storeOptions(s v1alpha1.StoreSpec) store.Options {
 		for _, r := range s.Registries {
 			o.Registries[r.Host] = store.RegistryOptions{
 				PlainHTTP:     r.PlainHTTP,
+				TokenRealms:   slices.Clone(r.TokenRealms),
 				Username:      r.Username,
 				Password:      r.Password,
 				IdentityToken: r.IdentityToken,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/assayproj/assay/pkg/report"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -28,6 +29,9 @@ type graph struct {
 	err       error
 	errReason report.Reason
 	errAt     string
+	// warnings are failures of optional discovery sources that cannot
+	// change the outcome (optionalMiss); the report carries them.
+	warnings []report.Warning
 }
 
 // discover walks the referrer graph breadth-first, one level at a time,
@@ -69,7 +73,11 @@ func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.De
 		var next []int
 		for i, idx := range level {
 			if errs[i] != nil && g.err == nil {
-				g.fail(ctx, g.nodes[idx].desc, errs[i])
+				if w, ok := e.optionalMiss(ctx, idx, errs[i]); ok {
+					g.warnings = append(g.warnings, w)
+				} else {
+					g.fail(ctx, g.nodes[idx].desc, errs[i])
+				}
 			}
 			for _, d := range pages[i] {
 				if len(g.nodes)-1 >= e.opts.MaxNodes {
@@ -95,6 +103,31 @@ func (e *Executor) discover(ctx context.Context, repo string, subject ocispec.De
 		}
 	}
 	return g
+}
+
+// optionalMiss turns the failure of an optional discovery source of
+// the subject (the store's cosign signature tag probe, whose error names
+// the artifact type it would have found, after every other referrer was
+// listed) into a warning, when the outcome cannot depend on it: a Policy
+// is in effect and none of its rules counts that artifact type. With no
+// Policy, or a rule for that type, or the deadline passed, the failure
+// stays a discovery failure (deny when in doubt).
+func (e *Executor) optionalMiss(ctx context.Context, idx int, err error) (report.Warning, bool) {
+	var miss interface{ MissedArtifactType() string }
+	p := e.opts.Policy
+	if idx != 0 || p == nil || ctx.Err() != nil || !errors.As(err, &miss) {
+		return report.Warning{}, false
+	}
+	for _, r := range p.Rules {
+		if slices.Contains(r.Types(), miss.MissedArtifactType()) {
+			return report.Warning{}, false
+		}
+	}
+	return report.Warning{
+		Reason: report.ReasonRegistryError,
+		Message: fmt.Sprintf("artifacts of type %s may be missing: %v; policy %s has no rule for that type, so the outcome does not depend on them",
+			miss.MissedArtifactType(), err, quote(p.Name)),
+	}, true
 }
 
 // needsReferrers reports whether anything reads the referrers of an

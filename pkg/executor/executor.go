@@ -395,6 +395,7 @@ func (e *Executor) verifyTree(ctx context.Context, rep *report.Report, repo stri
 	results := p.wait(g)
 	e.requireSignatures(g, results)
 	rep.Artifacts = g.tree(0, results)
+	rep.Warnings = append(rep.Warnings, g.warnings...)
 	e.decide(rep, g, results)
 	return g
 }
@@ -428,6 +429,7 @@ func (e *Executor) pinAndDiscover(ctx context.Context, rep *report.Report) (*gra
 		return nil, "", err
 	}
 	g := e.discover(ctx, repo, subject, true, nil)
+	rep.Warnings = append(rep.Warnings, g.warnings...)
 	if !complete(subject) && (len(g.nodes[0].children) == 0 || isNotFound(g.err)) {
 		if _, err := e.opts.Store.Resolve(ctx, repo, subject.Digest.String()); err != nil {
 			rep.Subject = ""

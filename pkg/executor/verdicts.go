@@ -185,9 +185,16 @@ func (e *Executor) store(ctx context.Context, key string, rep *report.Report) {
 }
 
 // adopt copies the verdict of src into dst, keeping dst's reference and
-// warnings (they depend on how the caller named the image).
+// naming warnings (they depend on how the caller named the image) and
+// adding src's other warnings, which belong to the verdict (an optional
+// discovery source that failed).
 func adopt(dst, src *report.Report) {
 	ref, warnings := dst.Reference, dst.Warnings
+	for _, w := range src.Warnings {
+		if w.Reason != report.ReasonTagResolved {
+			warnings = append(warnings, w)
+		}
+	}
 	*dst = *src
 	dst.Reference, dst.Warnings = ref, warnings
 	dst.Artifacts = src.Artifacts

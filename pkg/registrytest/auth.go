@@ -47,7 +47,7 @@ type BearerAuthOptions struct {
 // BearerAuth returns a middleware for NewOlaregBehind that implements the
 // distribution token authentication flow: requests without
 // "Authorization: Bearer <AccessToken>" get 401 with a challenge whose
-// realm is TokenPath on the same host, and the token service there
+// realm is TokenPath on the same host and scheme, and the token service there
 // issues AccessToken for the configured credentials. It panics when
 // o.AccessToken is empty.
 // https://distribution.github.io/distribution/spec/auth/token/
@@ -65,7 +65,11 @@ func BearerAuth(o BearerAuthOptions) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s%s",service="registrytest"`, r.Host, TokenPath))
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s://%s%s",service="registrytest"`, scheme, r.Host, TokenPath))
 			unauthorized(w, "bearer token required")
 		})
 	}

@@ -83,6 +83,25 @@ func (e *plainHTTPError) Remediation() string {
 	return fmt.Sprintf("The registry %s serves plain HTTP only: list it in the Store's spec.registries as {host: %q, plainHTTP: true}, and only if it is on a network you trust.", e.host, e.host)
 }
 
+// probeError is the failure of an optional discovery source of
+// Referrers (cosign's signature tag), reported after every referrer the
+// listing found was passed to fn: what is missing is at most an
+// artifact of artifactType, which MissedArtifactType names so that a
+// caller whose decision cannot depend on such an artifact may carry on.
+type probeError struct {
+	tag, artifactType string
+	err               error
+}
+
+func (e *probeError) Error() string {
+	return fmt.Sprintf("probe cosign signature tag %s: %v", e.tag, e.err)
+}
+func (e *probeError) Unwrap() error { return e.err }
+
+// MissedArtifactType is the artifact type of what the failed probe
+// would have found.
+func (e *probeError) MissedArtifactType() string { return e.artifactType }
+
 // classify adds this package's sentinels to an error from oras-go.
 func classify(err error) error {
 	var resp *errcode.ErrorResponse

@@ -317,7 +317,7 @@ func TestConcurrentRequestsToARegistryAreLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := r.stack.client.Client.Transport.(*retrier).next.(*limiter)
+	l := r.stack.client.Client.Transport.(*realmRouter).next.(*answerCheck).next.(*retrier).next.(*limiter)
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Go(func() {
@@ -365,9 +365,17 @@ func TestNewWrapsTheCallersHTTPClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := r.stack.client.Client
-	rt, ok := c.Transport.(*retrier)
+	rr, ok := c.Transport.(*realmRouter)
 	if !ok {
-		t.Fatalf("transport %T, want the store's retries", c.Transport)
+		t.Fatalf("transport %T, want the store's token realm routing", c.Transport)
+	}
+	ac, ok := rr.next.(*answerCheck)
+	if !ok {
+		t.Fatalf("beneath the realm routing: %T, want the store's Content-Type checks", rr.next)
+	}
+	rt, ok := ac.next.(*retrier)
+	if !ok {
+		t.Fatalf("beneath the Content-Type checks: %T, want the store's retries", ac.next)
 	}
 	if l, ok := rt.next.(*limiter); !ok || l.next != inner || l.max != DefaultMaxConcurrentRequests {
 		t.Fatalf("beneath the retries: %#v, want the limit over the caller's transport", rt.next)

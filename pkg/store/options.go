@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"oras.land/oras-go/v2/registry"
@@ -45,6 +46,15 @@ type RegistryOptions struct {
 	// other registry is reached over HTTPS. Credentials configured for a
 	// plain HTTP registry cross the network in the clear.
 	PlainHTTP bool
+	// TokenRealms lists the hosts (host or host:port) of Bearer token
+	// realms on loopback, link-local, private, unspecified or
+	// carrier-grade NAT addresses that this registry may send the store
+	// to for tokens, with its credentials. A realm on the registry's own
+	// host, or on another host with a public address (over HTTPS), needs
+	// no entry; a realm on any other private host is refused with
+	// ErrTokenRealm, so that a registry cannot have the store send
+	// credentials to an internal service such as a metadata endpoint.
+	TokenRealms []string
 	// Username and Password are static credentials, used for basic
 	// authentication and for the distribution token flow. A Password
 	// requires a Username. Static credentials (any of Username,
@@ -192,6 +202,11 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		if ro.Username != "" && ro.Password == "" && ro.IdentityToken == "" {
 			errs = append(errs, fmt.Errorf("registry %q: a username needs a password or an identity token", host))
+		}
+		for i, realm := range ro.TokenRealms {
+			if err := (registry.Reference{Registry: realm}).ValidateRegistry(); err != nil || realm == "" || strings.Contains(realm, "/") {
+				errs = append(errs, fmt.Errorf("registry %q: TokenRealms[%d] %q is not a host[:port]", host, i, realm))
+			}
 		}
 		key := CanonicalHost(host)
 		if _, dup := registries[key]; dup {

@@ -184,7 +184,7 @@ func (s *Stack) Registry(opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err // it names the file; the caller names the Store
 	}
-	return &Registry{stack: s, opts: opts, creds: newCredentialSet(opts, docker)}, nil
+	return &Registry{stack: s, opts: opts, creds: newCredentialSet(opts, docker), hosts: newHostPolicy(opts.Registries)}, nil
 }
 
 // CacheStats returns the number of entries in the Stack's cache and the
@@ -273,14 +273,18 @@ func newCredentialSet(opts Options, docker credentials.Store) *credentialSet {
 
 type credentialSetKey struct{}
 
-// bind returns ctx carrying r's credential set for the Stack's shared
-// oras-go client, which is handed nothing else. It never leaves the
-// store: callers choose credentials by choosing the Registry.
+// bind returns ctx carrying r's credential set and host policy (plain
+// HTTP redirects, token realms) for the Stack's shared oras-go client,
+// which is handed nothing else. It never leaves the store: callers
+// choose credentials and hosts by choosing the Registry.
 func (r *Registry) bind(ctx context.Context) context.Context {
-	if credentialSetOf(ctx) == r.creds {
-		return ctx
+	if credentialSetOf(ctx) != r.creds {
+		ctx = context.WithValue(ctx, credentialSetKey{}, r.creds)
 	}
-	return context.WithValue(ctx, credentialSetKey{}, r.creds)
+	if hostPolicyOf(ctx) != r.hosts {
+		ctx = context.WithValue(ctx, hostPolicyKey{}, r.hosts)
+	}
+	return ctx
 }
 
 func credentialSetOf(ctx context.Context) *credentialSet {

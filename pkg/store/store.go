@@ -56,6 +56,7 @@ type Registry struct {
 	// (cache TTLs, clock), so that the methods read one struct.
 	opts  Options
 	creds *credentialSet
+	hosts *hostPolicy
 }
 
 // New returns a Registry on a Stack of its own, built from the
@@ -222,6 +223,12 @@ const descriptorBytes = 256
 // its config's media type: the manifest is fetched (and cached, so a
 // verifier reading it next costs nothing more) for such entries only.
 //
+// A failed probe of the cosign signature tag (other than not found)
+// fails the call after every other referrer was passed to fn; its error
+// has a MissedArtifactType method that returns
+// CosignSignatureArtifactType, so that a caller whose outcome cannot
+// depend on such a signature may carry on.
+//
 // A descriptor is reported once even if the registry lists it twice. An
 // error returned by fn stops the listing and is returned as is.
 //
@@ -347,7 +354,7 @@ func (r *Registry) Referrers(ctx context.Context, repository string, subject oci
 		switch {
 		case errors.Is(p.err, errdef.ErrNotFound), p.err == nil && seen[p.desc.Digest]:
 		case p.err != nil:
-			return opError("list referrers of", what, fmt.Errorf("probe cosign signature tag %s: %w", cosignTag, classify(p.err)))
+			return opError("list referrers of", what, &probeError{tag: cosignTag, artifactType: CosignSignatureArtifactType, err: classify(p.err)})
 		case len(seen)+1 > r.opts.MaxReferrers:
 			return opError("list referrers of", what, fmt.Errorf("more than %d referrers with the cosign signature tag: %w", r.opts.MaxReferrers, ErrTooManyReferrers))
 		default:

@@ -31,13 +31,16 @@ const (
 
 // newHTTPClient returns the client under the auth client: base's
 // settings with its transport (or a transport of the store's own when
-// base is nil) wrapped in retries and, beneath them, the per-host limit,
-// so that each attempt takes a slot and no slot is held during a backoff.
+// base is nil) wrapped in the token realm routing, the Content-Type
+// checks of answerCheck, retries and, beneath
+// them, the per-host limit, so that each attempt takes a slot and no
+// slot is held during a backoff. Its redirects follow checkRedirect,
+// then base's CheckRedirect.
 func newHTTPClient(base *http.Client, maxConcurrent int) *http.Client {
 	var inner http.RoundTripper
-	c := &http.Client{}
+	c := &http.Client{CheckRedirect: checkRedirect(nil)}
 	if base != nil {
-		c.CheckRedirect, c.Jar, c.Timeout = base.CheckRedirect, base.Jar, base.Timeout
+		c.CheckRedirect, c.Jar, c.Timeout = checkRedirect(base.CheckRedirect), base.Jar, base.Timeout
 		inner = base.Transport
 		if inner == nil {
 			inner = http.DefaultTransport
@@ -51,10 +54,10 @@ func newHTTPClient(base *http.Client, maxConcurrent int) *http.Client {
 	} else {
 		inner = http.DefaultTransport
 	}
-	c.Transport = &retrier{
+	c.Transport = newRealmRouter(&answerCheck{next: &retrier{
 		next:    &limiter{next: inner, max: maxConcurrent, hosts: map[string]*slots{}},
 		backoff: retry.ExponentialBackoff(retryBase, 2, retryJitter),
-	}
+	}})
 	return c
 }
 

@@ -80,6 +80,15 @@ type RegistrySpec struct {
 	// registries on loopback or a trusted network.
 	// +optional
 	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// TokenRealms lists the hosts (host or host:port) of Bearer token
+	// realms on loopback, link-local, private or carrier-grade NAT
+	// addresses that this registry may send Assay to for tokens, with
+	// the registry's credentials. A realm on the registry's own host, or
+	// on a public host over HTTPS, needs no entry; any other private
+	// realm is refused with REGISTRY_ERROR, so that a registry cannot
+	// have Assay send credentials to an internal service.
+	// +optional
+	TokenRealms []string `json:"tokenRealms,omitempty"`
 	// Username and Password are static basic credentials. They take
 	// precedence over the docker config.
 	// +optional
