@@ -203,7 +203,10 @@ func (c *callContext) Err() error {
 	}
 	ws := c.waiters()
 	if len(ws) == 0 {
-		return nil
+		// The last caller ends the call's context as it leaves, under
+		// the lock waiters takes: with none left, it has ended (unless
+		// the call is still being set up).
+		return c.ended()
 	}
 	var err error
 	for _, w := range ws {
