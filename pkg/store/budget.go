@@ -59,7 +59,14 @@ func (b *Budget) Acquire(ctx context.Context, n int64, what string) (release fun
 		return nil, fmt.Errorf("%s needs %s, more than the whole %s memory budget (memory-budget): %w",
 			what, mebibytes(n), mebibytes(b.total), ErrTooLarge)
 	}
-	if err := b.sem.Acquire(ctx, n); err != nil {
+	err = b.sem.Acquire(ctx, n)
+	if err == nil && ctx.Err() != nil {
+		// granted as the deadline passed (the holder gave it back at
+		// its own deadline): the wait is what took the time
+		b.sem.Release(n)
+		err = ctx.Err()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("waited for %s of the %s memory budget (memory-budget) for %s: %w",
 			mebibytes(n), mebibytes(b.total), what, err)
 	}
