@@ -32,11 +32,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		plugins := map[string]string{}
-		for _, name := range []string{"notation", "cosign", "vulnreport"} {
-			plugins[name] = servetest.Module + "/plugins/" + name
-		}
-		if err := servetest.BuildPlugins(dir, plugins); err != nil {
+		if err := servetest.BuildPlugins(dir, servetest.Plugins()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

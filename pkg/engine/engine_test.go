@@ -35,10 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		if err := servetest.BuildPlugins(dir, map[string]string{
-			"notation": servetest.Module + "/plugins/notation",
-			"cosign":   servetest.Module + "/plugins/cosign",
-		}); err != nil {
+		if err := servetest.BuildPlugins(dir, servetest.Plugins("notation", "cosign")); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

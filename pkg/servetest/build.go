@@ -40,6 +40,22 @@ func build(dir string, plugins map[string]string, static bool) (assay, pluginDir
 	return assay, pluginDir, nil
 }
 
+// PluginNames are the verifier plugins of the repository, under plugins/.
+var PluginNames = []string{"notation", "cosign", "vulnreport"}
+
+// Plugins maps each named plugin (all of PluginNames when none is named)
+// to its main package, for Build and BuildPlugins.
+func Plugins(names ...string) map[string]string {
+	if len(names) == 0 {
+		names = PluginNames
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		out[n] = Module + "/plugins/" + n
+	}
+	return out
+}
+
 // BuildPlugins compiles each plugin (name → main package import path)
 // into dir/<name> and writes dir/SHA256SUMS the way `make plugins` does,
 // for tests that run plugins without assay itself.

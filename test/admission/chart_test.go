@@ -490,7 +490,7 @@ type image struct {
 // buildImage builds the image with the notation plugin into an OCI
 // layout and unpacks it under dir/rootfs.
 func buildImage(ctx context.Context, dir string) (*image, error) {
-	assay, plugins, err := servetest.BuildStatic(filepath.Join(dir, "static"), map[string]string{"notation": servetest.Module + "/plugins/notation"})
+	assay, plugins, err := servetest.BuildStatic(filepath.Join(dir, "static"), servetest.Plugins("notation"))
 	if err != nil {
 		return nil, err
 	}

@@ -68,9 +68,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	assayBin, pluginDir, err = servetest.Build(filepath.Join(dir, "bin"), map[string]string{
-		"notation": servetest.Module + "/plugins/notation",
-	})
+	assayBin, pluginDir, err = servetest.Build(filepath.Join(dir, "bin"), servetest.Plugins("notation"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
 		return 1

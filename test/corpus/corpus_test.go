@@ -47,11 +47,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		os.Setenv("DOCKER_CONFIG", dir+"/docker")
-		plugins := map[string]string{}
-		for _, name := range []string{"notation", "cosign", "vulnreport"} {
-			plugins[name] = servetest.Module + "/plugins/" + name
-		}
-		if err := servetest.BuildPlugins(dir+"/plugins", plugins); err != nil {
+		if err := servetest.BuildPlugins(dir+"/plugins", servetest.Plugins()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

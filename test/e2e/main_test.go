@@ -41,13 +41,10 @@ func TestMain(m *testing.M) {
 
 // build compiles assay and the plugins the tests use, with SHA256SUMS.
 func build(dir string) (err error) {
-	assayBin, pluginDir, err = servetest.Build(dir, map[string]string{
-		"notation":   servetest.Module + "/plugins/notation",
-		"cosign":     servetest.Module + "/plugins/cosign",
-		"vulnreport": servetest.Module + "/plugins/vulnreport",
-		// a plugin that can crash or hang on demand, to show the host copes
-		"testplugin": servetest.Module + "/pkg/plugin/internal/testplugin",
-	})
+	plugins := servetest.Plugins()
+	// a plugin that can crash or hang on demand, to show the host copes
+	plugins["testplugin"] = servetest.Module + "/pkg/plugin/internal/testplugin"
+	assayBin, pluginDir, err = servetest.Build(dir, plugins)
 	return err
 }
 

@@ -141,10 +141,7 @@ func run(m *testing.M) int {
 
 // build compiles assay and the plugins the tests use, with SHA256SUMS.
 func build(dir string) (err error) {
-	assayBin, pluginDir, err = servetest.Build(dir, map[string]string{
-		"notation":   servetest.Module + "/plugins/notation",
-		"vulnreport": servetest.Module + "/plugins/vulnreport",
-	})
+	assayBin, pluginDir, err = servetest.Build(dir, servetest.Plugins("notation", "vulnreport"))
 	return err
 }
 

@@ -26,11 +26,7 @@ import (
 func TestTheImagesBinariesRunAndVerify(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	assay, pluginDir, err := servetest.BuildStatic(filepath.Join(dir, "build"), map[string]string{
-		"notation":   servetest.Module + "/plugins/notation",
-		"cosign":     servetest.Module + "/plugins/cosign",
-		"vulnreport": servetest.Module + "/plugins/vulnreport",
-	})
+	assay, pluginDir, err := servetest.BuildStatic(filepath.Join(dir, "build"), servetest.Plugins())
 	if err != nil {
 		t.Fatal(err)
 	}
