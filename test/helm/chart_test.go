@@ -16,12 +16,14 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/assayproj/assay/pkg/apis/v1alpha1"
 	"github.com/assayproj/assay/pkg/catalog"
+	"github.com/assayproj/assay/pkg/config"
 	"github.com/assayproj/assay/pkg/ociimage"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -194,6 +196,8 @@ func TestDeploymentDefaults(t *testing.T) {
 		"--mutate-timeout": "1s",
 		"--listen":         ":8443",
 		"--plugin-dir":     "/usr/lib/assay/plugins",
+		// the chart's default is serve's own
+		"--max-requests": strconv.Itoa(config.Default().Serve.MaxRequests),
 	}
 	for name, v := range want {
 		if got, ok := flag(c.Args, name); !ok || got != v {
