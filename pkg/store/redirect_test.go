@@ -202,7 +202,7 @@ func tokenServerOn(t *testing.T, addr, user, pass, token string) (string, *heade
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s (a loopback alias Linux routes to lo): %v", addr, err)
+		t.Fatalf("cannot listen on %s (a loopback alias Linux routes to lo): %v", addr, err)
 	}
 	var log headerLog
 	srv := httptest.NewUnstartedServer(log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +272,7 @@ func TestTokenRealmsOnPrivateHostsNeedTheStoresListing(t *testing.T) {
 func TestTokensFromAListedRealmAreKeptPerCredentialSet(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.2 (a loopback alias Linux routes to lo): %v", err)
+		t.Fatalf("cannot listen on 127.0.0.2 (a loopback alias Linux routes to lo): %v", err)
 	}
 	var tokens headerLog
 	realmSrv := httptest.NewUnstartedServer(tokens.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
